@@ -1,0 +1,146 @@
+//! Where the credential goes on a request: a header, a bearer token, a query parameter, basic
+//! auth, or a signer of your own.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine;
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+
+use crate::credential::Credential;
+use crate::error::{Error, Kind, Result};
+
+type SignFn = dyn Fn(&mut reqwest::Request, &Credential) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+    + Send
+    + Sync;
+
+/// How a credential is attached to a request. Applied again on every attempt, so a retry after
+/// a rotation carries the new key and a fresh signature (nonce, timestamp).
+#[derive(Clone)]
+pub struct Auth(Placement);
+
+#[derive(Clone)]
+enum Placement {
+    Header(HeaderName),
+    Bearer,
+    Query(String),
+    Basic(String),
+    Sign(Arc<SignFn>),
+}
+
+impl Auth {
+    /// The key as the value of header `name` (e.g. `X-API-Key`).
+    ///
+    /// # Panics
+    /// If `name` is not a valid header name: it is a constant of your program, so a typo
+    /// should fail at once.
+    pub fn header(name: &str) -> Auth {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .unwrap_or_else(|_| panic!("invalid header name {name:?}"));
+        Auth(Placement::Header(name))
+    }
+
+    /// `Authorization: Bearer <key>`. The default when no `auth` is configured.
+    pub fn bearer() -> Auth {
+        Auth(Placement::Bearer)
+    }
+
+    /// The key as query parameter `name` (e.g. `api_key`). keyswap removes the query string
+    /// from URLs in its errors and logs so the key does not leak through them.
+    pub fn query(name: impl Into<String>) -> Auth {
+        Auth(Placement::Query(name.into()))
+    }
+
+    /// HTTP basic auth with `user` as the user name and the key as the password.
+    pub fn basic(user: impl Into<String>) -> Auth {
+        Auth(Placement::Basic(user.into()))
+    }
+
+    /// A signer of your own: called on every attempt with the request as built (method, URL,
+    /// headers, body) and the credential to use. Use it for HMAC schemes of exchange APIs.
+    ///
+    /// ```
+    /// use keyswap::Auth;
+    /// let auth = Auth::sign(|req, cred| {
+    ///     req.headers_mut().insert("X-MBX-APIKEY", cred.expose_key().parse()?);
+    ///     // … compute a signature over req.url().query() with cred.expose_secret() …
+    ///     Ok(())
+    /// });
+    /// ```
+    pub fn sign<F>(signer: F) -> Auth
+    where
+        F: Fn(
+                &mut reqwest::Request,
+                &Credential,
+            ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        Auth(Placement::Sign(Arc::new(signer)))
+    }
+
+    pub(crate) fn apply(&self, req: &mut reqwest::Request, cred: &Credential) -> Result<()> {
+        match &self.0 {
+            Placement::Header(name) => {
+                req.headers_mut()
+                    .insert(name.clone(), sensitive(cred.expose_key())?);
+            }
+            Placement::Bearer => {
+                let value = sensitive(&format!("Bearer {}", cred.expose_key()))?;
+                req.headers_mut().insert(AUTHORIZATION, value);
+            }
+            Placement::Query(name) => {
+                req.url_mut()
+                    .query_pairs_mut()
+                    .append_pair(name, cred.expose_key());
+            }
+            Placement::Basic(user) => {
+                let raw = format!("{user}:{}", cred.expose_key());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                let value = sensitive(&format!("Basic {encoded}"))?;
+                req.headers_mut().insert(AUTHORIZATION, value);
+            }
+            Placement::Sign(signer) => {
+                signer(req, cred).map_err(|e| {
+                    Error::new(
+                        Kind::Sign,
+                        format!("signing with credential {} failed", cred.version()),
+                    )
+                    .with_cause(e)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth::bearer()
+    }
+}
+
+/// A header value marked sensitive, so `Debug` of the request or its headers hides it.
+fn sensitive(value: &str) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(value).map_err(|_| {
+        Error::new(
+            Kind::Sign,
+            "the credential cannot be placed in a header (invalid characters)",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Placement::Header(name) => write!(f, "Auth::header({name})"),
+            Placement::Bearer => f.write_str("Auth::bearer()"),
+            Placement::Query(name) => write!(f, "Auth::query({name})"),
+            Placement::Basic(user) => write!(f, "Auth::basic({user})"),
+            Placement::Sign(_) => f.write_str("Auth::sign(..)"),
+        }
+    }
+}

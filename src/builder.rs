@@ -1,0 +1,240 @@
+//! `ClientBuilder`: every setting, its default, and the fail-fast first load.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode, Url};
+
+use crate::auth::Auth;
+use crate::client::{AuthFailure, Client, Shared};
+use crate::error::{Error, Result};
+use crate::refresh::{Refresher, load_valid};
+use crate::scope::Scope;
+use crate::source::Source;
+use crate::stats::{Counters, RotateHook, Rotation};
+use crate::store::Store;
+
+/// Default for [`ClientBuilder::overlap_window`]: how long the previous credential stays
+/// usable as a fallback after a rotation.
+pub const DEFAULT_OVERLAP_WINDOW: Duration = Duration::from_secs(30);
+/// Default for [`ClientBuilder::await_rotation`]: how long requests wait for a source that
+/// has not delivered the new credential yet.
+pub const DEFAULT_AWAIT_ROTATION: Duration = Duration::from_secs(1);
+/// Default for [`ClientBuilder::load_timeout`]: the bound on one load of the source.
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for [`ClientBuilder::max_redirects`].
+pub const DEFAULT_MAX_REDIRECTS: usize = 10;
+/// Default for [`ClientBuilder::retry_on_status`]: 401 Unauthorized.
+pub const DEFAULT_AUTH_FAILURE_STATUSES: &[u16] = &[401];
+
+/// Configures and builds a [`Client`]; from [`Client::builder`].
+#[must_use]
+pub struct ClientBuilder {
+    source: Option<Source>,
+    auth: Auth,
+    http: Option<reqwest::Client>,
+    base_url: Option<String>,
+    allowed_origins: Vec<String>,
+    allow_insecure_http: bool,
+    statuses: Vec<StatusCode>,
+    predicate: Option<crate::client::ResponsePredicate>,
+    overlap: Duration,
+    await_rotation: Duration,
+    load_timeout: Duration,
+    max_redirects: usize,
+    hooks: Vec<RotateHook>,
+}
+
+impl ClientBuilder {
+    pub(crate) fn new() -> Self {
+        ClientBuilder {
+            source: None,
+            auth: Auth::default(),
+            http: None,
+            base_url: None,
+            allowed_origins: Vec::new(),
+            allow_insecure_http: false,
+            statuses: statuses(DEFAULT_AUTH_FAILURE_STATUSES),
+            predicate: None,
+            overlap: DEFAULT_OVERLAP_WINDOW,
+            await_rotation: DEFAULT_AWAIT_ROTATION,
+            load_timeout: DEFAULT_LOAD_TIMEOUT,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            hooks: Vec::new(),
+        }
+    }
+
+    /// Where credentials come from. Required: [`Source::file`], [`Source::env`],
+    /// [`Source::fixed`], or your own [`CredentialSource`](crate::CredentialSource).
+    pub fn source(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// How the credential is attached. Default: [`Auth::bearer`].
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Sends through this `reqwest::Client` (proxies, timeouts, TLS roots, pool settings).
+    /// Default: a client with reqwest's defaults but redirects turned off.
+    ///
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: keyswap follows redirects
+    /// itself and decides per hop whether the credential goes along. A client that follows
+    /// redirects on its own would carry a header or query credential to wherever it is sent.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The API's base URL: relative URLs given to [`Client::get`] and friends are joined to it,
+    /// and its origin is added to the origins that receive the credential. Default: none
+    /// (URLs must be absolute, and the credential goes only to the origin of each call).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Adds an origin (`https://host[:port]`) that receives the credential. Once any origin
+    /// is configured (here or by [`base_url`](Self::base_url)), requests to other origins are
+    /// sent without it. Default: none.
+    pub fn allow_origin(mut self, url: impl Into<String>) -> Self {
+        self.allowed_origins.push(url.into());
+        self
+    }
+
+    /// Allows sending the credential over plain `http://` to hosts that are not loopback.
+    /// Default: `false` (such requests fail with [`Error::is_insecure`]).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// The statuses that mean "credential rejected" and start the recover path. Replaces the
+    /// set. Default: [`DEFAULT_AUTH_FAILURE_STATUSES`] (401); add 403 for APIs that use it.
+    pub fn retry_on_status(mut self, codes: &[u16]) -> Self {
+        self.statuses = statuses(codes);
+        self
+    }
+
+    /// A further test for "credential rejected", on status and headers (for APIs that answer
+    /// 400 or 200 with an auth error marker). Default: none.
+    pub fn retry_on<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&Response) -> bool + Send + Sync + 'static,
+    {
+        self.predicate = Some(Arc::new(predicate));
+        self
+    }
+
+    /// How long after a rotation the previous credential may be tried when the new one is
+    /// rejected (a server still propagating the new key accepts the old). Zero turns the
+    /// fallback off. Default: [`DEFAULT_OVERLAP_WINDOW`] (30 s).
+    pub fn overlap_window(mut self, window: Duration) -> Self {
+        self.overlap = window;
+        self
+    }
+
+    /// How long requests wait for a new credential when a refresh returns the same one the
+    /// server just rejected (revoked before the new key reached the source). The wait is
+    /// shared by concurrent requests and happens once per credential; zero turns it off.
+    /// Default: [`DEFAULT_AWAIT_ROTATION`] (1 s).
+    pub fn await_rotation(mut self, wait: Duration) -> Self {
+        self.await_rotation = wait;
+        self
+    }
+
+    /// The bound on one load of the source. Default: [`DEFAULT_LOAD_TIMEOUT`] (5 s).
+    pub fn load_timeout(mut self, timeout: Duration) -> Self {
+        self.load_timeout = timeout;
+        self
+    }
+
+    /// How many redirects one request may follow; zero returns 3xx responses as they are.
+    /// Default: [`DEFAULT_MAX_REDIRECTS`] (10).
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = max;
+        self
+    }
+
+    /// Calls `hook` after every rotation with the old and new versions (never the keys).
+    /// Runs on the thread that installed the credential: keep it short. Default: none.
+    pub fn on_rotate<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Rotation) + Send + Sync + 'static,
+    {
+        self.hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// Loads the first credential and starts watching the source. Fails, naming the source
+    /// and the cause, when no valid credential can be loaded. Must run inside a Tokio runtime.
+    pub async fn build(self) -> Result<Client> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::builder(
+                "keyswap::Client must be built inside a Tokio runtime",
+            ));
+        }
+        let source = self
+            .source
+            .ok_or_else(|| Error::builder("no credential source: call ClientBuilder::source"))?;
+        let base_url = self.base_url.as_deref().map(parse_url).transpose()?;
+        let mut origins: Vec<_> = base_url.iter().map(Url::origin).collect();
+        for url in &self.allowed_origins {
+            origins.push(parse_url(url)?.origin());
+        }
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| Error::builder("cannot build the HTTP client").with_cause(e))?,
+        };
+        let source_name = source.name();
+        let first = load_valid(&source, &source_name, self.load_timeout).await?;
+        tracing::info!(source = %source_name, version = %first.version(), "credential loaded");
+        let shared = Arc::new(Shared {
+            http,
+            store: Store::new(first, self.overlap, self.hooks, source_name.clone()),
+            source,
+            source_name: source_name.clone(),
+            auth: self.auth,
+            scope: Scope::new(origins, self.allow_insecure_http),
+            base_url,
+            auth_failure: AuthFailure {
+                statuses: self.statuses,
+                predicate: self.predicate,
+            },
+            refresher: Refresher::new(self.await_rotation),
+            load_timeout: self.load_timeout,
+            max_redirects: self.max_redirects,
+            counters: Counters::default(),
+            driver: Mutex::new(None),
+        });
+        let driver = crate::driver::spawn(&shared);
+        *shared.driver.lock().unwrap_or_else(|p| p.into_inner()) = driver;
+        Ok(Client { shared })
+    }
+}
+
+fn statuses(codes: &[u16]) -> Vec<StatusCode> {
+    codes
+        .iter()
+        .filter_map(|c| StatusCode::from_u16(*c).ok())
+        .collect()
+}
+
+fn parse_url(url: &str) -> Result<Url> {
+    Url::parse(url).map_err(|e| Error::builder(format!("invalid URL {url:?}: {e}")))
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("source", &self.source)
+            .field("auth", &self.auth)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,177 @@
+//! `Client`: the handle users hold, and `Shared`, what every clone of it points to.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::{Method, Request, Response, StatusCode, Url};
+
+use crate::auth::Auth;
+use crate::builder::ClientBuilder;
+use crate::error::Result;
+use crate::refresh::Refresher;
+use crate::request::RequestBuilder;
+use crate::scope::Scope;
+use crate::source::Source;
+use crate::stats::{Counters, Stats};
+use crate::store::Store;
+
+/// An HTTP client that attaches the current credential to every request and absorbs key
+/// rotation: see the [crate documentation](crate) for what happens on an authentication failure.
+///
+/// Cheap to clone (an `Arc`); clones share the credential, the counters and the connection pool.
+/// `Send + Sync`: share one client between tasks and threads.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) type ResponsePredicate = Arc<dyn Fn(&Response) -> bool + Send + Sync>;
+
+/// Which responses count as "the credential was rejected".
+pub(crate) struct AuthFailure {
+    pub(crate) statuses: Vec<StatusCode>,
+    pub(crate) predicate: Option<ResponsePredicate>,
+}
+
+impl AuthFailure {
+    pub(crate) fn matches(&self, resp: &Response) -> bool {
+        self.statuses.contains(&resp.status()) || self.predicate.as_ref().is_some_and(|p| p(resp))
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) http: reqwest::Client,
+    pub(crate) store: Store,
+    pub(crate) source: Source,
+    pub(crate) source_name: String,
+    pub(crate) auth: Auth,
+    pub(crate) scope: Scope,
+    pub(crate) base_url: Option<Url>,
+    pub(crate) auth_failure: AuthFailure,
+    pub(crate) refresher: Refresher,
+    pub(crate) load_timeout: Duration,
+    pub(crate) max_redirects: usize,
+    pub(crate) counters: Counters,
+    pub(crate) driver: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let driver = self.driver.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(handle) = driver.take() {
+            handle.abort();
+        }
+    }
+}
+
+impl Client {
+    /// Starts configuring a client. A [source](ClientBuilder::source) is required.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A `GET` request. `url` is absolute, or relative to the [base URL](ClientBuilder::base_url).
+    pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A `POST` request.
+    pub fn post(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A `PUT` request.
+    pub fn put(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A `HEAD` request.
+    pub fn head(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, url: impl AsRef<str>) -> RequestBuilder {
+        let built = self
+            .resolve(url.as_ref())
+            .map(|url| self.shared.http.request(method, url));
+        RequestBuilder::new(self.clone(), built)
+    }
+
+    /// Sends a request built elsewhere (`reqwest::Request::new`, or
+    /// [`RequestBuilder::build`]) with the credential, the recover path and redirect handling.
+    pub async fn execute(&self, request: Request) -> Result<Response> {
+        self.shared.execute(request).await
+    }
+
+    /// Re-loads the source now. Returns the version in use afterwards. On a source error the
+    /// current credential stays and the error is returned.
+    pub async fn refresh(&self) -> Result<String> {
+        self.shared.refresh_now().await?;
+        Ok(self.credential_version())
+    }
+
+    /// The version of the credential requests use now (never the key itself).
+    pub fn credential_version(&self) -> String {
+        self.shared.store.current().version().to_owned()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// The name of the credential source (`file:/path`, `env:NAME`, …).
+    pub fn source_name(&self) -> &str {
+        &self.shared.source_name
+    }
+
+    /// The `reqwest::Client` requests go through.
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.shared.http
+    }
+
+    fn resolve(&self, url: &str) -> Result<Url> {
+        match (Url::parse(url), &self.shared.base_url) {
+            (Ok(url), _) => Ok(url),
+            (Err(url::ParseError::RelativeUrlWithoutBase), Some(base)) => base
+                .join(url)
+                .map_err(|e| crate::Error::builder(format!("invalid URL path {url:?}: {e}"))),
+            (Err(e), _) => Err(crate::Error::builder(format!(
+                "invalid URL {:?}: {e}",
+                // A URL that does not parse may still hold a query with a key: show the path only.
+                url.split(['?', '#']).next().unwrap_or_default()
+            ))),
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("keyswap::Client")
+            .field("source", &self.shared.source_name)
+            .field("auth", &self.shared.auth)
+            .field("credential", &*self.shared.store.current())
+            .finish_non_exhaustive()
+    }
+}
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Client>();
+    assert_send_sync::<crate::Error>();
+    assert_send_sync::<crate::Credential>();
+    assert_send_sync::<crate::Source>();
+    assert_send_sync::<crate::Auth>();
+};

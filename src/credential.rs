@@ -1,0 +1,212 @@
+//! The credential model: what a source produces and what a request carries.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+/// One API credential: a key, an optional signing secret, a version and an optional expiry.
+///
+/// The key and the secret are held in [`secrecy`] types: they are zeroized on drop and never
+/// appear in `Debug` output, error messages or tracing. Reading them is explicit
+/// ([`Credential::expose_key`], [`Credential::expose_secret`]) so that a signer doing so stands
+/// out in review.
+///
+/// Two credentials are *the same credential* when key and secret are equal: the
+/// [`fingerprint`](Credential::fingerprint) decides, not the version label, so a source that
+/// re-labels an unchanged key does not cause a rotation.
+#[derive(Clone)]
+pub struct Credential {
+    key: SecretString,
+    secret: Option<SecretString>,
+    version: String,
+    expires_at: Option<SystemTime>,
+    fingerprint: u64,
+}
+
+impl Credential {
+    /// A credential holding only a key. Its version is derived from the content
+    /// (`sha256:` and the first 8 hex digits of a SHA-256 over key and secret).
+    pub fn new(key: impl Into<String>) -> Self {
+        let key: String = key.into();
+        let mut cred = Credential {
+            key: SecretString::from(key),
+            secret: None,
+            version: String::new(),
+            expires_at: None,
+            fingerprint: 0,
+        };
+        cred.rehash();
+        cred
+    }
+
+    /// Adds the secret used by signing schemes (HMAC key of an exchange API, …).
+    pub fn with_secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(SecretString::from(secret.into()));
+        self.rehash();
+        self
+    }
+
+    /// Sets the version label the source gave this credential (Vault version, AWS version id, …).
+    /// Without one the version is derived from the content.
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// Sets the moment after which the credential is no longer valid.
+    pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// The key. Handle with care: whatever you do with it is outside keyswap's redaction.
+    pub fn expose_key(&self) -> &str {
+        self.key.expose_secret()
+    }
+
+    /// The signing secret, if the source provided one.
+    pub fn expose_secret(&self) -> Option<&str> {
+        self.secret.as_ref().map(|s| s.expose_secret())
+    }
+
+    /// The version label: from the source when it has one, else derived from the content.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// When the credential expires, if the source said.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+
+    /// Whether a signing secret is present.
+    pub fn has_secret(&self) -> bool {
+        self.secret.is_some()
+    }
+
+    /// A 64-bit digest of key and secret: equal fingerprints mean the same credential.
+    /// It is a truncated SHA-256, so it does not reveal the key.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Checks that the credential can be used at all; a source's output that fails here never
+    /// replaces a good credential.
+    pub(crate) fn validate(&self) -> Result<(), &'static str> {
+        let key = self.expose_key();
+        if key.is_empty() {
+            return Err("the key is empty");
+        }
+        // Keys travel in headers and query strings: visible ASCII only.
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the key contains whitespace, control or non-ASCII characters");
+        }
+        if let Some(secret) = self.expose_secret() {
+            if secret.is_empty() {
+                return Err("the secret is empty");
+            }
+        }
+        if let Some(at) = self.expires_at {
+            if at <= SystemTime::now() {
+                return Err("the credential has already expired");
+            }
+        }
+        Ok(())
+    }
+
+    fn rehash(&mut self) {
+        let mut hasher = Sha256::new();
+        hasher.update(self.key.expose_secret().as_bytes());
+        if let Some(secret) = &self.secret {
+            // A separator that cannot occur in a validated key keeps ("ab","c") != ("a","bc").
+            hasher.update([0u8]);
+            hasher.update(secret.expose_secret().as_bytes());
+        }
+        let digest = hasher.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        self.fingerprint = u64::from_be_bytes(first);
+        let derived = self.version.is_empty() || self.version.starts_with("sha256:");
+        if derived {
+            self.version = format!("sha256:{:08x}", (self.fingerprint >> 32) as u32);
+        }
+    }
+
+    /// Time left before expiry; `None` when the credential has no expiry.
+    pub fn time_to_expiry(&self) -> Option<Duration> {
+        self.expires_at.map(|at| {
+            at.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        })
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("key", &"[REDACTED]")
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl From<&str> for Credential {
+    fn from(key: &str) -> Self {
+        Credential::new(key)
+    }
+}
+
+impl From<String> for Credential {
+    fn from(key: String) -> Self {
+        Credential::new(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_key_or_secret() {
+        let cred = Credential::new("k-123456789").with_secret("s-abcdefgh");
+        let shown = format!("{cred:?} {cred:#?}");
+        assert!(!shown.contains("k-123456789"), "{shown}");
+        assert!(!shown.contains("s-abcdefgh"), "{shown}");
+        assert!(shown.contains("REDACTED"));
+    }
+
+    #[test]
+    fn fingerprint_depends_on_key_and_secret_not_version() {
+        let a = Credential::new("abc").with_version("1");
+        let b = Credential::new("abc").with_version("2");
+        let c = Credential::new("abc").with_secret("x");
+        let d = Credential::new("ab").with_secret("cx");
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert_ne!(c.fingerprint(), d.fingerprint());
+    }
+
+    #[test]
+    fn derived_version_follows_content_and_explicit_version_sticks() {
+        let a = Credential::new("abc");
+        assert!(a.version().starts_with("sha256:"));
+        assert_ne!(a.version(), Credential::new("abd").version());
+        let b = Credential::new("abc").with_version("v7").with_secret("s");
+        assert_eq!(b.version(), "v7");
+    }
+
+    #[test]
+    fn validation_rejects_unusable_credentials() {
+        assert!(Credential::new("").validate().is_err());
+        assert!(Credential::new("a b").validate().is_err());
+        assert!(Credential::new("a\u{7}").validate().is_err());
+        assert!(Credential::new("ok").with_secret("").validate().is_err());
+        let past = SystemTime::now() - Duration::from_secs(1);
+        assert!(Credential::new("ok").with_expiry(past).validate().is_err());
+        assert!(Credential::new("ok").validate().is_ok());
+    }
+}

@@ -1,0 +1,162 @@
+//! One opaque error type with `is_*` predicates, in the manner of reqwest.
+//!
+//! Messages name the cause and, where one is involved, the source (`file:/run/secrets/api_key`,
+//! `env:API_KEY`); they never contain key or secret material, and URLs are shown without their
+//! query string (a query may carry the key when [`Auth::query`](crate::Auth::query) is used).
+
+use std::error::Error as StdError;
+use std::fmt;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The error type of keyswap.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    context: String,
+    cause: Option<BoxError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Builder,
+    Source,
+    Insecure,
+    Request,
+    Redirect,
+    Sign,
+}
+
+/// `Result` with keyswap's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn new(kind: Kind, context: impl Into<String>) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                context: context.into(),
+                cause: None,
+            }),
+        }
+    }
+
+    pub(crate) fn with_cause(mut self, cause: impl Into<BoxError>) -> Self {
+        self.inner.cause = Some(cause.into());
+        self
+    }
+
+    pub(crate) fn builder(context: impl Into<String>) -> Self {
+        Error::new(Kind::Builder, context)
+    }
+
+    /// A source failed to produce a valid credential. `source` names the source, `why` says
+    /// what was wrong; neither may contain secret material.
+    pub fn source(source: &str, why: impl Into<String>) -> Self {
+        Error::new(
+            Kind::Source,
+            format!("credential source {source}: {}", why.into()),
+        )
+    }
+
+    pub(crate) fn request(err: reqwest::Error) -> Self {
+        Error::new(Kind::Request, "HTTP request failed").with_cause(redact_reqwest(err))
+    }
+
+    /// The configuration given to the builder is invalid.
+    pub fn is_builder(&self) -> bool {
+        self.inner.kind == Kind::Builder
+    }
+
+    /// A credential source could not produce a valid credential (missing file or variable,
+    /// unparsable content, I/O or endpoint error).
+    pub fn is_source(&self) -> bool {
+        self.inner.kind == Kind::Source
+    }
+
+    /// The request was refused because it would send a credential over plain `http://` to a
+    /// host that is not loopback (see [`ClientBuilder::allow_insecure_http`](crate::ClientBuilder::allow_insecure_http)).
+    pub fn is_insecure(&self) -> bool {
+        self.inner.kind == Kind::Insecure
+    }
+
+    /// The HTTP exchange itself failed (connect, TLS, timeout, body). See [`Error::is_timeout`].
+    pub fn is_request(&self) -> bool {
+        self.inner.kind == Kind::Request
+    }
+
+    /// A redirect could not be followed (too many hops, bad `Location`).
+    pub fn is_redirect(&self) -> bool {
+        self.inner.kind == Kind::Redirect
+    }
+
+    /// A custom signer failed to sign the request.
+    pub fn is_sign(&self) -> bool {
+        self.inner.kind == Kind::Sign
+    }
+
+    /// The request timed out.
+    pub fn is_timeout(&self) -> bool {
+        self.reqwest().is_some_and(|e| e.is_timeout())
+    }
+
+    /// The connection could not be established.
+    pub fn is_connect(&self) -> bool {
+        self.reqwest().is_some_and(|e| e.is_connect())
+    }
+
+    fn reqwest(&self) -> Option<&reqwest::Error> {
+        self.inner.cause.as_ref()?.downcast_ref::<reqwest::Error>()
+    }
+}
+
+/// Removes the query string from the URL a reqwest error carries: with query-parameter auth
+/// it would hold the key.
+pub(crate) fn redact_reqwest(mut err: reqwest::Error) -> reqwest::Error {
+    if let Some(url) = err.url_mut() {
+        url.set_query(None);
+        url.set_fragment(None);
+        let _ = url.set_password(None);
+    }
+    err
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("keyswap::Error");
+        d.field("kind", &self.inner.kind);
+        d.field("context", &self.inner.context);
+        if let Some(cause) = &self.inner.cause {
+            d.field("cause", cause);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.context)?;
+        if let Some(cause) = &self.inner.cause {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .cause
+            .as_ref()
+            .map(|e| &**e as &(dyn StdError + 'static))
+    }
+}
+
+impl From<reqwest::Error> for Error {
+    fn from(err: reqwest::Error) -> Self {
+        Error::request(err)
+    }
+}

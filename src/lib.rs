@@ -1,0 +1,36 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod auth;
+mod builder;
+mod client;
+mod credential;
+mod driver;
+mod error;
+mod recover;
+mod refresh;
+mod request;
+mod scope;
+mod source;
+mod stats;
+mod store;
+
+pub use auth::Auth;
+pub use builder::{
+    ClientBuilder, DEFAULT_AUTH_FAILURE_STATUSES, DEFAULT_AWAIT_ROTATION, DEFAULT_LOAD_TIMEOUT,
+    DEFAULT_MAX_REDIRECTS, DEFAULT_OVERLAP_WINDOW,
+};
+pub use client::Client;
+pub use credential::Credential;
+pub use error::{Error, Result};
+pub use request::RequestBuilder;
+pub use source::{
+    BoxFuture, ChangeNotifier, Changes, CredentialSource, EnvSource, FileSource, FixedSource,
+    Source, changes,
+};
+pub use source::{DEFAULT_FILE_DEBOUNCE, DEFAULT_FILE_POLL_INTERVAL};
+pub use stats::{Rotation, Stats};
+
+/// The reqwest this crate wraps, so your `Request`, `Response` and `Client` types always match.
+pub use reqwest;

@@ -1,0 +1,196 @@
+//! The request path and the recover path after an authentication failure, plus redirects
+//! (followed here, not by reqwest, so each hop decides again whether the credential goes along).
+
+use std::sync::Arc;
+
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, PROXY_AUTHORIZATION,
+    TRANSFER_ENCODING,
+};
+use reqwest::{Method, Request, Response, StatusCode};
+use url::Origin;
+
+use crate::client::Shared;
+use crate::credential::Credential;
+use crate::error::{Error, Kind, Result};
+use crate::scope::display_url;
+
+/// An attempt's outcome: accepted, or rejected as an authentication failure.
+enum Attempt {
+    Accepted(Response),
+    Rejected(Response),
+}
+
+impl Shared {
+    pub(crate) async fn execute(&self, request: Request) -> Result<Response> {
+        self.counters.requests.inc();
+        let first = request.url().origin();
+        let mut request = request;
+        let mut hops = 0;
+        loop {
+            let (resp, replay) = self.send_scoped(request, &first).await?;
+            let Some(next) = replay.and_then(|prev| next_hop(&resp, prev)) else {
+                return Ok(resp);
+            };
+            hops += 1;
+            if hops > self.max_redirects {
+                return Err(Error::new(
+                    Kind::Redirect,
+                    format!(
+                        "more than {} redirects, last to {}",
+                        self.max_redirects,
+                        display_url(next.url())
+                    ),
+                ));
+            }
+            tracing::debug!(to = %display_url(next.url()), "following redirect");
+            request = next;
+        }
+    }
+
+    /// Sends one hop. Returns the response and, when the body can be replayed, the request
+    /// without credential (for a redirect to build on).
+    async fn send_scoped(
+        &self,
+        request: Request,
+        first: &Origin,
+    ) -> Result<(Response, Option<Request>)> {
+        let replay = request.try_clone();
+        if !self.scope.admits(request.url(), first) {
+            let resp = self.http.execute(request).await.map_err(Error::request)?;
+            return Ok((resp, replay));
+        }
+        self.scope.check_transport(request.url())?;
+        let cred = self.store.current();
+        let resp = match self.attempt(request, &cred).await? {
+            Attempt::Accepted(resp) => return Ok((resp, replay)),
+            Attempt::Rejected(resp) => resp,
+        };
+        let Some(template) = replay else {
+            tracing::debug!(
+                "authentication failed on a streamed body; it cannot be replayed, not retrying"
+            );
+            return Ok((resp, None));
+        };
+        let resp = self.recover(&template, cred, resp).await?;
+        Ok((resp, Some(template)))
+    }
+
+    async fn attempt(&self, mut request: Request, cred: &Credential) -> Result<Attempt> {
+        self.auth.apply(&mut request, cred)?;
+        let resp = self.http.execute(request).await.map_err(Error::request)?;
+        if self.auth_failure.matches(&resp) {
+            self.counters.auth_failures.inc();
+            tracing::debug!(
+                status = resp.status().as_u16(),
+                version = %cred.version(),
+                url = %display_url(resp.url()),
+                "credential rejected"
+            );
+            Ok(Attempt::Rejected(resp))
+        } else {
+            Ok(Attempt::Accepted(resp))
+        }
+    }
+
+    async fn retry(&self, template: &Request, cred: &Credential) -> Result<Attempt> {
+        let request = template
+            .try_clone()
+            .ok_or_else(|| Error::new(Kind::Request, "request body cannot be replayed"))?;
+        self.counters.retries.inc();
+        self.attempt(request, cred).await
+    }
+
+    /// After `failed` was rejected: (1) a credential that is already newer, else (2) a
+    /// single-flight refresh; (3) the previous credential inside its overlap window; (4) if no
+    /// newer credential exists, a bounded wait for the source to rotate. At most one retry with
+    /// a newer credential and one with the previous; otherwise the server's response stands.
+    async fn recover(
+        &self,
+        template: &Request,
+        failed: Arc<Credential>,
+        resp: Response,
+    ) -> Result<Response> {
+        let mut last = resp;
+        let mut tried = vec![failed.fingerprint()];
+
+        let fresh = self.newer_than(&failed).await;
+        if let Some(cred) = &fresh {
+            match self.retry(template, cred).await? {
+                Attempt::Accepted(resp) => return Ok(resp),
+                Attempt::Rejected(resp) => {
+                    tried.push(cred.fingerprint());
+                    last = resp;
+                }
+            }
+        }
+
+        if let Some(prev) = self
+            .store
+            .previous()
+            .filter(|p| !tried.contains(&p.fingerprint()))
+        {
+            self.counters.fallbacks.inc();
+            match self.retry(template, &prev).await? {
+                Attempt::Accepted(resp) => return Ok(resp),
+                Attempt::Rejected(resp) => {
+                    // Revoked: spare every later request the same wasted attempt.
+                    self.store.retire_previous(prev.fingerprint());
+                    tried.push(prev.fingerprint());
+                    last = resp;
+                }
+            }
+        }
+
+        if fresh.is_none() {
+            if let Some(cred) = self.await_rotation(failed.fingerprint()).await {
+                if !tried.contains(&cred.fingerprint()) {
+                    let (Attempt::Accepted(resp) | Attempt::Rejected(resp)) =
+                        self.retry(template, &cred).await?;
+                    return Ok(resp);
+                }
+            }
+        }
+        Ok(last)
+    }
+
+    async fn newer_than(&self, failed: &Credential) -> Option<Arc<Credential>> {
+        let current = self.store.current();
+        if current.fingerprint() != failed.fingerprint() {
+            return Some(current);
+        }
+        let refreshed = self.refresh_shared().await;
+        (refreshed.fingerprint() != failed.fingerprint()).then_some(refreshed)
+    }
+}
+
+/// The request a redirect response asks for, built from the previous hop's request (which
+/// carries no credential). `None` when the response is not a followable redirect.
+fn next_hop(resp: &Response, mut request: Request) -> Option<Request> {
+    let to_get = match resp.status() {
+        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => request.method() == Method::POST,
+        StatusCode::SEE_OTHER => request.method() != Method::HEAD,
+        StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => false,
+        _ => return None,
+    };
+    let location = resp.headers().get(LOCATION)?.to_str().ok()?;
+    let next_url = request.url().join(location).ok()?;
+    if !matches!(next_url.scheme(), "http" | "https") {
+        return None;
+    }
+    if next_url.origin() != request.url().origin() {
+        // What reqwest strips on a cross-origin redirect, for headers the caller set.
+        for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
+            request.headers_mut().remove(name);
+        }
+    }
+    if to_get {
+        *request.method_mut() = Method::GET;
+        *request.body_mut() = None;
+        for name in [CONTENT_TYPE, CONTENT_LENGTH, TRANSFER_ENCODING] {
+            request.headers_mut().remove(name);
+        }
+    }
+    *request.url_mut() = next_url;
+    Some(request)
+}

@@ -1,0 +1,110 @@
+//! `RequestBuilder`: reqwest's builder, delegated, with `send` going through keyswap.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Body, Request, Response};
+use serde::Serialize;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+/// A request being built; mirrors [`reqwest::RequestBuilder`]. Finish with
+/// [`send`](RequestBuilder::send).
+///
+/// The credential is not set here: it is attached when the request is sent (and again, freshly,
+/// on a retry), so the builder can be kept and cloned freely.
+#[must_use = "a RequestBuilder does nothing until it is sent"]
+pub struct RequestBuilder {
+    client: Client,
+    inner: Result<reqwest::RequestBuilder>,
+}
+
+impl RequestBuilder {
+    pub(crate) fn new(client: Client, inner: Result<reqwest::RequestBuilder>) -> Self {
+        RequestBuilder { client, inner }
+    }
+
+    fn map(mut self, f: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
+        self.inner = self.inner.map(f);
+        self
+    }
+
+    /// Adds a header.
+    pub fn header<K, V>(self, key: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        self.map(|b| b.header(key, value))
+    }
+
+    /// Adds headers, replacing existing ones of the same name.
+    pub fn headers(self, headers: HeaderMap) -> Self {
+        self.map(|b| b.headers(headers))
+    }
+
+    /// Appends query parameters (anything `serde_urlencoded` can serialize).
+    pub fn query<T: Serialize + ?Sized>(self, query: &T) -> Self {
+        self.map(|b| b.query(query))
+    }
+
+    /// Sets a JSON body and `Content-Type: application/json`.
+    pub fn json<T: Serialize + ?Sized>(self, json: &T) -> Self {
+        self.map(|b| b.json(json))
+    }
+
+    /// Sets a form body (`application/x-www-form-urlencoded`).
+    pub fn form<T: Serialize + ?Sized>(self, form: &T) -> Self {
+        self.map(|b| b.form(form))
+    }
+
+    /// Sets the body. A streamed body cannot be replayed: such a request is not retried after
+    /// an authentication failure, the server's response is returned as it is.
+    pub fn body<T: Into<Body>>(self, body: T) -> Self {
+        self.map(|b| b.body(body))
+    }
+
+    /// Sets a timeout for each attempt (connect to end of body).
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.map(|b| b.timeout(timeout))
+    }
+
+    /// Sets the HTTP version.
+    pub fn version(self, version: reqwest::Version) -> Self {
+        self.map(|b| b.version(version))
+    }
+
+    /// Builds the request without the credential (it is attached at send time).
+    pub fn build(self) -> Result<Request> {
+        self.inner?.build().map_err(Error::request)
+    }
+
+    /// Sends the request: attaches the credential, and on an authentication failure runs the
+    /// recover path (refresh, retry, fallback, bounded wait) before returning.
+    pub async fn send(self) -> Result<Response> {
+        let client = self.client.clone();
+        client.execute(self.build()?).await
+    }
+
+    /// A copy of this builder, `None` when the body is a stream.
+    pub fn try_clone(&self) -> Option<Self> {
+        let inner = match &self.inner {
+            Ok(b) => Ok(b.try_clone()?),
+            Err(e) => Err(Error::builder(e.to_string())),
+        };
+        Some(RequestBuilder {
+            client: self.client.clone(),
+            inner,
+        })
+    }
+}
+
+impl std::fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("keyswap::RequestBuilder")
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,37 @@
+//! A credential in an environment variable, re-read on every load.
+
+use super::{BoxFuture, CredentialSource, parse};
+use crate::credential::Credential;
+use crate::error::{Error, Result};
+
+/// A credential read from an environment variable; create with [`Source::env`](crate::Source::env).
+///
+/// The variable is read again on every load, so a process that updates it (`std::env::set_var`,
+/// a Python `os.environ[...] = ...`) and then calls [`Client::refresh`](crate::Client::refresh),
+/// or meets an authentication failure, uses the new value. Content is parsed as for
+/// [`FileSource`](crate::FileSource): the key alone, or a JSON object.
+#[derive(Debug, Clone)]
+pub struct EnvSource {
+    var: String,
+}
+
+impl EnvSource {
+    pub(crate) fn new(var: impl Into<String>) -> Self {
+        EnvSource { var: var.into() }
+    }
+}
+
+impl CredentialSource for EnvSource {
+    fn name(&self) -> String {
+        format!("env:{}", self.var)
+    }
+
+    fn load(&self) -> BoxFuture<'_, Result<Credential>> {
+        Box::pin(async move {
+            let value = std::env::var_os(&self.var)
+                .ok_or_else(|| Error::source(&self.name(), "variable is not set"))?;
+            parse::parse(value.as_encoded_bytes())
+                .map_err(|e| Error::source(&self.name(), e.to_string()))
+        })
+    }
+}

@@ -1,0 +1,192 @@
+//! Credential sources: where a credential comes from, and how to hear that it changed.
+//!
+//! A source only answers "what is the credential now?" ([`CredentialSource::load`]) and,
+//! optionally, "tell me when it may have changed" ([`CredentialSource::changes`]). Validation,
+//! debouncing, polling, retries and swapping live in one place in the client, so every source
+//! gets the same guarantees.
+
+mod dir_watch;
+mod env;
+mod file;
+mod fixed;
+mod parse;
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::credential::Credential;
+use crate::error::Result;
+
+pub use env::EnvSource;
+pub use file::{DEFAULT_FILE_DEBOUNCE, DEFAULT_FILE_POLL_INTERVAL, FileSource};
+pub use fixed::FixedSource;
+
+/// A boxed, `Send` future, as returned by [`CredentialSource::load`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where credentials come from. Implement it to feed keyswap from anything.
+///
+/// ```
+/// use keyswap::{BoxFuture, Credential, CredentialSource, Error};
+///
+/// struct FromMyVault;
+///
+/// impl CredentialSource for FromMyVault {
+///     fn name(&self) -> String {
+///         "my-vault:payments".into() // shown in errors and logs: no secrets here
+///     }
+///     fn load(&self) -> BoxFuture<'_, Result<Credential, Error>> {
+///         Box::pin(async {
+///             // fetch from your store; report failures with Error::source
+///             Ok(Credential::new("key-from-vault").with_version("42"))
+///         })
+///     }
+/// }
+/// ```
+pub trait CredentialSource: Send + Sync + 'static {
+    /// A name for errors and logs, such as `file:/run/secrets/api_key`. Never a secret.
+    fn name(&self) -> String;
+
+    /// Produces the credential the source holds now. Called at build time, by the refresh path
+    /// after an authentication failure, and by the background driver when
+    /// [`changes`](CredentialSource::changes) fires or [`poll_interval`](CredentialSource::poll_interval)
+    /// elapses. What it returns is validated before it can replace anything.
+    fn load(&self) -> BoxFuture<'_, Result<Credential>>;
+
+    /// A signal that the credential may have changed; the client then re-loads (after the
+    /// signal's debounce). Default: none.
+    fn changes(&self) -> Option<Changes> {
+        None
+    }
+
+    /// How often the background driver re-loads the source whatever the signals say
+    /// (±20 % jitter). Default: never.
+    fn poll_interval(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// A credential source, as given to [`ClientBuilder::source`](crate::ClientBuilder::source).
+#[derive(Clone)]
+pub struct Source(pub(crate) Arc<dyn CredentialSource>);
+
+impl Source {
+    /// A file holding the key as plain text (trimmed), or JSON
+    /// `{"key": .., "secret": .., "version": .., "expires_at": ..}`. Watched for changes,
+    /// Kubernetes secret volumes included. See [`FileSource`].
+    pub fn file(path: impl Into<std::path::PathBuf>) -> FileSource {
+        FileSource::new(path)
+    }
+
+    /// An environment variable holding the key (plain or JSON, as for files), re-read whenever
+    /// the client refreshes. See [`EnvSource`].
+    pub fn env(name: impl Into<String>) -> EnvSource {
+        EnvSource::new(name)
+    }
+
+    /// A credential that never changes: for tests and for keys rotated by restarting.
+    pub fn fixed(credential: impl Into<Credential>) -> FixedSource {
+        FixedSource::new(credential.into())
+    }
+
+    /// Wraps your own [`CredentialSource`].
+    pub fn custom(source: impl CredentialSource) -> Source {
+        Source(Arc::new(source))
+    }
+
+    /// The source's name, as errors and logs show it.
+    pub fn name(&self) -> String {
+        self.0.name()
+    }
+}
+
+impl<S: CredentialSource> From<S> for Source {
+    fn from(source: S) -> Self {
+        Source::custom(source)
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Source").field(&self.0.name()).finish()
+    }
+}
+
+/// The receiving half of a change signal: see [`changes`].
+pub struct Changes {
+    rx: watch::Receiver<u64>,
+    debounce: Duration,
+    // Whatever produces the signal (a shared directory watcher) lives as long as this does.
+    _keep_alive: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+/// The sending half of a change signal: see [`changes`].
+#[derive(Clone)]
+pub struct ChangeNotifier {
+    pub(super) tx: Arc<watch::Sender<u64>>,
+}
+
+/// Creates a change signal for a custom source: keep the [`ChangeNotifier`], return the
+/// [`Changes`] from [`CredentialSource::changes`], call [`ChangeNotifier::notify`] when the
+/// credential may have changed. Signals that arrive while a re-load is pending are coalesced.
+pub fn changes() -> (ChangeNotifier, Changes) {
+    let (tx, rx) = watch::channel(0);
+    (
+        ChangeNotifier { tx: Arc::new(tx) },
+        Changes {
+            rx,
+            debounce: Duration::ZERO,
+            _keep_alive: None,
+        },
+    )
+}
+
+impl ChangeNotifier {
+    /// Signals that the credential may have changed.
+    pub fn notify(&self) {
+        self.tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+impl Changes {
+    /// Waits this long after a signal, absorbing further signals, before the client re-loads:
+    /// a file written in several steps is then read once, complete. Default: zero.
+    pub fn with_debounce(mut self, debounce: Duration) -> Self {
+        self.debounce = debounce;
+        self
+    }
+
+    pub(crate) fn debounce(&self) -> Duration {
+        self.debounce
+    }
+
+    /// Waits for the next signal; `false` once the sender is gone.
+    pub(crate) async fn changed(&mut self) -> bool {
+        self.rx.changed().await.is_ok()
+    }
+
+    /// Marks every signal so far as handled (the debounce window's coalescing).
+    pub(crate) fn mark_seen(&mut self) {
+        self.rx.mark_unchanged();
+    }
+}
+
+impl fmt::Debug for Changes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Changes")
+            .field("debounce", &self.debounce)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ChangeNotifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChangeNotifier").finish_non_exhaustive()
+    }
+}

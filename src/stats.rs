@@ -1,0 +1,80 @@
+//! Counters a client keeps, the snapshot it hands out, and the rotation hook's event.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    pub(crate) fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) requests: Counter,
+    pub(crate) auth_failures: Counter,
+    pub(crate) retries: Counter,
+    pub(crate) refreshes: Counter,
+    pub(crate) rotations: Counter,
+    pub(crate) fallbacks: Counter,
+    pub(crate) rotation_waits: Counter,
+    pub(crate) source_errors: Counter,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            requests: self.requests.get(),
+            auth_failures: self.auth_failures.get(),
+            retries: self.retries.get(),
+            refreshes: self.refreshes.get(),
+            rotations: self.rotations.get(),
+            fallbacks: self.fallbacks.get(),
+            rotation_waits: self.rotation_waits.get(),
+            source_errors: self.source_errors.get(),
+        }
+    }
+}
+
+/// A snapshot of a client's counters, from [`Client::stats`](crate::Client::stats).
+///
+/// Counters only grow; compare two snapshots to see what happened in between.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Requests sent through the client (each call to `send`/`execute`, not each attempt).
+    pub requests: u64,
+    /// Responses whose status counted as an authentication failure (each attempt).
+    pub auth_failures: u64,
+    /// Attempts re-sent after an authentication failure, with any credential.
+    pub retries: u64,
+    /// Loads of the source made by the refresh path (single-flight: concurrent failures share one).
+    pub refreshes: u64,
+    /// Times a new credential replaced the current one.
+    pub rotations: u64,
+    /// Retries made with the previous credential inside its overlap window.
+    pub fallbacks: u64,
+    /// Times requests waited for the source to produce a new credential (once per version).
+    pub rotation_waits: u64,
+    /// Source loads that failed or produced an invalid credential (the last good one was kept).
+    pub source_errors: u64,
+}
+
+/// What [`ClientBuilder::on_rotate`](crate::ClientBuilder::on_rotate) hooks receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rotation {
+    /// Version of the credential that was replaced.
+    pub old_version: String,
+    /// Version of the credential now in use.
+    pub new_version: String,
+}
+
+pub(crate) type RotateHook = Arc<dyn Fn(&Rotation) + Send + Sync>;

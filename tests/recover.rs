@@ -1,0 +1,406 @@
+//! The recover path after an authentication failure: refresh + retry, single-flight, overlap
+//! fallback, bounded wait for a rotation, and the bounds that keep it from looping.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Api, KEY_HEADER, ManualSource};
+use keyswap::{Auth, Client, Source};
+
+async fn client(source: &ManualSource, server: &wiremock::MockServer) -> keyswap::ClientBuilder {
+    Client::builder()
+        .source(Source::custom(source.clone()))
+        .auth(Auth::header(KEY_HEADER))
+        .base_url(server.uri())
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_source_and_retries_with_the_fresh_key() {
+    let (server, api) = Api::start(&["k2"]).await;
+    let source = ManualSource::new("k1");
+    let client = client(&source, &server).await.build().await.unwrap();
+    source.set("k2"); // rotated at the source; the client has not heard of it
+
+    let resp = client.get("/v1/ticker").send().await.unwrap();
+
+    assert_eq!(resp.status(), 200);
+    assert_eq!(api.seen(), vec![Some("k1".into()), Some("k2".into())]);
+    let stats = client.stats();
+    assert_eq!(
+        (
+            stats.auth_failures,
+            stats.retries,
+            stats.refreshes,
+            stats.rotations
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(client.credential_version(), common::version_of("k2"));
+}
+
+#[tokio::test]
+async fn concurrent_failures_share_one_refresh() {
+    let (server, api) = Api::start(&["k2"]).await;
+    let source = ManualSource::new("k1").with_delay(Duration::from_millis(50));
+    let client = client(&source, &server).await.build().await.unwrap();
+    let loads_at_build = source.loads();
+    source.set("k2");
+
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get("/x").send().await.unwrap().status() })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+
+    assert_eq!(
+        source.loads() - loads_at_build,
+        1,
+        "one load for 50 concurrent 401s"
+    );
+    assert_eq!(client.stats().refreshes, 1);
+    assert_eq!(api.requests(), 100);
+}
+
+#[tokio::test]
+async fn only_configured_statuses_count_as_auth_failures() {
+    let (server, api) = Api::start_with_status(&["k2"], 403).await;
+    let source = ManualSource::new("k1");
+    let default = client(&source, &server).await.build().await.unwrap();
+    source.set("k2");
+    let resp = default.get("/x").send().await.unwrap();
+    assert_eq!(resp.status(), 403, "403 is not an auth failure by default");
+    assert_eq!(default.stats().retries, 0);
+
+    source.set("k1");
+    let opted_in = client(&source, &server)
+        .await
+        .retry_on_status(&[401, 403])
+        .build()
+        .await
+        .unwrap();
+    source.set("k2");
+    let resp = opted_in.get("/x").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(opted_in.stats().retries, 1);
+    assert_eq!(api.seen().last().unwrap().as_deref(), Some("k2"));
+}
+
+#[tokio::test]
+async fn a_response_predicate_can_mark_auth_failures() {
+    use wiremock::matchers::header;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    // An exchange-style API: 400 with an error code header for a bad key.
+    let server = MockServer::start().await;
+    Mock::given(header(KEY_HEADER, "k2"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    Mock::given(header(KEY_HEADER, "k1"))
+        .respond_with(ResponseTemplate::new(400).insert_header("x-error-code", "-2015"))
+        .mount(&server)
+        .await;
+    let source = ManualSource::new("k1");
+    let client = client(&source, &server)
+        .await
+        .retry_on(|resp| {
+            resp.headers()
+                .get("x-error-code")
+                .is_some_and(|v| v == "-2015")
+        })
+        .build()
+        .await
+        .unwrap();
+    source.set("k2");
+    assert_eq!(client.get("/x").send().await.unwrap().status(), 200);
+    assert_eq!(client.stats().auth_failures, 1);
+}
+
+#[tokio::test]
+async fn a_request_is_retried_at_most_once_with_a_newer_key() {
+    // Every load yields a brand-new key and the server accepts none: an unbounded client
+    // would loop forever.
+    let (server, api) = Api::start(&[]).await;
+    let source = ManualSource::new("unused").always_new();
+    let client = client(&source, &server)
+        .await
+        .overlap_window(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+
+    let resp = client.get("/x").send().await.unwrap();
+
+    assert_eq!(resp.status(), 401, "the server's answer is returned");
+    assert_eq!(api.requests(), 2, "the original attempt and one retry");
+    assert_eq!(client.stats().retries, 1);
+}
+
+#[tokio::test]
+async fn a_streamed_body_is_not_replayed() {
+    let (server, api) = Api::start(&["k2"]).await;
+    let source = ManualSource::new("k1");
+    let client = client(&source, &server).await.build().await.unwrap();
+    source.set("k2");
+
+    let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>("order=1".as_bytes())]);
+    let resp = client
+        .post("/orders")
+        .body(keyswap::reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(resp.status(), 401, "returned as is: the stream is consumed");
+    assert_eq!(api.requests(), 1);
+    assert_eq!(client.stats().retries, 0);
+}
+
+#[tokio::test]
+async fn a_buffered_body_is_replayed_whole_on_retry() {
+    use wiremock::matchers::{body_string, header};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(header(KEY_HEADER, "k2"))
+        .and(body_string("{\"qty\":3}"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&server)
+        .await;
+    Mock::given(header(KEY_HEADER, "k1"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    let source = ManualSource::new("k1");
+    let client = client(&source, &server).await.build().await.unwrap();
+    source.set("k2");
+    let resp = client
+        .post("/orders")
+        .json(&serde_json::json!({"qty": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+}
+
+#[tokio::test]
+async fn the_previous_key_is_tried_inside_the_overlap_window() {
+    // The new key is out but the server has not propagated it: only the old one works.
+    let (server, api) = Api::start(&["old"]).await;
+    let source = ManualSource::new("old");
+    let client = client(&source, &server).await.build().await.unwrap();
+    source.set("new");
+    client.refresh().await.unwrap();
+
+    let resp = client.get("/x").send().await.unwrap();
+
+    assert_eq!(resp.status(), 200);
+    assert_eq!(api.seen(), vec![Some("new".into()), Some("old".into())]);
+    assert_eq!(client.stats().fallbacks, 1);
+}
+
+#[tokio::test]
+async fn no_fallback_once_the_overlap_window_is_over() {
+    let (server, api) = Api::start(&["old"]).await;
+    let source = ManualSource::new("old");
+    let client = client(&source, &server)
+        .await
+        .overlap_window(Duration::ZERO)
+        .await_rotation(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    source.set("new");
+    client.refresh().await.unwrap();
+
+    let resp = client.get("/x").send().await.unwrap();
+
+    assert_eq!(resp.status(), 401);
+    assert_eq!(api.seen(), vec![Some("new".into())]);
+    assert_eq!(client.stats().fallbacks, 0);
+}
+
+#[tokio::test]
+async fn a_rejected_previous_key_is_not_tried_again() {
+    let (server, api) = Api::start(&[]).await;
+    let source = ManualSource::new("old");
+    let client = client(&source, &server)
+        .await
+        .await_rotation(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    source.set("new");
+    client.refresh().await.unwrap();
+
+    client.get("/x").send().await.unwrap();
+    client.get("/x").send().await.unwrap();
+
+    assert_eq!(
+        api.seen(),
+        vec![Some("new".into()), Some("old".into()), Some("new".into())],
+        "the second request skips the previous key the server already refused"
+    );
+}
+
+#[tokio::test]
+async fn requests_wait_for_a_rotation_the_source_has_not_delivered_yet() {
+    // Hard revocation: the server moved to k2 before the new key reached the source.
+    let (server, api) = Api::start(&["k2"]).await;
+    let source = ManualSource::new("k1");
+    let client = client(&source, &server)
+        .await
+        .await_rotation(Duration::from_secs(3))
+        .build()
+        .await
+        .unwrap();
+    let late = source.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        late.set("k2");
+    });
+
+    let started = Instant::now();
+    let resp = client.get("/x").send().await.unwrap();
+
+    assert_eq!(resp.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(api.seen().last().unwrap().as_deref(), Some("k2"));
+    assert_eq!(client.stats().rotation_waits, 1);
+}
+
+#[tokio::test]
+async fn zero_await_rotation_returns_the_rejection_at_once() {
+    let (server, _api) = Api::start(&["k2"]).await;
+    let source = ManualSource::new("k1");
+    let client = client(&source, &server)
+        .await
+        .await_rotation(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(client.get("/x").send().await.unwrap().status(), 401);
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(client.stats().rotation_waits, 0);
+}
+
+#[tokio::test]
+async fn the_wait_is_shared_and_happens_once_per_version() {
+    let (server, _api) = Api::start(&[]).await;
+    let source = ManualSource::new("k1");
+    let wait = Duration::from_millis(400);
+    let client = client(&source, &server)
+        .await
+        .await_rotation(wait)
+        .build()
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get("/x").send().await.unwrap().status() })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 401);
+    }
+    let together = started.elapsed();
+    assert!(together >= wait, "{together:?}");
+    assert!(
+        together < wait * 3,
+        "10 requests shared one wait: {together:?}"
+    );
+    assert_eq!(client.stats().rotation_waits, 1);
+
+    let started = Instant::now();
+    assert_eq!(client.get("/x").send().await.unwrap().status(), 401);
+    assert!(
+        started.elapsed() < wait / 2,
+        "after the wait, fail fast: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(client.stats().rotation_waits, 1);
+}
+
+#[tokio::test]
+async fn a_retry_is_signed_again_with_the_new_key() {
+    use hmac::{Hmac, Mac};
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    // A signed API: X-Key, X-Nonce (strictly increasing) and X-Sign = HMAC-SHA256(secret, nonce + path).
+    let server = MockServer::start().await;
+    let nonces = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let seen = nonces.clone();
+    Mock::given(wiremock::matchers::any())
+        .respond_with(move |req: &Request| {
+            let header = |n: &str| req.headers.get(n).unwrap().to_str().unwrap().to_owned();
+            let nonce: u64 = header("x-nonce").parse().unwrap();
+            seen.lock().unwrap().push(nonce);
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s2").unwrap();
+            mac.update(format!("{nonce}{}", req.url.path()).as_bytes());
+            let expected = hex(&mac.finalize().into_bytes());
+            if header("x-key") == "k2" && header("x-sign") == expected {
+                ResponseTemplate::new(200)
+            } else {
+                ResponseTemplate::new(401)
+            }
+        })
+        .mount(&server)
+        .await;
+
+    let nonce = Arc::new(AtomicU64::new(1_000));
+    let auth = Auth::sign(move |req, cred| {
+        let n = nonce.fetch_add(1, Ordering::SeqCst);
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(cred.expose_secret().unwrap().as_bytes())?;
+        mac.update(format!("{n}{}", req.url().path()).as_bytes());
+        let sign = hex(&mac.finalize().into_bytes());
+        let headers = req.headers_mut();
+        headers.insert("x-key", cred.expose_key().parse()?);
+        headers.insert("x-nonce", n.to_string().parse()?);
+        headers.insert("x-sign", sign.parse()?);
+        Ok(())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cred.json");
+    std::fs::write(&path, r#"{"key":"k1","secret":"s1"}"#).unwrap();
+    let client = Client::builder()
+        .source(Source::file(&path).watch(false).poll_interval(None))
+        .auth(auth)
+        .base_url(server.uri())
+        .build()
+        .await
+        .unwrap();
+    common::write_atomic(&path, br#"{"key":"k2","secret":"s2"}"#);
+
+    let resp = client.post("/api/v3/order").send().await.unwrap();
+
+    assert_eq!(resp.status(), 200);
+    let nonces = nonces.lock().unwrap().clone();
+    assert_eq!(nonces.len(), 2);
+    assert!(
+        nonces[1] > nonces[0],
+        "the retry carries a fresh nonce: {nonces:?}"
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
