@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, Request, Response, StatusCode, Url};
+use tracing::Instrument;
 
 use crate::auth::Auth;
 use crate::builder::ClientBuilder;
 use crate::error::Result;
 use crate::refresh::Refresher;
 use crate::request::RequestBuilder;
-use crate::scope::Scope;
+use crate::scope::{Scope, display_url};
 use crate::source::Source;
 use crate::stats::{Counters, Stats};
 use crate::store::Store;
@@ -112,7 +113,12 @@ impl Client {
     /// Sends a request built elsewhere (`reqwest::Request::new`, or
     /// [`RequestBuilder::build`]) with the credential, the recover path and redirect handling.
     pub async fn execute(&self, request: Request) -> Result<Response> {
-        self.shared.execute(request).await
+        let span = tracing::debug_span!(
+            "keyswap.request",
+            method = %request.method(),
+            url = %display_url(request.url()),
+        );
+        self.shared.execute(request).instrument(span).await
     }
 
     /// Re-loads the source now. Returns the version in use afterwards. On a source error the
