@@ -180,9 +180,9 @@ impl ClientBuilder {
             .source
             .ok_or_else(|| Error::builder("no credential source: call ClientBuilder::source"))?;
         let base_url = self.base_url.as_deref().map(parse_url).transpose()?;
-        let mut origins: Vec<_> = base_url.iter().map(Url::origin).collect();
+        let mut origins: Vec<Url> = base_url.iter().cloned().collect();
         for url in &self.allowed_origins {
-            origins.push(parse_url(url)?.origin());
+            origins.push(parse_url(url)?);
         }
         let http = match self.http {
             Some(http) => http,
@@ -200,7 +200,7 @@ impl ClientBuilder {
             source,
             source_name: source_name.clone(),
             auth: self.auth,
-            scope: Scope::new(origins, self.allow_insecure_http),
+            scope: Scope::new(&origins, self.allow_insecure_http),
             base_url,
             auth_failure: AuthFailure {
                 statuses: self.statuses,

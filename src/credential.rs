@@ -1,6 +1,7 @@
 //! The credential model: what a source produces and what a request carries.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -23,6 +24,7 @@ pub struct Credential {
     version: String,
     expires_at: Option<SystemTime>,
     fingerprint: u64,
+    previous: Option<Arc<Credential>>,
 }
 
 impl Credential {
@@ -36,6 +38,7 @@ impl Credential {
             version: String::new(),
             expires_at: None,
             fingerprint: 0,
+            previous: None,
         };
         cred.rehash();
         cred
@@ -58,6 +61,35 @@ impl Credential {
     /// Sets the moment after which the credential is no longer valid.
     pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
         self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Attaches the credential the source itself says was current before this one, such as
+    /// the `AWSPREVIOUS` version of an AWS secret.
+    ///
+    /// Why: the client keeps the replaced credential as an overlap fallback (tried when the new
+    /// one is rejected by a server still propagating it), but only for rotations it saw
+    /// happen. A process that starts, or first loads, just after a rotation saw none, and would
+    /// have no fallback exactly when one is needed. When the credential that becomes current
+    /// carries a previous one, the client uses it as the fallback for the overlap window. It
+    /// does not take part in [`fingerprint`](Credential::fingerprint) or validation.
+    pub fn with_previous(mut self, previous: Credential) -> Self {
+        self.previous = Some(Arc::new(previous.without_previous()));
+        self
+    }
+
+    /// The previous credential the source reported (see [`Credential::with_previous`]).
+    pub fn previous(&self) -> Option<&Credential> {
+        self.previous.as_deref()
+    }
+
+    /// Removes and returns the source-reported previous credential (the store keeps it apart).
+    pub(crate) fn take_previous(&mut self) -> Option<Arc<Credential>> {
+        self.previous.take()
+    }
+
+    fn without_previous(mut self) -> Self {
+        self.previous = None;
         self
     }
 
@@ -150,6 +182,7 @@ impl fmt::Debug for Credential {
             .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
             .field("version", &self.version)
             .field("expires_at", &self.expires_at)
+            .field("previous", &self.previous.as_ref().map(|p| p.version()))
             .finish()
     }
 }

@@ -24,12 +24,19 @@ enum Attempt {
 impl Shared {
     pub(crate) async fn execute(&self, request: Request) -> Result<Response> {
         self.counters.requests.inc();
-        let first = request.url().origin();
+        // Scope of later hops when no origins are configured: the caller's own request.
+        let mut first: Option<Origin> = None;
         let mut request = request;
         let mut hops = 0;
         loop {
-            let (resp, replay) = self.send_scoped(request, &first).await?;
-            let Some(next) = replay.and_then(|prev| next_hop(&resp, prev)) else {
+            let (resp, replay) = self.send_scoped(request, first.as_ref()).await?;
+            let Some(prev) = replay.filter(|_| resp.status().is_redirection()) else {
+                return Ok(resp);
+            };
+            if first.is_none() {
+                first = Some(prev.url().origin());
+            }
+            let Some(next) = next_hop(&resp, prev) else {
                 return Ok(resp);
             };
             hops += 1;
@@ -49,20 +56,27 @@ impl Shared {
     }
 
     /// Sends one hop. Returns the response and, when the body can be replayed, the request
-    /// without credential (for a redirect to build on).
+    /// without credential (for a retry or a redirect to build on).
     async fn send_scoped(
         &self,
-        request: Request,
-        first: &Origin,
+        mut request: Request,
+        first: Option<&Origin>,
     ) -> Result<(Response, Option<Request>)> {
+        // The one copy the request path makes: reqwest consumes the request it sends, and a
+        // retry needs it again. Bodies are reference-counted bytes; a stream yields `None`.
         let replay = request.try_clone();
         if !self.scope.admits(request.url(), first) {
             let resp = self.http.execute(request).await.map_err(Error::request)?;
             return Ok((resp, replay));
         }
         self.scope.check_transport(request.url())?;
-        let cred = self.store.current();
-        let resp = match self.attempt(request, &cred).await? {
+        let sent_with = {
+            // Borrowed, not cloned: one atomic load, released before the await below.
+            let cred = self.store.load();
+            self.auth.apply(&mut request, &cred)?;
+            cred.fingerprint()
+        };
+        let resp = match self.send(request).await? {
             Attempt::Accepted(resp) => return Ok((resp, replay)),
             Attempt::Rejected(resp) => resp,
         };
@@ -72,18 +86,16 @@ impl Shared {
             );
             return Ok((resp, None));
         };
-        let resp = self.recover(&template, cred, resp).await?;
+        let resp = self.recover(&template, sent_with, resp).await?;
         Ok((resp, Some(template)))
     }
 
-    async fn attempt(&self, mut request: Request, cred: &Credential) -> Result<Attempt> {
-        self.auth.apply(&mut request, cred)?;
+    async fn send(&self, request: Request) -> Result<Attempt> {
         let resp = self.http.execute(request).await.map_err(Error::request)?;
         if self.auth_failure.matches(&resp) {
             self.counters.auth_failures.inc();
             tracing::debug!(
                 status = resp.status().as_u16(),
-                version = %cred.version(),
                 url = %display_url(resp.url()),
                 "credential rejected"
             );
@@ -94,27 +106,24 @@ impl Shared {
     }
 
     async fn retry(&self, template: &Request, cred: &Credential) -> Result<Attempt> {
-        let request = template
+        let mut request = template
             .try_clone()
             .ok_or_else(|| Error::new(Kind::Request, "request body cannot be replayed"))?;
+        self.auth.apply(&mut request, cred)?;
         self.counters.retries.inc();
-        self.attempt(request, cred).await
+        tracing::debug!(version = %cred.version(), "retrying with another credential");
+        self.send(request).await
     }
 
     /// After `failed` was rejected: (1) a credential that is already newer, else (2) a
     /// single-flight refresh; (3) the previous credential inside its overlap window; (4) if no
     /// newer credential exists, a bounded wait for the source to rotate. At most one retry with
     /// a newer credential and one with the previous; otherwise the server's response stands.
-    async fn recover(
-        &self,
-        template: &Request,
-        failed: Arc<Credential>,
-        resp: Response,
-    ) -> Result<Response> {
+    async fn recover(&self, template: &Request, failed: u64, resp: Response) -> Result<Response> {
         let mut last = resp;
-        let mut tried = vec![failed.fingerprint()];
+        let mut tried = vec![failed];
 
-        let fresh = self.newer_than(&failed).await;
+        let fresh = self.newer_than(failed).await;
         if let Some(cred) = &fresh {
             match self.retry(template, cred).await? {
                 Attempt::Accepted(resp) => return Ok(resp),
@@ -143,7 +152,7 @@ impl Shared {
         }
 
         if fresh.is_none() {
-            if let Some(cred) = self.await_rotation(failed.fingerprint()).await {
+            if let Some(cred) = self.await_rotation(failed).await {
                 if !tried.contains(&cred.fingerprint()) {
                     let (Attempt::Accepted(resp) | Attempt::Rejected(resp)) =
                         self.retry(template, &cred).await?;
@@ -154,13 +163,13 @@ impl Shared {
         Ok(last)
     }
 
-    async fn newer_than(&self, failed: &Credential) -> Option<Arc<Credential>> {
+    async fn newer_than(&self, failed: u64) -> Option<Arc<Credential>> {
         let current = self.store.current();
-        if current.fingerprint() != failed.fingerprint() {
+        if current.fingerprint() != failed {
             return Some(current);
         }
         let refreshed = self.refresh_shared().await;
-        (refreshed.fingerprint() != failed.fingerprint()).then_some(refreshed)
+        (refreshed.fingerprint() != failed).then_some(refreshed)
     }
 }
 

@@ -10,27 +10,32 @@ use crate::error::{Error, Kind, Result};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scope {
-    origins: Vec<Origin>,
+    /// Configured origins; only scheme, host and port of these URLs are compared.
+    origins: Vec<Url>,
     allow_insecure_http: bool,
 }
 
 impl Scope {
-    pub(crate) fn new(origins: Vec<Origin>, allow_insecure_http: bool) -> Self {
+    pub(crate) fn new(origins: &[Url], allow_insecure_http: bool) -> Self {
         Scope {
-            origins,
+            origins: origins.to_vec(),
             allow_insecure_http,
         }
     }
 
     /// Whether a request to `url` gets the credential. With no origins configured, the origin
-    /// of the request the caller made is the scope: a redirect elsewhere loses the credential.
-    pub(crate) fn admits(&self, url: &Url, first: &Origin) -> bool {
-        let origin = url.origin();
+    /// of the request the caller made is the scope (`first`, known once a redirect happened;
+    /// `None` on the caller's own request): a redirect elsewhere loses the credential.
+    /// Compares without allocating: this runs on every request.
+    pub(crate) fn admits(&self, url: &Url, first: Option<&Origin>) -> bool {
         if self.origins.is_empty() {
-            &origin == first
-        } else {
-            self.origins.contains(&origin)
+            return first.is_none_or(|first| &url.origin() == first);
         }
+        self.origins.iter().any(|o| {
+            o.scheme() == url.scheme()
+                && o.host() == url.host()
+                && o.port_or_known_default() == url.port_or_known_default()
+        })
     }
 
     /// Refuses to put a credential on a plain-HTTP request to a host that is not loopback.
@@ -49,7 +54,7 @@ impl Scope {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
@@ -79,20 +84,26 @@ mod tests {
 
     #[test]
     fn configured_origins_decide() {
-        let scope = Scope::new(vec![url("https://api.example.com").origin()], false);
+        let scope = Scope::new(&[url("https://api.example.com/base/")], false);
         let first = url("https://other.example").origin();
-        assert!(scope.admits(&url("https://api.example.com/v1?x=1"), &first));
-        assert!(!scope.admits(&url("https://api.example.com:8443/v1"), &first));
-        assert!(!scope.admits(&url("http://api.example.com/v1"), &first));
-        assert!(!scope.admits(&url("https://evil.example/v1"), &first));
+        assert!(scope.admits(&url("https://api.example.com/v1?x=1"), None));
+        assert!(scope.admits(&url("https://API.example.com:443/v1"), Some(&first)));
+        assert!(!scope.admits(&url("https://api.example.com:8443/v1"), None));
+        assert!(!scope.admits(&url("http://api.example.com/v1"), None));
+        assert!(!scope.admits(&url("https://evil.example/v1"), None));
+        assert!(!scope.admits(&url("https://api.example.com.evil.example/v1"), None));
     }
 
     #[test]
     fn without_configuration_the_first_origin_is_the_scope() {
         let scope = Scope::default();
         let first = url("https://a.example").origin();
-        assert!(scope.admits(&url("https://a.example/x"), &first));
-        assert!(!scope.admits(&url("https://b.example/x"), &first));
+        assert!(
+            scope.admits(&url("https://b.example/x"), None),
+            "the caller's own request"
+        );
+        assert!(scope.admits(&url("https://a.example/x"), Some(&first)));
+        assert!(!scope.admits(&url("https://b.example/x"), Some(&first)));
     }
 
     #[test]
@@ -115,7 +126,7 @@ mod tests {
             .unwrap_err();
         assert!(err.is_insecure());
         assert!(err.to_string().contains("api.example.com"));
-        let relaxed = Scope::new(vec![], true);
+        let relaxed = Scope::new(&[], true);
         assert!(
             relaxed
                 .check_transport(&url("http://api.example.com/"))

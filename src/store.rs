@@ -37,14 +37,22 @@ pub(crate) enum Offered {
 
 impl Store {
     pub(crate) fn new(
-        initial: Credential,
+        mut initial: Credential,
         overlap: Duration,
         hooks: Vec<RotateHook>,
         source_name: String,
     ) -> Self {
+        // A previous credential reported by the source (AWSPREVIOUS) is the only fallback a
+        // freshly started client can have: it saw no rotation of its own.
+        let seeded = initial.take_previous().map(|credential| {
+            Arc::new(Previous {
+                credential,
+                until: Instant::now() + overlap,
+            })
+        });
         Store {
             current: ArcSwap::from_pointee(initial),
-            previous: ArcSwapOption::empty(),
+            previous: ArcSwapOption::new(seeded),
             overlap,
             write: Mutex::new(()),
             rotations: watch::channel(0).0,
@@ -53,7 +61,13 @@ impl Store {
         }
     }
 
-    /// The credential requests use now. One atomic load and a reference-count increment.
+    /// The credential requests use now, borrowed: one atomic load, no reference-count traffic.
+    /// Not to be held across an `.await`.
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<Credential>> {
+        self.current.load()
+    }
+
+    /// The credential requests use now, owned (for the recover path, which awaits).
     pub(crate) fn current(&self) -> Arc<Credential> {
         self.current.load_full()
     }
@@ -90,7 +104,7 @@ impl Store {
 
     /// Installs `cred` as current if it differs from the current one (by fingerprint). The caller
     /// has validated it. The replaced credential becomes `previous` for the overlap window.
-    pub(crate) fn offer(&self, cred: Credential, counters: &Counters) -> Offered {
+    pub(crate) fn offer(&self, mut cred: Credential, counters: &Counters) -> Offered {
         let _guard = self
             .write
             .lock()
@@ -99,9 +113,14 @@ impl Store {
         if old.fingerprint() == cred.fingerprint() {
             return Offered::Unchanged;
         }
+        // The source's own "previous" (AWSPREVIOUS) wins over the one this process replaced:
+        // when versions were skipped, it is the one the server still honours.
+        let reported = cred
+            .take_previous()
+            .filter(|p| p.fingerprint() != cred.fingerprint());
         let new = Arc::new(cred);
         self.previous.store(Some(Arc::new(Previous {
-            credential: Arc::clone(&old),
+            credential: reported.unwrap_or_else(|| Arc::clone(&old)),
             until: Instant::now() + self.overlap,
         })));
         self.current.store(Arc::clone(&new));
@@ -149,6 +168,23 @@ mod tests {
         assert_eq!(store.current().expose_key(), "b");
         assert_eq!(store.previous().unwrap().expose_key(), "a");
         assert_eq!(counters.rotations.get(), 1);
+    }
+
+    #[test]
+    fn a_previous_reported_by_the_source_seeds_and_overrides_the_fallback() {
+        let counters = Counters::default();
+        let seeded = Credential::new("b").with_previous(Credential::new("a"));
+        let store = Store::new(seeded, Duration::from_secs(60), vec![], "t".into());
+        assert_eq!(store.previous().unwrap().expose_key(), "a");
+        assert!(
+            store.current().previous().is_none(),
+            "kept apart from current"
+        );
+        let skipped = Credential::new("d").with_previous(Credential::new("c"));
+        assert_eq!(store.offer(skipped, &counters), Offered::Rotated);
+        assert_eq!(store.previous().unwrap().expose_key(), "c");
+        store.offer(Credential::new("e"), &counters);
+        assert_eq!(store.previous().unwrap().expose_key(), "d");
     }
 
     #[test]
