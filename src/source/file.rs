@@ -143,3 +143,38 @@ fn describe_io(err: &io::Error) -> String {
         _ => format!("read failed: {err}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn a_file_that_keeps_changing_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api_key");
+        std::fs::write(&path, format!("k-{:012}", 0)).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                use std::os::unix::fs::FileExt;
+                // Same length every time, written over in place: never empty, always changing.
+                let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    file.write_all_at(format!("k-{n:012}").as_bytes(), 0)
+                        .unwrap();
+                }
+            })
+        };
+        let read = read_stable(&path);
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        let err = read.expect_err("a single read would have taken whatever was there");
+        assert!(err.to_string().contains("kept changing"), "{err}");
+        assert_eq!(read_stable(&path).unwrap(), std::fs::read(&path).unwrap());
+    }
+}
