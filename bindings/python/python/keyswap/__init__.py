@@ -1,0 +1,96 @@
+"""keyswap: an HTTP client that keeps working while its API credential is rotated.
+
+The client attaches the current credential to every request. When the server rejects it
+(401 by default), keyswap re-reads the source once for all concurrent requests, retries with
+the new key, falls back to the previous key while the server is still propagating the new
+one, or waits a bounded time for a new key to appear. The credential source (a file,
+including Kubernetes secret volumes, an environment variable, a fixed key or your own
+callable) is also watched in the background.
+
+Everything runs in the Rust core (``keyswap._keyswap``); this package only re-exports it.
+
+Quick start::
+
+    import keyswap
+
+    client = keyswap.Client(
+        source=keyswap.FileSource("/run/secrets/api/api_key"),
+        auth=keyswap.Header("X-API-Key"),
+        base_url="https://api.example.com",
+    )
+    r = client.get("/v1/ticker", params={"symbol": "BTCUSDT"}, timeout=5.0)
+    r.raise_for_status()
+    print(r.json())
+"""
+
+from collections.abc import Mapping as _Mapping
+
+from ._keyswap import (
+    AsyncClient,
+    Auth,
+    AuthError,
+    Basic,
+    Bearer,
+    Client,
+    ClientClosedError,
+    ConfigError,
+    ConnectError,
+    Credential,
+    CredentialRejectedError,
+    CustomSource,
+    EnvSource,
+    FileSource,
+    FixedSource,
+    Header,
+    Headers,
+    HTTPStatusError,
+    InsecureTransportError,
+    KeyswapError,
+    Query,
+    RedirectError,
+    RequestError,
+    RequestTimeoutError,
+    Response,
+    Sign,
+    SigningRequest,
+    Source,
+    SourceError,
+    SignError,
+    __version__,
+)
+
+_Mapping.register(Headers)
+
+__all__ = [
+    "AsyncClient",
+    "Auth",
+    "AuthError",
+    "Basic",
+    "Bearer",
+    "Client",
+    "ClientClosedError",
+    "ConfigError",
+    "ConnectError",
+    "Credential",
+    "CredentialRejectedError",
+    "CustomSource",
+    "EnvSource",
+    "FileSource",
+    "FixedSource",
+    "HTTPStatusError",
+    "Header",
+    "Headers",
+    "InsecureTransportError",
+    "KeyswapError",
+    "Query",
+    "RedirectError",
+    "RequestError",
+    "RequestTimeoutError",
+    "Response",
+    "Sign",
+    "SignError",
+    "SigningRequest",
+    "Source",
+    "SourceError",
+    "__version__",
+]

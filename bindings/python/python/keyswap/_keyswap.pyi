@@ -1,0 +1,360 @@
+"""Type stubs for the native module ``keyswap._keyswap`` (re-exported by ``keyswap``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Awaitable, Optional, Tuple, Union
+
+
+__version__: str
+
+_Params = Union[Mapping[str, Any], Sequence[Tuple[str, Any]], None]
+_Headers = Union[Mapping[str, Union[str, bytes]], Sequence[Tuple[str, Union[str, bytes]]], None]
+_Data = Union[bytes, bytearray, memoryview, str, Mapping[str, Any], Sequence[Tuple[str, Any]], None]
+_RotateCallback = Callable[[str, str], Any]
+
+# --- errors ---------------------------------------------------------------------------------
+
+class KeyswapError(Exception):
+    """Base class of every error keyswap raises. Messages never contain key or secret material."""
+
+class ConfigError(KeyswapError, ValueError):
+    """Invalid configuration or arguments (bad URL, header, duration, option)."""
+
+class SourceError(KeyswapError):
+    """The credential source could not produce a valid credential; the message names the source."""
+
+class InsecureTransportError(KeyswapError):
+    """Refused to send the credential over plain http:// to a host that is not loopback."""
+
+class AuthError(KeyswapError):
+    """Authentication failed: see SignError and CredentialRejectedError."""
+
+class SignError(AuthError):
+    """The credential could not be attached (a Sign callback raised, or the key is not header-safe)."""
+
+class RequestError(KeyswapError):
+    """The HTTP exchange itself failed (connect, TLS, protocol, body)."""
+
+class ConnectError(RequestError, ConnectionError):
+    """The connection could not be established."""
+
+class RedirectError(RequestError):
+    """A redirect could not be followed (too many hops, bad Location)."""
+
+class RequestTimeoutError(RequestError, TimeoutError):
+    """The request timed out (per-request or client timeout)."""
+
+class HTTPStatusError(KeyswapError):
+    """Raised by Response.raise_for_status() for 4xx/5xx responses."""
+
+    response: Response
+    status_code: int
+
+class CredentialRejectedError(AuthError, HTTPStatusError):
+    """raise_for_status() on 401, 403 or a retry_on_status status, after keyswap already
+    refreshed, retried and waited for a rotation."""
+
+class ClientClosedError(KeyswapError):
+    """The client was closed."""
+
+# --- credentials and sources ----------------------------------------------------------------
+
+class Credential:
+    """One API credential. repr() never shows the key or the secret."""
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        secret: Optional[str] = None,
+        version: Optional[str] = None,
+        expires_at: Optional[float] = None,
+    ) -> None: ...
+    @property
+    def version(self) -> str:
+        """The version label (from the source, or ``sha256:`` + 8 hex digits of the content)."""
+    @property
+    def has_secret(self) -> bool:
+        """Whether a signing secret is present."""
+    @property
+    def expires_at(self) -> Optional[float]:
+        """Expiry in Unix seconds, or None."""
+    @property
+    def fingerprint(self) -> int:
+        """64-bit digest of key and secret (does not reveal the key)."""
+    def expose_key(self) -> str:
+        """The key."""
+    def expose_secret(self) -> Optional[str]:
+        """The signing secret, or None."""
+
+class Source:
+    """Base class of credential sources."""
+
+    @property
+    def name(self) -> str:
+        """The source's name as errors and logs show it (``file:/path``, ``env:NAME``, ...)."""
+
+class FileSource(Source):
+    """A credential in a file (plain key or JSON), watched for every real update pattern."""
+
+    def __init__(
+        self,
+        path: Union[str, os.PathLike[str]],
+        *,
+        watch: bool = True,
+        poll_interval: Optional[float] = 10.0,
+        debounce: float = 0.025,
+    ) -> None: ...
+    @property
+    def path(self) -> str:
+        """The path read."""
+
+class EnvSource(Source):
+    """A credential in an environment variable, read again on every load."""
+
+    def __init__(self, name: str) -> None: ...
+    @property
+    def var(self) -> str:
+        """The variable's name."""
+
+class FixedSource(Source):
+    """A credential that never changes."""
+
+    def __init__(
+        self, key: Union[str, Credential], *, secret: Optional[str] = None, version: Optional[str] = None
+    ) -> None: ...
+
+class CustomSource(Source):
+    """A source of your own: ``load()`` returns a key or a Credential."""
+
+    def __init__(
+        self,
+        load: Callable[[], Union[str, Credential]],
+        *,
+        name: str = "custom",
+        poll_interval: Optional[float] = None,
+    ) -> None: ...
+
+# --- auth -----------------------------------------------------------------------------------
+
+class Auth:
+    """Base class of the ways a credential is attached."""
+
+class Header(Auth):
+    """The key as the value of header ``name``."""
+
+    def __init__(self, name: str) -> None: ...
+
+class Bearer(Auth):
+    """``Authorization: Bearer <key>`` (the default)."""
+
+    def __init__(self) -> None: ...
+
+class Query(Auth):
+    """The key as query parameter ``name`` (redacted from URLs keyswap shows)."""
+
+    def __init__(self, name: str) -> None: ...
+
+class Basic(Auth):
+    """HTTP basic auth with ``user`` and the key as the password."""
+
+    def __init__(self, user: str) -> None: ...
+
+class SigningRequest:
+    """The request a Sign callback sees and changes."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    def set_header(self, name: str, value: str) -> None:
+        """Sets header ``name`` (replacing it), marked sensitive."""
+    def add_query_param(self, name: str, value: str) -> None:
+        """Appends ``name=value`` to the query string."""
+
+class Sign(Auth):
+    """A signer of your own, called on every attempt."""
+
+    def __init__(self, callback: Callable[[SigningRequest, Credential], None]) -> None: ...
+
+# --- responses ------------------------------------------------------------------------------
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, read-only response headers."""
+
+    def __getitem__(self, name: str) -> str: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def get_list(self, name: str) -> list[str]:
+        """Every value of ``name``, in order."""
+    def multi_items(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair as received."""
+
+class Response:
+    """An HTTP response with its body read."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def reason_phrase(self) -> str: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def headers(self) -> Headers: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def http_version(self) -> str: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def encoding(self) -> Optional[str]: ...
+    @property
+    def text(self) -> str: ...
+    def json(self) -> Any:
+        """The body parsed with ``json.loads``."""
+    def raise_for_status(self) -> Response:
+        """Returns self below 400; raises CredentialRejectedError or HTTPStatusError otherwise."""
+
+# --- clients --------------------------------------------------------------------------------
+
+class Client:
+    """A blocking HTTP client that keeps working while its credential is rotated."""
+
+    def __init__(
+        self,
+        source: Source,
+        auth: Optional[Auth] = None,
+        base_url: Optional[str] = None,
+        *,
+        allow_origins: Optional[Iterable[str]] = None,
+        allow_insecure_http: bool = False,
+        retry_on_status: Optional[Iterable[int]] = None,
+        overlap_window: float = 30.0,
+        await_rotation: float = 1.0,
+        load_timeout: float = 5.0,
+        max_redirects: int = 10,
+        timeout: Optional[float] = None,
+        connect_timeout: Optional[float] = None,
+        headers: _Headers = None,
+        on_rotate: Union[_RotateCallback, Iterable[_RotateCallback], None] = None,
+    ) -> None: ...
+    def request(
+        self, method: str, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Response: ...
+    def get(
+        self, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Response: ...
+    def post(
+        self, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Response: ...
+    def put(
+        self, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Response: ...
+    def patch(
+        self, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Response: ...
+    def delete(
+        self, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Response: ...
+    def head(
+        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None
+    ) -> Response: ...
+    def options(
+        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None
+    ) -> Response: ...
+    def refresh(self) -> str:
+        """Re-loads the source now; returns the credential version in use."""
+    def stats(self) -> dict[str, int]:
+        """A snapshot of the counters."""
+    def on_rotate(self, callback: _RotateCallback) -> _RotateCallback:
+        """Registers callback(old_version, new_version)."""
+    @property
+    def credential_version(self) -> str: ...
+    @property
+    def source_name(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Client: ...
+    def __exit__(self, *args: object) -> None: ...
+
+class AsyncClient:
+    """The asyncio variant of Client: same options, awaitable methods."""
+
+    def __init__(
+        self,
+        source: Source,
+        auth: Optional[Auth] = None,
+        base_url: Optional[str] = None,
+        *,
+        allow_origins: Optional[Iterable[str]] = None,
+        allow_insecure_http: bool = False,
+        retry_on_status: Optional[Iterable[int]] = None,
+        overlap_window: float = 30.0,
+        await_rotation: float = 1.0,
+        load_timeout: float = 5.0,
+        max_redirects: int = 10,
+        timeout: Optional[float] = None,
+        connect_timeout: Optional[float] = None,
+        headers: _Headers = None,
+        on_rotate: Union[_RotateCallback, Iterable[_RotateCallback], None] = None,
+    ) -> None: ...
+    def request(
+        self, method: str, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Awaitable[Response]: ...
+    def get(
+        self, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Awaitable[Response]: ...
+    def post(
+        self, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Awaitable[Response]: ...
+    def put(
+        self, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Awaitable[Response]: ...
+    def patch(
+        self, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Awaitable[Response]: ...
+    def delete(
+        self, url: str, *, params: _Params = None, headers: _Headers = None,
+        json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+    ) -> Awaitable[Response]: ...
+    def head(
+        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None
+    ) -> Awaitable[Response]: ...
+    def options(
+        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None
+    ) -> Awaitable[Response]: ...
+    def refresh(self) -> Awaitable[str]: ...
+    def stats(self) -> dict[str, int]: ...
+    def on_rotate(self, callback: _RotateCallback) -> _RotateCallback: ...
+    @property
+    def credential_version(self) -> str: ...
+    @property
+    def source_name(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def aclose(self) -> Awaitable[None]: ...
+    def __aenter__(self) -> Awaitable[AsyncClient]: ...
+    def __aexit__(self, *args: object) -> Awaitable[None]: ...

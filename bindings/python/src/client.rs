@@ -1,0 +1,709 @@
+//! `Client` (blocking, GIL released while it waits) and `AsyncClient` (asyncio awaitables),
+//! both thin wrappers of one shared `Inner` around `keyswap::Client`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, mpsc};
+use std::time::Duration;
+
+use keyswap::reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
+use keyswap::reqwest::{Method, Url, Version};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::auth::Auth;
+use crate::convert::{self, Body, opt_seconds, seconds};
+use crate::errors::{closed_error, config_error, to_py};
+use crate::response::Response;
+use crate::runtime;
+use crate::sources::Source;
+
+/// Python callbacks registered with `on_rotate`, shared with the rotation hook.
+struct Callbacks {
+    list: Py<PyList>,
+    count: AtomicUsize,
+}
+
+type RotateEvent = (Arc<Callbacks>, String, String);
+
+/// One thread for the whole process calls the Python rotation callbacks, in order. The Rust
+/// hook only queues the event: it runs while the core holds its store's write lock, so it must
+/// neither wait for the GIL nor run Python code that could call back into the client.
+fn dispatcher() -> &'static mpsc::Sender<RotateEvent> {
+    static TX: OnceLock<mpsc::Sender<RotateEvent>> = OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<RotateEvent>();
+        std::thread::Builder::new()
+            .name("keyswap-on-rotate".into())
+            .spawn(move || {
+                while let Ok(event) = rx.recv() {
+                    let attached = Python::try_attach(move |py| {
+                        let (callbacks, old, new) = event;
+                        let snapshot: Vec<_> = callbacks.list.bind(py).iter().collect();
+                        for cb in snapshot {
+                            if let Err(err) = cb.call1((old.as_str(), new.as_str())) {
+                                err.write_unraisable(py, Some(&cb));
+                            }
+                        }
+                    });
+                    if attached.is_none() {
+                        break; // the interpreter is shutting down
+                    }
+                }
+            })
+            .expect("cannot start the keyswap-on-rotate thread");
+        tx
+    })
+}
+
+/// What a response needs from its client: which query parameter to redact, which statuses
+/// mean "credential rejected".
+struct Meta {
+    redact_param: Option<String>,
+    rejected: Vec<u16>,
+}
+
+pub(crate) struct Inner {
+    client: RwLock<Option<keyswap::Client>>,
+    callbacks: Arc<Callbacks>,
+    meta: Arc<Meta>,
+    repr_fields: String,
+}
+
+/// A request converted from Python arguments, ready to go without the GIL.
+struct Prepared {
+    method: Method,
+    url: String,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+    timeout: Option<Duration>,
+}
+
+impl Inner {
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        py: Python<'_>,
+        source: &Bound<'_, Source>,
+        auth: Option<&Bound<'_, Auth>>,
+        base_url: Option<String>,
+        allow_origins: Option<Vec<String>>,
+        allow_insecure_http: bool,
+        retry_on_status: Option<Vec<u16>>,
+        overlap_window: f64,
+        await_rotation: f64,
+        load_timeout: f64,
+        max_redirects: usize,
+        timeout: Option<f64>,
+        connect_timeout: Option<f64>,
+        headers: Option<&Bound<'_, PyAny>>,
+        on_rotate: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Inner> {
+        let source = source.get();
+        let (auth, redact_param, auth_repr) = match auth {
+            Some(a) => {
+                let a = a.get();
+                (a.inner.clone(), a.query_param.clone(), a.__repr__())
+            }
+            None => (keyswap::Auth::bearer(), None, "Bearer()".to_owned()),
+        };
+        let statuses = retry_on_status.unwrap_or_else(|| keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec());
+        if let Some(bad) = statuses.iter().find(|s| !(100..=599).contains(*s)) {
+            return Err(config_error(format!("retry_on_status: {bad} is not an HTTP status")));
+        }
+
+        let mut default_headers = convert::headers(headers)?;
+        if !default_headers.contains_key(USER_AGENT) {
+            default_headers.insert(
+                USER_AGENT,
+                HeaderValue::from_static(concat!("keyswap-python/", env!("CARGO_PKG_VERSION"))),
+            );
+        }
+        let mut http = keyswap::reqwest::Client::builder()
+            .redirect(keyswap::reqwest::redirect::Policy::none())
+            .default_headers(default_headers);
+        if let Some(t) = opt_seconds("timeout", timeout)? {
+            http = http.timeout(t);
+        }
+        if let Some(t) = opt_seconds("connect_timeout", connect_timeout)? {
+            http = http.connect_timeout(t);
+        }
+        let http = http
+            .build()
+            .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?;
+
+        let callbacks = Arc::new(Callbacks {
+            list: PyList::empty(py).unbind(),
+            count: AtomicUsize::new(0),
+        });
+        if let Some(cb) = on_rotate.filter(|o| !o.is_none()) {
+            let list = callbacks.list.bind(py);
+            if cb.is_callable() {
+                list.append(cb)?;
+            } else {
+                for item in cb.try_iter()? {
+                    let item = item?;
+                    if !item.is_callable() {
+                        return Err(PyTypeError::new_err("on_rotate takes a callable or a list of callables"));
+                    }
+                    list.append(item)?;
+                }
+            }
+            callbacks.count.store(list.len(), Ordering::Release);
+        }
+        let hook_callbacks = Arc::clone(&callbacks);
+
+        let mut builder = keyswap::Client::builder()
+            .source(source.inner.clone())
+            .auth(auth)
+            .http_client(http)
+            .allow_insecure_http(allow_insecure_http)
+            .retry_on_status(&statuses)
+            .overlap_window(seconds("overlap_window", overlap_window)?)
+            .await_rotation(seconds("await_rotation", await_rotation)?)
+            .load_timeout(seconds("load_timeout", load_timeout)?)
+            .max_redirects(max_redirects)
+            .on_rotate(move |rotation| {
+                if hook_callbacks.count.load(Ordering::Acquire) > 0 {
+                    let _ = dispatcher().send((
+                        Arc::clone(&hook_callbacks),
+                        rotation.old_version.clone(),
+                        rotation.new_version.clone(),
+                    ));
+                }
+            });
+        let mut shown_base = None;
+        if let Some(url) = &base_url {
+            shown_base = Some(redacted_url_str(url));
+            builder = builder.base_url(url.clone());
+        }
+        for origin in allow_origins.unwrap_or_default() {
+            builder = builder.allow_origin(origin);
+        }
+        let client = py.detach(|| runtime().block_on(builder.build())).map_err(to_py)?;
+        let mut repr_fields = format!("source={:?} auth={auth_repr}", client.source_name());
+        if let Some(base) = shown_base {
+            repr_fields.push_str(&format!(" base_url={base:?}"));
+        }
+        Ok(Inner {
+            client: RwLock::new(Some(client)),
+            callbacks,
+            meta: Arc::new(Meta { redact_param, rejected: statuses }),
+            repr_fields,
+        })
+    }
+
+    fn client(&self) -> PyResult<keyswap::Client> {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(closed_error)
+    }
+
+    fn close(&self) {
+        let taken = self.client.write().unwrap_or_else(|p| p.into_inner()).take();
+        drop(taken);
+    }
+
+    fn repr(&self, class: &str) -> String {
+        match &*self.client.read().unwrap_or_else(|p| p.into_inner()) {
+            Some(c) => format!("<keyswap.{class} {} credential={:?}>", self.repr_fields, c.credential_version()),
+            None => format!("<keyswap.{class} {} closed>", self.repr_fields),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
+        &self,
+        method: &str,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<(keyswap::Client, Prepared, Arc<Meta>)> {
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| config_error(format!("invalid HTTP method {method:?}")))?;
+        let prepared = Prepared {
+            method,
+            url: url.to_owned(),
+            query: convert::params(params, "params")?,
+            headers: convert::headers(headers)?,
+            body: convert::body(json, data)?,
+            timeout: opt_seconds("timeout", timeout)?,
+        };
+        Ok((self.client()?, prepared, Arc::clone(&self.meta)))
+    }
+
+    fn on_rotate<'py>(&self, callback: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err("on_rotate needs a callable"));
+        }
+        let list = self.callbacks.list.bind(callback.py());
+        list.append(&callback)?;
+        self.callbacks.count.store(list.len(), Ordering::Release);
+        Ok(callback)
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.client()?.stats();
+        let d = PyDict::new(py);
+        d.set_item("requests", s.requests)?;
+        d.set_item("auth_failures", s.auth_failures)?;
+        d.set_item("retries", s.retries)?;
+        d.set_item("refreshes", s.refreshes)?;
+        d.set_item("rotations", s.rotations)?;
+        d.set_item("fallbacks", s.fallbacks)?;
+        d.set_item("rotation_waits", s.rotation_waits)?;
+        d.set_item("source_errors", s.source_errors)?;
+        Ok(d)
+    }
+}
+
+/// Shows a URL without password, query and fragment.
+fn redacted_url_str(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// The response URL without the query-parameter credential and any password.
+fn response_url(url: &Url, meta: &Meta) -> String {
+    let mut url = url.clone();
+    let _ = url.set_password(None);
+    if let Some(param) = &meta.redact_param {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != param)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    url.to_string()
+}
+
+async fn send(client: keyswap::Client, p: Prepared, meta: Arc<Meta>) -> keyswap::Result<Response> {
+    let mut b = client.request(p.method, &p.url);
+    if !p.query.is_empty() {
+        b = b.query(&p.query);
+    }
+    let mut headers = p.headers;
+    match p.body {
+        Body::None => {}
+        Body::Bytes { bytes, content_type } => {
+            convert::default_content_type(&mut headers, content_type);
+            b = b.body(bytes);
+        }
+        Body::Form(fields) => b = b.form(&fields),
+    }
+    if !headers.is_empty() {
+        b = b.headers(headers);
+    }
+    if let Some(t) = p.timeout {
+        b = b.timeout(t);
+    }
+    let resp = b.send().await?;
+    let status = resp.status().as_u16();
+    let version = match resp.version() {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    };
+    let url = response_url(resp.url(), &meta);
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let content = resp.bytes().await.map_err(keyswap::Error::from)?;
+    Ok(Response {
+        status,
+        headers: Arc::new(headers),
+        url,
+        version,
+        content,
+        rejected: meta.rejected.contains(&status),
+        content_obj: OnceLock::new(),
+        headers_obj: OnceLock::new(),
+    })
+}
+
+/// An HTTP client that attaches the current credential to every request and keeps working while
+/// the credential is rotated: on an authentication failure (401 by default) it re-reads the
+/// source (one read shared by all threads), retries once with the new key, falls back to the
+/// previous key inside ``overlap_window``, or waits up to ``await_rotation`` seconds for a new
+/// one.
+///
+/// Requests run on a Tokio runtime shared by the process, with the GIL released; one client is
+/// safe to share between threads. Use it as a context manager, or call :meth:`close`.
+#[pyclass(frozen, module = "keyswap")]
+pub struct Client {
+    inner: Inner,
+}
+
+/// The awaitable variant of :class:`Client` for asyncio: the same constructor and options; the
+/// request methods and :meth:`refresh` return awaitables. Use ``async with``, or call
+/// :meth:`aclose`.
+#[pyclass(frozen, module = "keyswap")]
+pub struct AsyncClient {
+    inner: Inner,
+}
+
+impl Client {
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Response> {
+        let (client, prepared, meta) = self.inner.prepare(method, url, params, headers, json, data, timeout)?;
+        py.detach(move || runtime().block_on(send(client, prepared, meta)))
+            .map_err(to_py)
+    }
+}
+
+#[pymethods]
+impl Client {
+    #[new]
+    #[pyo3(signature = (source, auth=None, base_url=None, *, allow_origins=None,
+        allow_insecure_http=false, retry_on_status=None, overlap_window=30.0, await_rotation=1.0,
+        load_timeout=5.0, max_redirects=10, timeout=None, connect_timeout=None, headers=None,
+        on_rotate=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        source: &Bound<'_, Source>,
+        auth: Option<&Bound<'_, Auth>>,
+        base_url: Option<String>,
+        allow_origins: Option<Vec<String>>,
+        allow_insecure_http: bool,
+        retry_on_status: Option<Vec<u16>>,
+        overlap_window: f64,
+        await_rotation: f64,
+        load_timeout: f64,
+        max_redirects: usize,
+        timeout: Option<f64>,
+        connect_timeout: Option<f64>,
+        headers: Option<&Bound<'_, PyAny>>,
+        on_rotate: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let inner = Inner::build(
+            py, source, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
+            overlap_window, await_rotation, load_timeout, max_redirects, timeout,
+            connect_timeout, headers, on_rotate,
+        )?;
+        Ok(Client { inner })
+    }
+
+    /// Sends a request with any method. ``url`` is absolute or relative to ``base_url``;
+    /// ``params`` are appended to the query; ``json`` is serialized with ``json.dumps``;
+    /// ``data`` is bytes/str (sent as is) or a mapping (sent as a form); ``timeout`` (seconds)
+    /// bounds each attempt.
+    #[pyo3(signature = (method, url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Response> {
+        self.call(py, method, url, params, headers, json, data, timeout)
+    }
+
+    /// Sends a GET request; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn get(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+        self.call(py, "GET", url, params, headers, json, data, timeout)
+    }
+
+    /// Sends a POST request; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn post(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+        self.call(py, "POST", url, params, headers, json, data, timeout)
+    }
+
+    /// Sends a PUT request; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn put(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+        self.call(py, "PUT", url, params, headers, json, data, timeout)
+    }
+
+    /// Sends a PATCH request; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn patch(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+        self.call(py, "PATCH", url, params, headers, json, data, timeout)
+    }
+
+    /// Sends a DELETE request; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn delete(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+        self.call(py, "DELETE", url, params, headers, json, data, timeout)
+    }
+
+    /// Sends a HEAD request; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
+    fn head(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+        self.call(py, "HEAD", url, params, headers, None, None, timeout)
+    }
+
+    /// Sends an OPTIONS request; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
+    fn options(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+        self.call(py, "OPTIONS", url, params, headers, None, None, timeout)
+    }
+
+    /// Re-loads the source now and returns the credential version in use afterwards. On a
+    /// source error the current credential stays and :class:`SourceError` is raised.
+    fn refresh(&self, py: Python<'_>) -> PyResult<String> {
+        let client = self.inner.client()?;
+        py.detach(move || runtime().block_on(client.refresh())).map_err(to_py)
+    }
+
+    /// A snapshot of the counters: ``requests``, ``auth_failures``, ``retries``,
+    /// ``refreshes``, ``rotations``, ``fallbacks``, ``rotation_waits``, ``source_errors``.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.inner.stats(py)
+    }
+
+    /// Registers ``callback(old_version, new_version)``, called after every rotation (versions,
+    /// never keys). Callbacks run in order on a keyswap thread shortly after the rotation;
+    /// exceptions go to ``sys.unraisablehook``. Returns ``callback`` (usable as a decorator).
+    fn on_rotate<'py>(&self, callback: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        self.inner.on_rotate(callback)
+    }
+
+    /// The version of the credential in use (never the key).
+    #[getter]
+    fn credential_version(&self) -> PyResult<String> {
+        Ok(self.inner.client()?.credential_version())
+    }
+
+    /// The source's name (``file:/path``, ``env:NAME``, ...).
+    #[getter]
+    fn source_name(&self) -> PyResult<String> {
+        Ok(self.inner.client()?.source_name().to_owned())
+    }
+
+    /// Whether :meth:`close` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.client().is_err()
+    }
+
+    /// Stops watching the source and releases the connection pool once in-flight requests end.
+    /// Later requests raise :class:`ClientClosedError`.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.inner.close());
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) {
+        self.close(py);
+    }
+
+    fn __repr__(&self) -> String {
+        self.inner.repr("Client")
+    }
+}
+
+impl AsyncClient {
+    #[allow(clippy::too_many_arguments)]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (client, prepared, meta) = self.inner.prepare(method, url, params, headers, json, data, timeout)?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            send(client, prepared, meta).await.map_err(to_py)
+        })
+    }
+}
+
+#[pymethods]
+impl AsyncClient {
+    #[new]
+    #[pyo3(signature = (source, auth=None, base_url=None, *, allow_origins=None,
+        allow_insecure_http=false, retry_on_status=None, overlap_window=30.0, await_rotation=1.0,
+        load_timeout=5.0, max_redirects=10, timeout=None, connect_timeout=None, headers=None,
+        on_rotate=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        source: &Bound<'_, Source>,
+        auth: Option<&Bound<'_, Auth>>,
+        base_url: Option<String>,
+        allow_origins: Option<Vec<String>>,
+        allow_insecure_http: bool,
+        retry_on_status: Option<Vec<u16>>,
+        overlap_window: f64,
+        await_rotation: f64,
+        load_timeout: f64,
+        max_redirects: usize,
+        timeout: Option<f64>,
+        connect_timeout: Option<f64>,
+        headers: Option<&Bound<'_, PyAny>>,
+        on_rotate: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let inner = Inner::build(
+            py, source, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
+            overlap_window, await_rotation, load_timeout, max_redirects, timeout,
+            connect_timeout, headers, on_rotate,
+        )?;
+        Ok(AsyncClient { inner })
+    }
+
+    /// Sends a request with any method; returns an awaitable of :class:`Response`. Arguments
+    /// as for :meth:`Client.request`.
+    #[pyo3(signature = (method, url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn request<'py>(&self, py: Python<'py>, method: &str, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, method, url, params, headers, json, data, timeout)
+    }
+
+    /// Awaitable GET; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn get<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, "GET", url, params, headers, json, data, timeout)
+    }
+
+    /// Awaitable POST; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn post<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, "POST", url, params, headers, json, data, timeout)
+    }
+
+    /// Awaitable PUT; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn put<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, "PUT", url, params, headers, json, data, timeout)
+    }
+
+    /// Awaitable PATCH; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn patch<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, "PATCH", url, params, headers, json, data, timeout)
+    }
+
+    /// Awaitable DELETE; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn delete<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, "DELETE", url, params, headers, json, data, timeout)
+    }
+
+    /// Awaitable HEAD; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
+    fn head<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, "HEAD", url, params, headers, None, None, timeout)
+    }
+
+    /// Awaitable OPTIONS; see :meth:`request`.
+    #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
+    fn options<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        self.call(py, "OPTIONS", url, params, headers, None, None, timeout)
+    }
+
+    /// Re-loads the source now; awaitable of the credential version in use afterwards.
+    fn refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.inner.client()?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            client.refresh().await.map_err(to_py)
+        })
+    }
+
+    /// A snapshot of the counters (a dict, as for :meth:`Client.stats`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.inner.stats(py)
+    }
+
+    /// Registers ``callback(old_version, new_version)``, called after every rotation on a
+    /// keyswap thread (not the event loop: use ``loop.call_soon_threadsafe`` to get back to
+    /// it). Returns ``callback``.
+    fn on_rotate<'py>(&self, callback: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        self.inner.on_rotate(callback)
+    }
+
+    /// The version of the credential in use (never the key).
+    #[getter]
+    fn credential_version(&self) -> PyResult<String> {
+        Ok(self.inner.client()?.credential_version())
+    }
+
+    /// The source's name (``file:/path``, ``env:NAME``, ...).
+    #[getter]
+    fn source_name(&self) -> PyResult<String> {
+        Ok(self.inner.client()?.source_name().to_owned())
+    }
+
+    /// Whether the client was closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.client().is_err()
+    }
+
+    /// Closes the client (awaitable); later requests raise :class:`ClientClosedError`.
+    fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.detach(|| self.inner.close());
+        pyo3_async_runtimes::tokio::future_into_py(py, async { Ok(()) })
+    }
+
+    fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this: Py<Self> = slf.unbind();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(this) })
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __aexit__<'py>(&self, py: Python<'py>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        self.aclose(py)
+    }
+
+    fn __repr__(&self) -> String {
+        self.inner.repr("AsyncClient")
+    }
+}

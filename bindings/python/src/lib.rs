@@ -1,0 +1,44 @@
+//! Python bindings for keyswap: the native module `keyswap._keyswap`.
+//!
+//! Everything here wraps the Rust core; no credential logic is re-implemented. The Python
+//! package `keyswap` (python/keyswap/__init__.py) re-exports these names.
+
+mod auth;
+mod client;
+mod convert;
+mod errors;
+mod response;
+mod sources;
+
+use pyo3::prelude::*;
+
+/// The Tokio runtime every client of the process shares: the one pyo3-async-runtimes owns,
+/// so sync and async clients use the same worker threads and connection machinery.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    pyo3_async_runtimes::tokio::get_runtime()
+}
+
+#[pymodule]
+fn _keyswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(py, m)?;
+    m.add_class::<sources::Credential>()?;
+    m.add_class::<sources::Source>()?;
+    m.add_class::<sources::FileSource>()?;
+    m.add_class::<sources::EnvSource>()?;
+    m.add_class::<sources::FixedSource>()?;
+    m.add_class::<sources::CustomSource>()?;
+    m.add_class::<auth::Auth>()?;
+    m.add_class::<auth::Header>()?;
+    m.add_class::<auth::Bearer>()?;
+    m.add_class::<auth::Query>()?;
+    m.add_class::<auth::Basic>()?;
+    m.add_class::<auth::Sign>()?;
+    m.add_class::<auth::SigningRequest>()?;
+    m.add_class::<response::Headers>()?;
+    m.add_class::<response::Response>()?;
+    m.add_class::<client::Client>()?;
+    m.add_class::<client::AsyncClient>()?;
+    Ok(())
+}

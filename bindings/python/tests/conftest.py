@@ -1,0 +1,175 @@
+"""Fixtures: a tiny threaded HTTP/1.1 server on 127.0.0.1 whose accepted keys the test sets,
+and helpers to write key files the ways real systems rotate them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+
+class KeyServer:
+    """Answers 200 with a JSON echo when the request carries an accepted key, else 401.
+
+    The key is read from ``X-API-Key``, ``Authorization: Bearer``/``Basic`` or the ``api_key``
+    query parameter. Paths: ``/status/<code>`` answers that status (after the key check),
+    ``/slow?delay=<s>`` sleeps first, ``/redirect`` answers 302 to ``/echo``.
+    """
+
+    def __init__(self, accepted=("k1",)):
+        self._lock = threading.Lock()
+        self._accepted = set(accepted)
+        self.requests = 0
+        self.rejected = 0
+        self.seen_keys: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def _handle(self):
+                parts = urlsplit(self.path)
+                query = dict(parse_qsl(parts.query, keep_blank_values=True))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if parts.path == "/slow":
+                    time.sleep(float(query.get("delay", "1")))
+                key = server.key_of(self.headers, query)
+                with server._lock:
+                    server.requests += 1
+                    server.seen_keys.append(key or "")
+                    ok = key in server._accepted
+                    if not ok:
+                        server.rejected += 1
+                if not ok:
+                    return self._send(401, {"error": "unauthorized"})
+                if parts.path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "/echo")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                status = 200
+                if parts.path.startswith("/status/"):
+                    status = int(parts.path.rsplit("/", 1)[1])
+                return self._send(
+                    status,
+                    {
+                        "method": self.command,
+                        "path": parts.path,
+                        "query": query,
+                        "body": body.decode("utf-8", "replace"),
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                    },
+                )
+
+            def _send(self, status, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Multi", "a")
+                self.send_header("X-Multi", "b")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    @staticmethod
+    def key_of(headers, query):
+        if headers.get("X-API-Key"):
+            return headers["X-API-Key"]
+        auth = headers.get("Authorization") or ""
+        if auth.startswith("Bearer "):
+            return auth[len("Bearer "):]
+        if auth.startswith("Basic "):
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            return password
+        return query.get("api_key")
+
+    def accept(self, *keys):
+        """Accept exactly these keys from now on."""
+        with self._lock:
+            self._accepted = set(keys)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = KeyServer()
+    yield s
+    s.close()
+
+
+def write_atomic(path: Path, content: str) -> None:
+    """Write to a temporary file and rename it over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(content)
+    os.rename(tmp, path)
+
+
+class K8sSecretDir:
+    """A Kubernetes secret volume: ``api_key -> ..data/api_key``, ``..data -> ..<timestamp>``;
+    an update writes a new timestamped dir, points ``..data_tmp`` at it and renames it over
+    ``..data``, then removes the old dir — exactly what the kubelet's AtomicWriter does."""
+
+    def __init__(self, root: Path, key: str):
+        self.root = root
+        self.n = 0
+        self.current = None
+        self._write(key)
+        os.symlink("..data/api_key", root / "api_key")
+
+    def _write(self, key: str) -> None:
+        self.n += 1
+        stamp = f"..2026_01_01_00_00_{self.n:02d}.{self.n:09d}"
+        d = self.root / stamp
+        d.mkdir()
+        (d / "api_key").write_text(key)
+        tmp = self.root / "..data_tmp"
+        os.symlink(stamp, tmp)
+        os.rename(tmp, self.root / "..data")
+        if self.current is not None:
+            old = self.root / self.current
+            (old / "api_key").unlink()
+            old.rmdir()
+        self.current = stamp
+
+    def rotate(self, key: str) -> None:
+        self._write(key)
+
+    @property
+    def path(self) -> Path:
+        return self.root / "api_key"
+
+
+def wait_for(predicate, timeout=5.0, interval=0.01):
+    """Polls ``predicate`` until it is true or ``timeout`` passes; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
