@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 cargo test --workspace
 
+# The AWS Secrets Manager source (feature `aws`) against a real moto server.
+scripts/test-aws.sh
+
 if [ -x scripts/test-python.sh ]; then
   scripts/test-python.sh
 fi

@@ -6,6 +6,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::time::Duration;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -18,6 +19,7 @@ struct Inner {
     kind: Kind,
     context: String,
     cause: Option<BoxError>,
+    retry_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +42,7 @@ impl Error {
                 kind,
                 context: context.into(),
                 cause: None,
+                retry_after: None,
             }),
         }
     }
@@ -64,6 +67,20 @@ impl Error {
 
     pub(crate) fn request(err: reqwest::Error) -> Self {
         Error::new(Kind::Request, "HTTP request failed").with_cause(redact_reqwest(err))
+    }
+
+    /// Marks a source error as "the endpoint asked to be left alone for `after`" (an HTTP
+    /// `Retry-After` on 429/503). The background refresh then waits at least that long
+    /// before loading the source again, instead of its usual backoff.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.inner.retry_after = Some(after);
+        self
+    }
+
+    /// How long the source asked callers to wait before trying again, if it said
+    /// (see [`Error::with_retry_after`]).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
     }
 
     /// The configuration given to the builder is invalid.
@@ -129,6 +146,9 @@ impl fmt::Debug for Error {
         let mut d = f.debug_struct("keyswap::Error");
         d.field("kind", &self.inner.kind);
         d.field("context", &self.inner.context);
+        if let Some(after) = &self.inner.retry_after {
+            d.field("retry_after", after);
+        }
         if let Some(cause) = &self.inner.cause {
             d.field("cause", cause);
         }

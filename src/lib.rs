@@ -25,11 +25,17 @@ pub use client::Client;
 pub use credential::Credential;
 pub use error::{Error, Result};
 pub use request::RequestBuilder;
+#[cfg(feature = "aws")]
+pub use source::AwsSecretsManagerSource;
 pub use source::{
     BoxFuture, ChangeNotifier, Changes, CredentialSource, EnvSource, FileSource, FixedSource,
     Source, changes,
 };
 pub use source::{DEFAULT_FILE_DEBOUNCE, DEFAULT_FILE_POLL_INTERVAL};
+pub use source::{
+    DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
+    HeaderValueFrom, HttpSource,
+};
 pub use stats::{Rotation, Stats};
 
 /// The reqwest this crate wraps, so your `Request`, `Response` and `Client` types always match.

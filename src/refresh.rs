@@ -68,16 +68,25 @@ impl Shared {
         }
     }
 
-    /// The watch path's load: a few quick retries, since an event can arrive while a writer is
-    /// still busy (the stable-read check then reports "kept changing" or an empty file).
-    pub(crate) async fn reload_in_background(&self) {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(20))
-            .with_max_delay(Duration::from_millis(200))
-            .with_max_times(3)
-            .with_jitter();
-        let loaded = (|| self.load_valid()).retry(backoff).await;
-        let _ = self.accept(loaded);
+    /// The watch path's load. With `quick_retries`, a few quick retries, since a change event
+    /// can arrive while a writer is still busy (the stable-read check then reports "kept
+    /// changing" or an empty file); never when the source asked to be left alone
+    /// ([`Error::retry_after`]). Longer backoff is the driver's business.
+    pub(crate) async fn reload_in_background(&self, quick_retries: bool) -> Result<Offered> {
+        let loaded = if quick_retries {
+            let backoff = ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(20))
+                .with_max_delay(Duration::from_millis(200))
+                .with_max_times(3)
+                .with_jitter();
+            (|| self.load_valid())
+                .retry(backoff)
+                .when(|e: &Error| e.retry_after().is_none())
+                .await
+        } else {
+            self.load_valid().await
+        };
+        self.accept(loaded)
     }
 
     /// Forces a load now (the public `Client::refresh`), serialized with the refresh path.

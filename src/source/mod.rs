@@ -5,11 +5,15 @@
 //! debouncing, polling, retries and swapping live in one place in the client, so every source
 //! gets the same guarantees.
 
+#[cfg(feature = "aws")]
+mod aws_sm;
 mod dir_watch;
 mod env;
 mod file;
 mod fixed;
+mod http;
 mod parse;
+mod presets;
 
 use std::any::Any;
 use std::fmt;
@@ -23,9 +27,15 @@ use tokio::sync::watch;
 use crate::credential::Credential;
 use crate::error::Result;
 
+#[cfg(feature = "aws")]
+pub use aws_sm::AwsSecretsManagerSource;
 pub use env::EnvSource;
 pub use file::{DEFAULT_FILE_DEBOUNCE, DEFAULT_FILE_POLL_INTERVAL, FileSource};
 pub use fixed::FixedSource;
+pub use http::{
+    DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
+    HeaderValueFrom, HttpSource,
+};
 
 /// A boxed, `Send` future, as returned by [`CredentialSource::load`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -93,6 +103,50 @@ impl Source {
     /// A credential that never changes: for tests and for keys rotated by restarting.
     pub fn fixed(credential: impl Into<Credential>) -> FixedSource {
         FixedSource::new(credential.into())
+    }
+
+    /// A JSON HTTP endpoint: headers, JSON pointers, decode steps, polling, ETag, limits.
+    /// See [`HttpSource`].
+    pub fn http(url: &str) -> HttpSource {
+        HttpSource::new(url)
+    }
+
+    /// HashiCorp Vault KV v2 (`GET {addr}/v1/{mount}/data/{path}`, `X-Vault-Token`).
+    /// See [`HttpSource::vault_kv2`].
+    pub fn vault_kv2(
+        addr: &str,
+        mount: &str,
+        path: &str,
+        field: &str,
+        token: HeaderValueFrom,
+    ) -> HttpSource {
+        HttpSource::vault_kv2(addr, mount, path, field, token)
+    }
+
+    /// The AWS Secrets Manager Agent / Lambda extension on `localhost:2773`.
+    /// See [`HttpSource::aws_secrets_manager_agent`].
+    pub fn aws_secrets_manager_agent(secret_id: &str) -> HttpSource {
+        HttpSource::aws_secrets_manager_agent(secret_id)
+    }
+
+    /// GCP Secret Manager `versions/latest:access` (bearer token, base64 payload).
+    /// See [`HttpSource::gcp_secret_manager`].
+    pub fn gcp_secret_manager(project: &str, secret: &str, token: HeaderValueFrom) -> HttpSource {
+        HttpSource::gcp_secret_manager(project, secret, token)
+    }
+
+    /// Azure Key Vault `secrets/{name}` (bearer token, `value`).
+    /// See [`HttpSource::azure_key_vault`].
+    pub fn azure_key_vault(vault_url: &str, name: &str, token: HeaderValueFrom) -> HttpSource {
+        HttpSource::azure_key_vault(vault_url, name, token)
+    }
+
+    /// The AWS Secrets Manager API (`GetSecretValue`, SigV4 from the standard environment
+    /// variables), following `AWSCURRENT` and reporting `AWSPREVIOUS`. Feature `aws`.
+    /// See [`AwsSecretsManagerSource`].
+    #[cfg(feature = "aws")]
+    pub fn aws_secrets_manager(secret_id: &str) -> AwsSecretsManagerSource {
+        AwsSecretsManagerSource::new(secret_id)
     }
 
     /// Wraps your own [`CredentialSource`].
