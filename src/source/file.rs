@@ -124,10 +124,20 @@ impl CredentialSource for FileSource {
 /// Reads until two reads `STABLE_READ_GAP` apart return the same bytes, so a writer caught
 /// half-way is waited out instead of trusted.
 fn read_stable(path: &Path) -> io::Result<Vec<u8>> {
-    let mut last = std::fs::read(path)?;
+    read_until_stable(
+        || std::fs::read(path),
+        || std::thread::sleep(STABLE_READ_GAP),
+    )
+}
+
+fn read_until_stable(
+    mut read: impl FnMut() -> io::Result<Vec<u8>>,
+    mut pause: impl FnMut(),
+) -> io::Result<Vec<u8>> {
+    let mut last = read()?;
     for _ in 1..STABLE_READ_ATTEMPTS {
-        std::thread::sleep(STABLE_READ_GAP);
-        let again = std::fs::read(path)?;
+        pause();
+        let again = read()?;
         if again == last {
             return Ok(again);
         }
@@ -147,34 +157,40 @@ fn describe_io(err: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Reads that return the given contents in turn (the last one repeats).
+    fn reads(contents: &[&str]) -> impl FnMut() -> io::Result<Vec<u8>> {
+        let mut seq: Vec<Vec<u8>> = contents.iter().map(|c| c.as_bytes().to_vec()).collect();
+        seq.reverse();
+        move || {
+            Ok(if seq.len() > 1 {
+                seq.pop().unwrap()
+            } else {
+                seq[0].clone()
+            })
+        }
+    }
 
     #[test]
-    fn a_file_that_keeps_changing_is_not_trusted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("api_key");
-        std::fs::write(&path, format!("k-{:012}", 0)).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let writer = {
-            let (path, stop) = (path.clone(), stop.clone());
-            std::thread::spawn(move || {
-                use std::os::unix::fs::FileExt;
-                // Same length every time, written over in place: never empty, always changing.
-                let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    file.write_all_at(format!("k-{n:012}").as_bytes(), 0)
-                        .unwrap();
-                }
-            })
-        };
-        let read = read_stable(&path);
-        stop.store(true, Ordering::Relaxed);
-        writer.join().unwrap();
-        let err = read.expect_err("a single read would have taken whatever was there");
+    fn content_is_taken_once_two_reads_agree() {
+        let read = read_until_stable(reads(&["k2-ha", "k2-half", "k2-half"]), || {});
+        assert_eq!(
+            read.unwrap(),
+            b"k2-half",
+            "not the first read, which was mid-write"
+        );
+        let mut pauses = 0;
+        read_until_stable(reads(&["k1"]), || pauses += 1).unwrap();
+        assert_eq!(pauses, 1, "a stable file costs one pause");
+    }
+
+    #[test]
+    fn content_that_keeps_changing_is_not_trusted() {
+        let changing: Vec<String> = (0..STABLE_READ_ATTEMPTS + 1)
+            .map(|n| format!("k-{n}"))
+            .collect();
+        let changing: Vec<&str> = changing.iter().map(String::as_str).collect();
+        let err = read_until_stable(reads(&changing), || {}).unwrap_err();
         assert!(err.to_string().contains("kept changing"), "{err}");
-        assert_eq!(read_stable(&path).unwrap(), std::fs::read(&path).unwrap());
     }
 }
