@@ -7,6 +7,7 @@ mod auth;
 mod client;
 mod convert;
 mod errors;
+mod http_sources;
 mod response;
 mod sources;
 
@@ -29,6 +30,13 @@ fn _keyswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sources::EnvSource>()?;
     m.add_class::<sources::FixedSource>()?;
     m.add_class::<sources::CustomSource>()?;
+    m.add_class::<http_sources::FromFile>()?;
+    m.add_class::<http_sources::FromEnv>()?;
+    m.add_class::<http_sources::HttpSource>()?;
+    m.add_class::<http_sources::VaultSource>()?;
+    m.add_class::<http_sources::AwsSecretsManagerAgentSource>()?;
+    m.add_class::<http_sources::GcpSecretManagerSource>()?;
+    m.add_class::<http_sources::AzureKeyVaultSource>()?;
     m.add_class::<auth::Auth>()?;
     m.add_class::<auth::Header>()?;
     m.add_class::<auth::Bearer>()?;

@@ -112,8 +112,14 @@ impl Source {
     }
 }
 
+impl Source {
+    pub(crate) fn initializer(inner: keyswap::Source, repr: String) -> PyClassInitializer<Source> {
+        PyClassInitializer::from(Source { inner, repr })
+    }
+}
+
 fn source(inner: impl Into<keyswap::Source>, repr: String) -> PyClassInitializer<Source> {
-    PyClassInitializer::from(Source { inner: inner.into(), repr })
+    Source::initializer(inner.into(), repr)
 }
 
 /// A credential in a file: the key alone (whitespace trimmed), or JSON

@@ -173,3 +173,50 @@ def wait_for(predicate, timeout=5.0, interval=0.01):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+class SecretsServer:
+    """A stand-in for a secrets manager on 127.0.0.1: answers GET with ``self.payload`` as JSON
+    when every header in ``self.required`` matches, else 403. Counts fetches."""
+
+    def __init__(self):
+        self.payload: dict = {}
+        self.required: dict = {}
+        self.fetches = 0
+        self.paths: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.fetches += 1
+                server.paths.append(self.path)
+                ok = all(self.headers.get(k) == v for k, v in server.required.items())
+                data = json.dumps(server.payload if ok else {"errors": ["permission denied"]}).encode()
+                self.send_response(200 if ok else 403)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def secrets_server():
+    s = SecretsServer()
+    yield s
+    s.close()

@@ -5,7 +5,8 @@ The client attaches the current credential to every request. When the server rej
 the new key, falls back to the previous key while the server is still propagating the new
 one, or waits a bounded time for a new key to appear. The credential source (a file,
 including Kubernetes secret volumes, an environment variable, a fixed key or your own
-callable) is also watched in the background.
+callable, or a secrets manager over HTTP: Vault, the AWS Secrets Manager Agent, GCP
+Secret Manager, Azure Key Vault, any JSON endpoint) is also watched in the background.
 
 Everything runs in the Rust core (``keyswap._keyswap``); this package only re-exports it.
 
@@ -28,6 +29,8 @@ from collections.abc import Mapping as _Mapping
 from ._keyswap import (
     AsyncClient,
     Auth,
+    AwsSecretsManagerAgentSource,
+    AzureKeyVaultSource,
     AuthError,
     Basic,
     Bearer,
@@ -41,9 +44,13 @@ from ._keyswap import (
     EnvSource,
     FileSource,
     FixedSource,
+    FromEnv,
+    FromFile,
+    GcpSecretManagerSource,
     Header,
     Headers,
     HTTPStatusError,
+    HttpSource,
     InsecureTransportError,
     KeyswapError,
     Query,
@@ -56,6 +63,7 @@ from ._keyswap import (
     Source,
     SourceError,
     SignError,
+    VaultSource,
     __version__,
 )
 
@@ -64,6 +72,8 @@ _Mapping.register(Headers)
 __all__ = [
     "AsyncClient",
     "Auth",
+    "AwsSecretsManagerAgentSource",
+    "AzureKeyVaultSource",
     "AuthError",
     "Basic",
     "Bearer",
@@ -77,9 +87,13 @@ __all__ = [
     "EnvSource",
     "FileSource",
     "FixedSource",
+    "FromEnv",
+    "FromFile",
+    "GcpSecretManagerSource",
     "HTTPStatusError",
     "Header",
     "Headers",
+    "HttpSource",
     "InsecureTransportError",
     "KeyswapError",
     "Query",
@@ -92,5 +106,6 @@ __all__ = [
     "SigningRequest",
     "Source",
     "SourceError",
+    "VaultSource",
     "__version__",
 ]

@@ -137,6 +137,114 @@ class CustomSource(Source):
         poll_interval: Optional[float] = None,
     ) -> None: ...
 
+# --- endpoint sources -----------------------------------------------------------------------
+
+class FromFile:
+    """A request-header value read from a file on every fetch (trimmed)."""
+
+    def __init__(self, path: Union[str, os.PathLike[str]]) -> None: ...
+    @property
+    def path(self) -> str: ...
+
+class FromEnv:
+    """A request-header value read from an environment variable on every fetch (trimmed)."""
+
+    def __init__(self, name: str) -> None: ...
+    @property
+    def name(self) -> str: ...
+
+_HeaderValue = Union[str, FromFile, FromEnv]
+
+class HttpSource(Source):
+    """A credential held by an HTTP endpoint that answers JSON."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_pointer: str = "",
+        headers: Optional[Mapping[str, _HeaderValue]] = None,
+        bearer: Optional[_HeaderValue] = None,
+        secret_pointer: Optional[str] = None,
+        version_pointer: Optional[str] = None,
+        version_last_segment: bool = False,
+        expiry_pointer: Optional[str] = None,
+        decode: Sequence[Tuple[str, str]] = (),
+        poll_interval: Optional[float] = 300.0,
+        timeout: float = 5.0,
+        max_body_bytes: int = 1048576,
+        reuse_window: float = 0.25,
+        base_url: Optional[str] = None,
+    ) -> None: ...
+
+class VaultSource(Source):
+    """HashiCorp Vault KV v2 (``X-Vault-Token``; key at ``data.data[field]``)."""
+
+    def __init__(
+        self,
+        addr: str,
+        path: str,
+        *,
+        field: str = "api_key",
+        mount: str = "secret",
+        token: Optional[_HeaderValue] = None,
+        secret_field: Optional[str] = None,
+        namespace: Optional[str] = None,
+        headers: Optional[Mapping[str, _HeaderValue]] = None,
+        poll_interval: Optional[float] = 300.0,
+        timeout: float = 5.0,
+        max_body_bytes: int = 1048576,
+        reuse_window: float = 0.25,
+    ) -> None: ...
+
+class AwsSecretsManagerAgentSource(Source):
+    """The AWS Secrets Manager Agent / Lambda extension (localhost:2773)."""
+
+    def __init__(
+        self,
+        secret_id: str,
+        *,
+        json_key: Optional[str] = None,
+        json_secret_key: Optional[str] = None,
+        headers: Optional[Mapping[str, _HeaderValue]] = None,
+        base_url: Optional[str] = None,
+        poll_interval: Optional[float] = 300.0,
+        timeout: float = 5.0,
+        max_body_bytes: int = 1048576,
+        reuse_window: float = 0.25,
+    ) -> None: ...
+
+class GcpSecretManagerSource(Source):
+    """Google Cloud Secret Manager, latest version of a secret."""
+
+    def __init__(
+        self,
+        project: str,
+        secret: str,
+        *,
+        token: _HeaderValue,
+        base_url: Optional[str] = None,
+        poll_interval: Optional[float] = 300.0,
+        timeout: float = 5.0,
+        max_body_bytes: int = 1048576,
+        reuse_window: float = 0.25,
+    ) -> None: ...
+
+class AzureKeyVaultSource(Source):
+    """Azure Key Vault, current version of a secret."""
+
+    def __init__(
+        self,
+        vault_url: str,
+        name: str,
+        *,
+        token: _HeaderValue,
+        poll_interval: Optional[float] = 300.0,
+        timeout: float = 5.0,
+        max_body_bytes: int = 1048576,
+        reuse_window: float = 0.25,
+    ) -> None: ...
+
 # --- auth -----------------------------------------------------------------------------------
 
 class Auth:
