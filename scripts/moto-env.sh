@@ -1,10 +1,6 @@
 #!/usr/bin/env bash
-# Runs keyswap's tests with the `aws` feature, the AWS Secrets Manager source against a real
-# moto server included. Installs moto[server] into .venv-test/ (created if missing) and tells
-# the test where it is through KEYSWAP_MOTO_SERVER.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
+# Sourced by scripts/test.sh: makes sure a moto server (the real AWS Secrets Manager API peer
+# of the `aws` feature's tests) is installed in .venv-test/, and tells the tests where it is.
 VENV=.venv-test
 if [ ! -x "$VENV/bin/moto_server" ]; then
   python3 -m venv "$VENV"
@@ -12,5 +8,3 @@ if [ ! -x "$VENV/bin/moto_server" ]; then
   "$VENV/bin/python" -m pip install --quiet 'moto[server]'
 fi
 export KEYSWAP_MOTO_SERVER="$PWD/$VENV/bin/moto_server"
-
-cargo test -p keyswap --features aws

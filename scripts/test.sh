@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test on a fresh machine: the Rust workspace (unit, integration, doc tests), then
-# the Python bindings (built into a venv this script creates) with pytest.
+# Runs every test on a fresh machine: the Rust workspace (unit, integration and doc tests, the
+# `aws` feature against a real moto server included), then the Python bindings (built into a
+# venv that scripts/test-python.sh creates) with pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo test --workspace
+source scripts/moto-env.sh
+cargo test --workspace --features keyswap/aws
 
-# The AWS Secrets Manager source (feature `aws`) against a real moto server.
-scripts/test-aws.sh
-
-if [ -x scripts/test-python.sh ]; then
-  scripts/test-python.sh
-fi
+scripts/test-python.sh

@@ -1,0 +1,146 @@
+//! What keyswap costs on the request path, measured against bare reqwest in the same run.
+//!
+//! ```sh
+//! cargo bench --bench overhead                 # ~10 s
+//! KEYSWAP_BENCH_SECONDS=5 cargo bench --bench overhead
+//! ```
+//!
+//! A minimal keep-alive HTTP/1.1 server on 127.0.0.1 answers every request with a fixed 200,
+//! so the client side dominates. Each row sends requests for a fixed time with bare reqwest
+//! (the header set by hand) and with a `keyswap::Client` (file source, header auth), in
+//! alternating rounds, and prints requests/s and the keyswap/reqwest ratio.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
+
+async fn serve() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut pending = Vec::new();
+                loop {
+                    let n = match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    pending.extend_from_slice(&buf[..n]);
+                    // Requests here have no body: each ends at the blank line.
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        if conn.write_all(RESPONSE).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn run<F, Fut>(concurrency: usize, for_how_long: Duration, send: F) -> f64
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + for_how_long;
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let send = send.clone();
+            let done = done.clone();
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    send().await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let seconds: f64 = std::env::var("KEYSWAP_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
+    let base = serve().await;
+    let url = format!("{base}/v1/ticker");
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("api_key");
+    std::fs::write(&key_file, "bench-key-0123456789").unwrap();
+
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let keyswap = keyswap::Client::builder()
+        .source(keyswap::Source::file(&key_file))
+        .auth(keyswap::Auth::header("x-api-key"))
+        .base_url(&base)
+        .build()
+        .await
+        .unwrap();
+
+    println!("keyswap request-path overhead vs bare reqwest, 127.0.0.1, {seconds} s per row");
+    println!(
+        "{:<14} {:>14} {:>14} {:>8}",
+        "concurrency", "reqwest req/s", "keyswap req/s", "ratio"
+    );
+    // Each row: two alternating rounds per client, so drift in machine load hits both.
+    let round = Duration::from_secs_f64(seconds / 4.0);
+    for concurrency in [1usize, 8, 64] {
+        let (mut r, mut k) = (0.0, 0.0);
+        for _ in 0..2 {
+            let (client, url) = (bare.clone(), url.clone());
+            r += run(concurrency, round, move || {
+                let req = client
+                    .get(url.clone())
+                    .header("x-api-key", "bench-key-0123456789");
+                async move {
+                    let resp = req.send().await.unwrap();
+                    assert!(resp.status().is_success());
+                    resp.bytes().await.unwrap();
+                }
+            })
+            .await;
+            let client = keyswap.clone();
+            k += run(concurrency, round, move || {
+                let req = client.get("/v1/ticker");
+                async move {
+                    let resp = req.send().await.unwrap();
+                    assert!(resp.status().is_success());
+                    resp.bytes().await.unwrap();
+                }
+            })
+            .await;
+        }
+        println!(
+            "{concurrency:<14} {:>14.0} {:>14.0} {:>8.3}",
+            r / 2.0,
+            k / 2.0,
+            k / r
+        );
+    }
+    let stats = keyswap.stats();
+    assert_eq!(stats.auth_failures, 0);
+}
