@@ -6,13 +6,13 @@ Not part of the tests. Setup (from bindings/python):
 
     KEYSWAP_PY_PROFILE=release ../../scripts/test-python.sh   # release build into .venv
     .venv/bin/pip install requests httpx uvloop               # uvloop optional (faster server)
-    .venv/bin/python bench/bench_clients.py [--duration 3] [--threads 8]
+    .venv/bin/python bench/bench_clients.py [--rounds 3] [--duration 2] [--threads 8]
 
 The server is a minimal HTTP/1.1 keep-alive responder on asyncio (uvloop when installed) in a
 separate process, so it does not share a GIL with the clients. It checks ``X-API-Key`` against
 the key it was started with and answers 200 with a small JSON body, else 401. On 2 cores the
 server process and the clients compete for CPU; see docs/benchmarks.md for what that means.
-Every run is bounded: warm-up + ``--duration`` seconds per cell.
+Every run is bounded: rounds x clients x 2 cells x (warm-up + ``--duration``) seconds (~45 s).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import asyncio
 import multiprocessing as mp
 import os
 import socket
+import statistics
 import sys
 import tempfile
 import threading
@@ -228,9 +229,10 @@ def measure(factory, threads: int, duration: float, warmup: float) -> tuple[floa
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=float, default=3.0, help="seconds measured per cell")
+    ap.add_argument("--duration", type=float, default=2.0, help="seconds measured per cell")
     ap.add_argument("--warmup", type=float, default=0.5, help="seconds before measuring")
     ap.add_argument("--threads", type=int, default=8, help="threads in the concurrent column")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median reported)")
     ap.add_argument("--clients", default="keyswap,requests,httpx")
     args = ap.parse_args()
 
@@ -258,21 +260,26 @@ def main() -> int:
         }
         names = [n.strip() for n in args.clients.split(",") if n.strip()]
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, server: {loop_kind}, "
-              f"{args.duration:g}s per cell after {args.warmup:g}s warm-up")
-        results: dict[str, dict[int, float]] = {}
+              f"{args.rounds} rounds x {args.duration:g}s per cell after {args.warmup:g}s warm-up")
+        factories = {}
         for name in names:
-            keyfile = KeyFile(keypath)
-            factory = makers[name](url, keyfile)
-            results[name] = {}
-            for threads in (1, args.threads):
-                rps, errors = measure(factory, threads, args.duration, args.warmup)
-                results[name][threads] = rps
-                print(f"  {name:9s} {versions[name]:8s} threads={threads:<2d} {rps:9.0f} req/s"
-                      + (f"  ({errors} non-200)" if errors else ""), flush=True)
+            factories[name] = makers[name](url, KeyFile(keypath))
+        samples: dict[str, dict[int, list[float]]] = {n: {1: [], args.threads: []} for n in names}
+        # Interleaved rounds, median per cell: noise from the shared 2-core machine hits every
+        # client alike instead of whichever happened to run during a bad second.
+        for rnd in range(1, args.rounds + 1):
+            for name in names:
+                for threads in (1, args.threads):
+                    rps, errors = measure(factories[name], threads, args.duration, args.warmup)
+                    samples[name][threads].append(rps)
+                    print(f"  round {rnd} {name:9s} {versions[name]:8s} threads={threads:<2d} "
+                          f"{rps:9.0f} req/s" + (f"  ({errors} non-200)" if errors else ""),
+                          flush=True)
+        results = {n: {t: statistics.median(v) for t, v in per.items()} for n, per in samples.items()}
 
         print()
         cols = (1, args.threads)
-        print("| client | " + " | ".join(f"{c} thread{'s' if c > 1 else ''} req/s" for c in cols)
+        print("| client | " + " | ".join(f"{c} thread{'s' if c > 1 else ''}, req/s (median)" for c in cols)
               + " | " + " | ".join(f"keyswap / this ({c}t)" for c in cols) + " |")
         print("|---" * (1 + 2 * len(cols)) + "|")
         for name in names:

@@ -26,8 +26,16 @@ impl Auth {
     }
 }
 
-fn auth(inner: keyswap::Auth, query_param: Option<String>, repr: String) -> PyClassInitializer<Auth> {
-    PyClassInitializer::from(Auth { inner, query_param, repr })
+fn auth(
+    inner: keyswap::Auth,
+    query_param: Option<String>,
+    repr: String,
+) -> PyClassInitializer<Auth> {
+    PyClassInitializer::from(Auth {
+        inner,
+        query_param,
+        repr,
+    })
 }
 
 /// The key as the value of header ``name`` (e.g. ``X-API-Key``).
@@ -41,7 +49,12 @@ impl Header {
         if HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(config_error(format!("invalid header name {name:?}")));
         }
-        Ok(auth(keyswap::Auth::header(name), None, format!("Header({name:?})")).add_subclass(Header))
+        Ok(auth(
+            keyswap::Auth::header(name),
+            None,
+            format!("Header({name:?})"),
+        )
+        .add_subclass(Header))
     }
 }
 
@@ -102,7 +115,9 @@ impl Sign {
     #[new]
     fn new(callback: &Bound<'_, PyAny>) -> PyResult<PyClassInitializer<Self>> {
         if !callback.is_callable() {
-            return Err(pyo3::exceptions::PyTypeError::new_err("Sign needs a callable"));
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "Sign needs a callable",
+            ));
         }
         let callback = Arc::new(callback.clone().unbind());
         let inner = keyswap::Auth::sign(move |req, cred| sign(&callback, req, cred));
@@ -112,7 +127,11 @@ impl Sign {
 
 type SignResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
-fn sign(callback: &Py<PyAny>, req: &mut keyswap::reqwest::Request, cred: &keyswap::Credential) -> SignResult {
+fn sign(
+    callback: &Py<PyAny>,
+    req: &mut keyswap::reqwest::Request,
+    cred: &keyswap::Credential,
+) -> SignResult {
     let signing = SigningRequest {
         method: req.method().as_str().to_owned(),
         body: req.body().and_then(|b| b.as_bytes()).map(<[u8]>::to_vec),
@@ -120,13 +139,28 @@ fn sign(callback: &Py<PyAny>, req: &mut keyswap::reqwest::Request, cred: &keyswa
     };
     let state = Python::try_attach(|py| -> Result<_, String> {
         let signing = Bound::new(py, signing).map_err(|e| e.to_string())?;
-        let cred = Bound::new(py, Credential { inner: cred.clone() }).map_err(|e| e.to_string())?;
+        let cred = Bound::new(
+            py,
+            Credential {
+                inner: cred.clone(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
         callback.call1(py, (&signing, cred)).map_err(|e| {
-            let ty = e.get_type(py).name().map(|n| n.to_string()).unwrap_or_default();
+            let ty = e
+                .get_type(py)
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
             let msg = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
             format!("Sign callback raised {ty}: {msg}")
         })?;
-        let state = signing.get().state.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let state = signing
+            .get()
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         Ok(state)
     })
     .ok_or("the Python interpreter is shutting down")??;

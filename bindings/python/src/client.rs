@@ -107,9 +107,12 @@ impl Inner {
             }
             None => (keyswap::Auth::bearer(), None, "Bearer()".to_owned()),
         };
-        let statuses = retry_on_status.unwrap_or_else(|| keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec());
+        let statuses =
+            retry_on_status.unwrap_or_else(|| keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec());
         if let Some(bad) = statuses.iter().find(|s| !(100..=599).contains(*s)) {
-            return Err(config_error(format!("retry_on_status: {bad} is not an HTTP status")));
+            return Err(config_error(format!(
+                "retry_on_status: {bad} is not an HTTP status"
+            )));
         }
 
         let mut default_headers = convert::headers(headers)?;
@@ -144,7 +147,9 @@ impl Inner {
                 for item in cb.try_iter()? {
                     let item = item?;
                     if !item.is_callable() {
-                        return Err(PyTypeError::new_err("on_rotate takes a callable or a list of callables"));
+                        return Err(PyTypeError::new_err(
+                            "on_rotate takes a callable or a list of callables",
+                        ));
                     }
                     list.append(item)?;
                 }
@@ -180,7 +185,9 @@ impl Inner {
         for origin in allow_origins.unwrap_or_default() {
             builder = builder.allow_origin(origin);
         }
-        let client = py.detach(|| runtime().block_on(builder.build())).map_err(to_py)?;
+        let client = py
+            .detach(|| runtime().block_on(builder.build()))
+            .map_err(to_py)?;
         let mut repr_fields = format!("source={:?} auth={auth_repr}", client.source_name());
         if let Some(base) = shown_base {
             repr_fields.push_str(&format!(" base_url={base:?}"));
@@ -188,7 +195,10 @@ impl Inner {
         Ok(Inner {
             client: RwLock::new(Some(client)),
             callbacks,
-            meta: Arc::new(Meta { redact_param, rejected: statuses }),
+            meta: Arc::new(Meta {
+                redact_param,
+                rejected: statuses,
+            }),
             repr_fields,
         })
     }
@@ -202,13 +212,21 @@ impl Inner {
     }
 
     fn close(&self) {
-        let taken = self.client.write().unwrap_or_else(|p| p.into_inner()).take();
+        let taken = self
+            .client
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         drop(taken);
     }
 
     fn repr(&self, class: &str) -> String {
         match &*self.client.read().unwrap_or_else(|p| p.into_inner()) {
-            Some(c) => format!("<keyswap.{class} {} credential={:?}>", self.repr_fields, c.credential_version()),
+            Some(c) => format!(
+                "<keyswap.{class} {} credential={:?}>",
+                self.repr_fields,
+                c.credential_version()
+            ),
             None => format!("<keyswap.{class} {} closed>", self.repr_fields),
         }
     }
@@ -302,7 +320,10 @@ async fn send(client: keyswap::Client, p: Prepared, meta: Arc<Meta>) -> keyswap:
     let mut headers = p.headers;
     match p.body {
         Body::None => {}
-        Body::Bytes { bytes, content_type } => {
+        Body::Bytes {
+            bytes,
+            content_type,
+        } => {
             convert::default_content_type(&mut headers, content_type);
             b = b.body(bytes);
         }
@@ -327,7 +348,12 @@ async fn send(client: keyswap::Client, p: Prepared, meta: Arc<Meta>) -> keyswap:
     let headers: Vec<(String, String)> = resp
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let content = resp.bytes().await.map_err(keyswap::Error::from)?;
     Ok(Response {
@@ -376,7 +402,9 @@ impl Client {
         data: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<Response> {
-        let (client, prepared, meta) = self.inner.prepare(method, url, params, headers, json, data, timeout)?;
+        let (client, prepared, meta) = self
+            .inner
+            .prepare(method, url, params, headers, json, data, timeout)?;
         py.detach(move || runtime().block_on(send(client, prepared, meta)))
             .map_err(to_py)
     }
@@ -408,9 +436,21 @@ impl Client {
         on_rotate: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let inner = Inner::build(
-            py, source, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
-            overlap_window, await_rotation, load_timeout, max_redirects, timeout,
-            connect_timeout, headers, on_rotate,
+            py,
+            source,
+            auth,
+            base_url,
+            allow_origins,
+            allow_insecure_http,
+            retry_on_status,
+            overlap_window,
+            await_rotation,
+            load_timeout,
+            max_redirects,
+            timeout,
+            connect_timeout,
+            headers,
+            on_rotate,
         )?;
         Ok(Client { inner })
     }
@@ -438,47 +478,106 @@ impl Client {
     /// Sends a GET request; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn get(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+    fn get(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Response> {
         self.call(py, "GET", url, params, headers, json, data, timeout)
     }
 
     /// Sends a POST request; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn post(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+    fn post(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Response> {
         self.call(py, "POST", url, params, headers, json, data, timeout)
     }
 
     /// Sends a PUT request; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn put(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+    fn put(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Response> {
         self.call(py, "PUT", url, params, headers, json, data, timeout)
     }
 
     /// Sends a PATCH request; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn patch(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+    fn patch(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Response> {
         self.call(py, "PATCH", url, params, headers, json, data, timeout)
     }
 
     /// Sends a DELETE request; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn delete(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+    fn delete(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Response> {
         self.call(py, "DELETE", url, params, headers, json, data, timeout)
     }
 
     /// Sends a HEAD request; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
-    fn head(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+    fn head(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Response> {
         self.call(py, "HEAD", url, params, headers, None, None, timeout)
     }
 
     /// Sends an OPTIONS request; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
-    fn options(&self, py: Python<'_>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Response> {
+    fn options(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Response> {
         self.call(py, "OPTIONS", url, params, headers, None, None, timeout)
     }
 
@@ -486,7 +585,8 @@ impl Client {
     /// source error the current credential stays and :class:`SourceError` is raised.
     fn refresh(&self, py: Python<'_>) -> PyResult<String> {
         let client = self.inner.client()?;
-        py.detach(move || runtime().block_on(client.refresh())).map_err(to_py)
+        py.detach(move || runtime().block_on(client.refresh()))
+            .map_err(to_py)
     }
 
     /// A snapshot of the counters: ``requests``, ``auth_failures``, ``retries``,
@@ -553,7 +653,9 @@ impl AsyncClient {
         data: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (client, prepared, meta) = self.inner.prepare(method, url, params, headers, json, data, timeout)?;
+        let (client, prepared, meta) = self
+            .inner
+            .prepare(method, url, params, headers, json, data, timeout)?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             send(client, prepared, meta).await.map_err(to_py)
         })
@@ -586,9 +688,21 @@ impl AsyncClient {
         on_rotate: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let inner = Inner::build(
-            py, source, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
-            overlap_window, await_rotation, load_timeout, max_redirects, timeout,
-            connect_timeout, headers, on_rotate,
+            py,
+            source,
+            auth,
+            base_url,
+            allow_origins,
+            allow_insecure_http,
+            retry_on_status,
+            overlap_window,
+            await_rotation,
+            load_timeout,
+            max_redirects,
+            timeout,
+            connect_timeout,
+            headers,
+            on_rotate,
         )?;
         Ok(AsyncClient { inner })
     }
@@ -597,54 +711,123 @@ impl AsyncClient {
     /// as for :meth:`Client.request`.
     #[pyo3(signature = (method, url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn request<'py>(&self, py: Python<'py>, method: &str, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn request<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.call(py, method, url, params, headers, json, data, timeout)
     }
 
     /// Awaitable GET; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn get<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.call(py, "GET", url, params, headers, json, data, timeout)
     }
 
     /// Awaitable POST; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn post<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn post<'py>(
+        &self,
+        py: Python<'py>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.call(py, "POST", url, params, headers, json, data, timeout)
     }
 
     /// Awaitable PUT; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn put<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn put<'py>(
+        &self,
+        py: Python<'py>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.call(py, "PUT", url, params, headers, json, data, timeout)
     }
 
     /// Awaitable PATCH; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn patch<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn patch<'py>(
+        &self,
+        py: Python<'py>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.call(py, "PATCH", url, params, headers, json, data, timeout)
     }
 
     /// Awaitable DELETE; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
     #[allow(clippy::too_many_arguments)]
-    fn delete<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn delete<'py>(
+        &self,
+        py: Python<'py>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        json: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.call(py, "DELETE", url, params, headers, json, data, timeout)
     }
 
     /// Awaitable HEAD; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
-    fn head<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn head<'py>(
+        &self,
+        py: Python<'py>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.call(py, "HEAD", url, params, headers, None, None, timeout)
     }
 
     /// Awaitable OPTIONS; see :meth:`request`.
     #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
-    fn options<'py>(&self, py: Python<'py>, url: &str, params: Option<&Bound<'_, PyAny>>, headers: Option<&Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn options<'py>(
+        &self,
+        py: Python<'py>,
+        url: &str,
+        params: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.call(py, "OPTIONS", url, params, headers, None, None, timeout)
     }
 
@@ -699,7 +882,11 @@ impl AsyncClient {
     }
 
     #[pyo3(signature = (*_args))]
-    fn __aexit__<'py>(&self, py: Python<'py>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.aclose(py)
     }
 

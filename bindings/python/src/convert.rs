@@ -26,7 +26,10 @@ pub(crate) fn opt_seconds(what: &str, secs: Option<f64>) -> PyResult<Option<Dura
 }
 
 /// Items of a mapping or an iterable of pairs.
-fn pairs<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+fn pairs<'py>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
     if let Ok(dict) = obj.cast::<PyDict>() {
         return Ok(dict.iter().collect());
     }
@@ -37,11 +40,15 @@ fn pairs<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<(Bound<'py, P
     };
     let mut out = Vec::new();
     for item in items.try_iter().map_err(|_| {
-        config_error(format!("{what} must be a mapping or a sequence of (name, value) pairs"))
+        config_error(format!(
+            "{what} must be a mapping or a sequence of (name, value) pairs"
+        ))
     })? {
         let item = item?;
         let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract().map_err(|_| {
-            config_error(format!("{what} must be a mapping or a sequence of (name, value) pairs"))
+            config_error(format!(
+                "{what} must be a mapping or a sequence of (name, value) pairs"
+            ))
         })?;
         out.push((k, v));
     }
@@ -65,7 +72,10 @@ fn scalar(v: &Bound<'_, PyAny>) -> PyResult<String> {
 
 /// Query parameters or form fields: a mapping or pairs; a list or tuple value repeats the name;
 /// `None` values are left out.
-pub(crate) fn params(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<(String, String)>> {
+pub(crate) fn params(
+    obj: Option<&Bound<'_, PyAny>>,
+    what: &str,
+) -> PyResult<Vec<(String, String)>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(Vec::new());
     };
@@ -104,9 +114,9 @@ pub(crate) fn headers(obj: Option<&Bound<'_, PyAny>>) -> PyResult<HeaderMap> {
         let value = if let Ok(b) = v.cast::<PyBytes>() {
             HeaderValue::from_bytes(b.as_bytes())
         } else {
-            let s: String = v
-                .extract()
-                .map_err(|_| config_error(format!("the value of header {name} must be str or bytes")))?;
+            let s: String = v.extract().map_err(|_| {
+                config_error(format!("the value of header {name} must be str or bytes"))
+            })?;
             HeaderValue::from_str(&s)
         }
         .map_err(|_| config_error(format!("invalid value for header {name} (not shown)")))?;
@@ -129,7 +139,10 @@ static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// The body from `json=` (serialized with Python's `json.dumps`, compact) or `data=`
 /// (`bytes`-like and `str` as is, a mapping or pairs as a form).
-pub(crate) fn body(json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAny>>) -> PyResult<Body> {
+pub(crate) fn body(
+    json: Option<&Bound<'_, PyAny>>,
+    data: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Body> {
     let json = json.filter(|o| !o.is_none());
     let data = data.filter(|o| !o.is_none());
     match (json, data) {
@@ -149,19 +162,31 @@ pub(crate) fn body(json: Option<&Bound<'_, PyAny>>, data: Option<&Bound<'_, PyAn
         }
         (None, Some(obj)) => {
             if let Ok(b) = obj.cast::<PyBytes>() {
-                Ok(Body::Bytes { bytes: b.as_bytes().to_vec(), content_type: None })
+                Ok(Body::Bytes {
+                    bytes: b.as_bytes().to_vec(),
+                    content_type: None,
+                })
             } else if let Ok(b) = obj.cast::<PyByteArray>() {
-                Ok(Body::Bytes { bytes: b.to_vec(), content_type: None })
+                Ok(Body::Bytes {
+                    bytes: b.to_vec(),
+                    content_type: None,
+                })
             } else if let Ok(s) = obj.cast::<PyString>() {
                 Ok(Body::Bytes {
                     bytes: s.to_cow()?.as_bytes().to_vec(),
                     content_type: Some("text/plain; charset=utf-8"),
                 })
-            } else if obj.cast::<PyDict>().is_ok() || obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() {
+            } else if obj.cast::<PyDict>().is_ok()
+                || obj.cast::<PyList>().is_ok()
+                || obj.cast::<PyTuple>().is_ok()
+            {
                 Ok(Body::Form(params(Some(obj), "data")?))
             } else if let Ok(v) = obj.extract::<Vec<u8>>() {
                 // memoryview and other buffer objects
-                Ok(Body::Bytes { bytes: v, content_type: None })
+                Ok(Body::Bytes {
+                    bytes: v,
+                    content_type: None,
+                })
             } else {
                 Err(config_error(
                     "data= must be bytes, bytearray, str, a mapping or a sequence of pairs",

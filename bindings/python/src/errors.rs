@@ -28,7 +28,12 @@ pub(crate) struct Exceptions {
 
 static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
 
-fn make(py: Python<'_>, name: &str, bases: &[&Bound<'_, PyType>], doc: &str) -> PyResult<Py<PyType>> {
+fn make(
+    py: Python<'_>,
+    name: &str,
+    bases: &[&Bound<'_, PyType>],
+    doc: &str,
+) -> PyResult<Py<PyType>> {
     let ns = PyDict::new(py);
     ns.set_item("__module__", "keyswap")?;
     ns.set_item("__doc__", doc)?;
@@ -162,8 +167,19 @@ pub(crate) fn exceptions(py: Python<'_>) -> &'static Exceptions {
 pub(crate) fn register(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
     let e = EXCEPTIONS.get_or_try_init(py, || create(py))?;
     for ty in [
-        &e.keyswap, &e.config, &e.source, &e.insecure, &e.auth, &e.sign, &e.request, &e.connect,
-        &e.redirect, &e.timeout, &e.status, &e.rejected, &e.closed,
+        &e.keyswap,
+        &e.config,
+        &e.source,
+        &e.insecure,
+        &e.auth,
+        &e.sign,
+        &e.request,
+        &e.connect,
+        &e.redirect,
+        &e.timeout,
+        &e.status,
+        &e.rejected,
+        &e.closed,
     ] {
         let ty = ty.bind(py);
         m.add(ty.name()?, ty)?;
@@ -178,7 +194,12 @@ pub(crate) fn config_error(msg: impl Into<String>) -> PyErr {
 }
 
 pub(crate) fn closed_error() -> PyErr {
-    Python::attach(|py| PyErr::from_type(exceptions(py).closed.bind(py).clone(), "the client is closed"))
+    Python::attach(|py| {
+        PyErr::from_type(
+            exceptions(py).closed.bind(py).clone(),
+            "the client is closed",
+        )
+    })
 }
 
 /// The message of a keyswap error with its whole cause chain (keyswap's `Display` shows only

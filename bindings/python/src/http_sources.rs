@@ -73,7 +73,9 @@ fn value_from(v: &Bound<'_, PyAny>, what: &str) -> PyResult<HeaderValueFrom> {
     if let Ok(s) = v.cast::<PyString>() {
         return Ok(HeaderValueFrom::literal(s.to_cow()?.into_owned()));
     }
-    Err(config_error(format!("{what} must be a str, keyswap.FromFile or keyswap.FromEnv")))
+    Err(config_error(format!(
+        "{what} must be a str, keyswap.FromFile or keyswap.FromEnv"
+    )))
 }
 
 /// Options every endpoint source takes.
@@ -91,7 +93,9 @@ impl Common<'_> {
     fn apply(self, mut src: RustHttpSource) -> PyResult<RustHttpSource> {
         if let Some(headers) = self.headers {
             for (k, v) in headers.iter() {
-                let name: String = k.extract().map_err(|_| config_error("header names must be str"))?;
+                let name: String = k
+                    .extract()
+                    .map_err(|_| config_error("header names must be str"))?;
                 let value = value_from(&v, &format!("the value of header {name}"))?;
                 src = src.header(name, value);
             }
@@ -112,7 +116,10 @@ impl Common<'_> {
 }
 
 fn init(src: RustHttpSource, class: &str) -> PyClassInitializer<Source> {
-    let repr = format!("{class}({:?})", src.url().unwrap_or_else(|| "<invalid URL>".into()));
+    let repr = format!(
+        "{class}({:?})",
+        src.url().unwrap_or_else(|| "<invalid URL>".into())
+    );
     Source::initializer(keyswap::Source::from(src), repr)
 }
 
@@ -181,7 +188,15 @@ impl HttpSource {
         if let Some(p) = expiry_pointer {
             src = src.expiry_pointer(p);
         }
-        let common = Common { headers, secret_pointer, poll_interval, timeout, max_body_bytes, reuse_window, base_url };
+        let common = Common {
+            headers,
+            secret_pointer,
+            poll_interval,
+            timeout,
+            max_body_bytes,
+            reuse_window,
+            base_url,
+        };
         Ok(init(common.apply(src)?, "HttpSource").add_subclass(HttpSource))
     }
 }
@@ -223,8 +238,17 @@ impl VaultSource {
         if let Some(ns) = namespace {
             src = src.header("X-Vault-Namespace", HeaderValueFrom::literal(ns));
         }
-        let secret_pointer = secret_field.map(|f| format!("/data/data/{}", f.replace('~', "~0").replace('/', "~1")));
-        let common = Common { headers, secret_pointer, poll_interval, timeout, max_body_bytes, reuse_window, base_url: None };
+        let secret_pointer =
+            secret_field.map(|f| format!("/data/data/{}", f.replace('~', "~0").replace('/', "~1")));
+        let common = Common {
+            headers,
+            secret_pointer,
+            poll_interval,
+            timeout,
+            max_body_bytes,
+            reuse_window,
+            base_url: None,
+        };
         Ok(init(common.apply(src)?, "VaultSource").add_subclass(VaultSource))
     }
 }
@@ -264,8 +288,17 @@ impl AwsSecretsManagerAgentSource {
             src = src.key_pointer(format!("/SecretString/{}", escape(k)));
         }
         let secret_pointer = json_secret_key.map(|k| format!("/SecretString/{}", escape(&k)));
-        let common = Common { headers, secret_pointer, poll_interval, timeout, max_body_bytes, reuse_window, base_url };
-        Ok(init(common.apply(src)?, "AwsSecretsManagerAgentSource").add_subclass(AwsSecretsManagerAgentSource))
+        let common = Common {
+            headers,
+            secret_pointer,
+            poll_interval,
+            timeout,
+            max_body_bytes,
+            reuse_window,
+            base_url,
+        };
+        Ok(init(common.apply(src)?, "AwsSecretsManagerAgentSource")
+            .add_subclass(AwsSecretsManagerAgentSource))
     }
 }
 
@@ -291,8 +324,17 @@ impl GcpSecretManagerSource {
         max_body_bytes: usize,
         reuse_window: f64,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let src = keyswap::Source::gcp_secret_manager(project, secret, value_from(&token, "token")?);
-        let common = Common { headers: None, secret_pointer: None, poll_interval, timeout, max_body_bytes, reuse_window, base_url };
+        let src =
+            keyswap::Source::gcp_secret_manager(project, secret, value_from(&token, "token")?);
+        let common = Common {
+            headers: None,
+            secret_pointer: None,
+            poll_interval,
+            timeout,
+            max_body_bytes,
+            reuse_window,
+            base_url,
+        };
         Ok(init(common.apply(src)?, "GcpSecretManagerSource").add_subclass(GcpSecretManagerSource))
     }
 }
@@ -318,7 +360,15 @@ impl AzureKeyVaultSource {
         reuse_window: f64,
     ) -> PyResult<PyClassInitializer<Self>> {
         let src = keyswap::Source::azure_key_vault(vault_url, name, value_from(&token, "token")?);
-        let common = Common { headers: None, secret_pointer: None, poll_interval, timeout, max_body_bytes, reuse_window, base_url: None };
+        let common = Common {
+            headers: None,
+            secret_pointer: None,
+            poll_interval,
+            timeout,
+            max_body_bytes,
+            reuse_window,
+            base_url: None,
+        };
         Ok(init(common.apply(src)?, "AzureKeyVaultSource").add_subclass(AzureKeyVaultSource))
     }
 }

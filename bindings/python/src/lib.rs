@@ -15,7 +15,27 @@ use pyo3::prelude::*;
 
 /// The Tokio runtime every client of the process shares: the one pyo3-async-runtimes owns,
 /// so sync and async clients use the same worker threads and connection machinery.
+///
+/// `KEYSWAP_WORKER_THREADS` (read once, before the first client is built) sets its number of
+/// worker threads; default: one per CPU, as Tokio does. One worker gives the lowest latency
+/// when the Python side is a single thread or an event loop (no work stealing between
+/// workers); more workers help when many threads drive TLS-heavy traffic.
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let workers = std::env::var("KEYSWAP_WORKER_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0);
+        if let Some(n) = workers {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder
+                .enable_all()
+                .worker_threads(n)
+                .thread_name("keyswap-worker");
+            pyo3_async_runtimes::tokio::init(builder);
+        }
+    });
     pyo3_async_runtimes::tokio::get_runtime()
 }
 

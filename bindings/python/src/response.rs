@@ -59,7 +59,10 @@ impl Headers {
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(PyList::new(py, self.names())?.into_any().try_iter()?.into_any())
+        Ok(PyList::new(py, self.names())?
+            .into_any()
+            .try_iter()?
+            .into_any())
     }
 
     /// The value of ``name`` (values joined by ``", "``), or ``default``.
@@ -74,7 +77,10 @@ impl Headers {
 
     /// Every value of ``name``, in order; ``[]`` when absent.
     fn get_list(&self, name: &str) -> Vec<String> {
-        self.values_of(name).into_iter().map(str::to_owned).collect()
+        self.values_of(name)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The distinct header names (lower-case), in order.
@@ -84,7 +90,10 @@ impl Headers {
 
     /// The values, one per distinct name (joined by ``", "``).
     fn values(&self) -> Vec<String> {
-        self.names().into_iter().map(|n| self.values_of(n).join(", ")).collect()
+        self.names()
+            .into_iter()
+            .map(|n| self.values_of(n).join(", "))
+            .collect()
     }
 
     /// ``(name, value)`` pairs, one per distinct name.
@@ -104,7 +113,9 @@ impl Headers {
         if let Ok(h) = other.cast::<Headers>() {
             return Ok(self.items() == h.get().items());
         }
-        let Ok(len) = other.len() else { return Ok(false) };
+        let Ok(len) = other.len() else {
+            return Ok(false);
+        };
         if len != self.__len__() {
             return Ok(false);
         }
@@ -118,7 +129,11 @@ impl Headers {
     }
 
     fn __repr__(&self) -> String {
-        let inner: Vec<String> = self.items().iter().map(|(k, v)| format!("{k:?}: {v:?}")).collect();
+        let inner: Vec<String> = self
+            .items()
+            .iter()
+            .map(|(k, v)| format!("{k:?}: {v:?}"))
+            .collect();
         format!("Headers({{{}}})", inner.join(", "))
     }
 }
@@ -190,7 +205,12 @@ impl Response {
         if let Some(h) = self.headers_obj.get() {
             return Ok(h.clone_ref(py));
         }
-        let h = Py::new(py, Headers { items: Arc::clone(&self.headers) })?;
+        let h = Py::new(
+            py,
+            Headers {
+                items: Arc::clone(&self.headers),
+            },
+        )?;
         Ok(self.headers_obj.get_or_init(|| h).clone_ref(py))
     }
 
@@ -226,13 +246,21 @@ impl Response {
     fn text(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match self.charset() {
             Some(cs) if !matches!(cs.as_str(), "utf-8" | "utf8") => {
-                let decoded = self.content(py).call_method1(py, "decode", (cs.as_str(), "replace"));
+                let decoded = self
+                    .content(py)
+                    .call_method1(py, "decode", (cs.as_str(), "replace"));
                 match decoded {
                     Ok(text) => Ok(text),
-                    Err(_) => Ok(String::from_utf8_lossy(&self.content).into_pyobject(py)?.into_any().unbind()),
+                    Err(_) => Ok(String::from_utf8_lossy(&self.content)
+                        .into_pyobject(py)?
+                        .into_any()
+                        .unbind()),
                 }
             }
-            _ => Ok(String::from_utf8_lossy(&self.content).into_pyobject(py)?.into_any().unbind()),
+            _ => Ok(String::from_utf8_lossy(&self.content)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind()),
         }
     }
 
@@ -258,7 +286,11 @@ impl Response {
         } else {
             &e.status
         };
-        let kind = if this.status < 500 { "client error" } else { "server error" };
+        let kind = if this.status < 500 {
+            "client error"
+        } else {
+            "server error"
+        };
         let url = this.url.split(['?', '#']).next().unwrap_or_default();
         let msg = format!("{} {} ({kind}) for url {url}", this.status, this.reason());
         let exc = ty.bind(py).call1((msg,))?;
@@ -271,4 +303,3 @@ impl Response {
         format!("<Response [{} {}]>", self.status, self.reason())
     }
 }
-

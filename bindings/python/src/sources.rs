@@ -26,7 +26,12 @@ impl Credential {
     /// in Unix seconds.
     #[new]
     #[pyo3(signature = (key, *, secret=None, version=None, expires_at=None))]
-    fn new(key: String, secret: Option<String>, version: Option<String>, expires_at: Option<f64>) -> PyResult<Self> {
+    fn new(
+        key: String,
+        secret: Option<String>,
+        version: Option<String>,
+        expires_at: Option<f64>,
+    ) -> PyResult<Self> {
         let mut cred = keyswap::Credential::new(key);
         if let Some(secret) = secret {
             cred = cred.with_secret(secret);
@@ -83,7 +88,11 @@ impl Credential {
         format!(
             "Credential(version={:?}, has_secret={})",
             self.inner.version(),
-            if self.inner.has_secret() { "True" } else { "False" }
+            if self.inner.has_secret() {
+                "True"
+            } else {
+                "False"
+            }
         )
     }
 }
@@ -138,7 +147,12 @@ pub struct FileSource {
 impl FileSource {
     #[new]
     #[pyo3(signature = (path, *, watch=true, poll_interval=Some(10.0), debounce=0.025))]
-    fn new(path: PathBuf, watch: bool, poll_interval: Option<f64>, debounce: f64) -> PyResult<PyClassInitializer<Self>> {
+    fn new(
+        path: PathBuf,
+        watch: bool,
+        poll_interval: Option<f64>,
+        debounce: f64,
+    ) -> PyResult<PyClassInitializer<Self>> {
         let inner = keyswap::Source::file(path.clone())
             .watch(watch)
             .poll_interval(opt_seconds("poll_interval", poll_interval)?.filter(|d| !d.is_zero()))
@@ -167,7 +181,9 @@ impl EnvSource {
     #[new]
     fn new(name: String) -> PyResult<PyClassInitializer<Self>> {
         if name.is_empty() || name.contains('=') || name.contains('\0') {
-            return Err(config_error(format!("invalid environment variable name {name:?}")));
+            return Err(config_error(format!(
+                "invalid environment variable name {name:?}"
+            )));
         }
         let repr = format!("EnvSource({name:?})");
         Ok(source(keyswap::Source::env(name.clone()), repr).add_subclass(EnvSource { var: name }))
@@ -189,7 +205,11 @@ pub struct FixedSource;
 impl FixedSource {
     #[new]
     #[pyo3(signature = (key, *, secret=None, version=None))]
-    fn new(key: &Bound<'_, PyAny>, secret: Option<String>, version: Option<String>) -> PyResult<PyClassInitializer<Self>> {
+    fn new(
+        key: &Bound<'_, PyAny>,
+        secret: Option<String>,
+        version: Option<String>,
+    ) -> PyResult<PyClassInitializer<Self>> {
         let mut cred = if let Ok(c) = key.cast::<Credential>() {
             c.get().inner.clone()
         } else if let Ok(s) = key.cast::<PyString>() {
@@ -220,9 +240,15 @@ pub struct CustomSource;
 impl CustomSource {
     #[new]
     #[pyo3(signature = (load, *, name="custom".to_owned(), poll_interval=None))]
-    fn new(load: &Bound<'_, PyAny>, name: String, poll_interval: Option<f64>) -> PyResult<PyClassInitializer<Self>> {
+    fn new(
+        load: &Bound<'_, PyAny>,
+        name: String,
+        poll_interval: Option<f64>,
+    ) -> PyResult<PyClassInitializer<Self>> {
         if !load.is_callable() {
-            return Err(pyo3::exceptions::PyTypeError::new_err("load must be callable"));
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "load must be callable",
+            ));
         }
         let src = PySource {
             name: name.clone(),
@@ -258,10 +284,18 @@ impl PySource {
             } else if let Ok(s) = out.extract::<String>() {
                 Ok(keyswap::Credential::new(s))
             } else {
-                Err(keyswap::Error::source(name, "load() must return a str or a keyswap.Credential"))
+                Err(keyswap::Error::source(
+                    name,
+                    "load() must return a str or a keyswap.Credential",
+                ))
             }
         })
-        .unwrap_or_else(|| Err(keyswap::Error::source(name, "the Python interpreter is shutting down")))
+        .unwrap_or_else(|| {
+            Err(keyswap::Error::source(
+                name,
+                "the Python interpreter is shutting down",
+            ))
+        })
     }
 }
 
