@@ -159,7 +159,8 @@ impl ClientBuilder {
     }
 
     /// Calls `hook` after every rotation with the old and new versions (never the keys).
-    /// Runs on the thread that installed the credential: keep it short. Default: none.
+    /// Runs on the task that installed the credential, after the swap and outside any lock
+    /// (a hook may call back into the client): keep it short. Default: none.
     pub fn on_rotate<F>(mut self, hook: F) -> Self
     where
         F: Fn(&Rotation) + Send + Sync + 'static,

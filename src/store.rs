@@ -104,14 +104,26 @@ impl Store {
 
     /// Installs `cred` as current if it differs from the current one (by fingerprint). The caller
     /// has validated it. The replaced credential becomes `previous` for the overlap window.
-    pub(crate) fn offer(&self, mut cred: Credential, counters: &Counters) -> Offered {
+    pub(crate) fn offer(&self, cred: Credential, counters: &Counters) -> Offered {
+        let Some(event) = self.install(cred, counters) else {
+            return Offered::Unchanged;
+        };
+        // Hooks run after the write lock is released: a hook that refreshes or otherwise
+        // re-enters the store must not deadlock, and a slow one must not stall other writers.
+        for hook in &self.hooks {
+            hook(&event);
+        }
+        Offered::Rotated
+    }
+
+    fn install(&self, mut cred: Credential, counters: &Counters) -> Option<Rotation> {
         let _guard = self
             .write
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let old = self.current.load_full();
         if old.fingerprint() == cred.fingerprint() {
-            return Offered::Unchanged;
+            return None;
         }
         // The source's own "previous" (AWSPREVIOUS) wins over the one this process replaced:
         // when versions were skipped, it is the one the server still honours.
@@ -132,14 +144,10 @@ impl Store {
             "credential rotated"
         );
         self.rotations.send_modify(|n| *n += 1);
-        let event = Rotation {
+        Some(Rotation {
             old_version: old.version().to_owned(),
             new_version: new.version().to_owned(),
-        };
-        for hook in &self.hooks {
-            hook(&event);
-        }
-        Offered::Rotated
+        })
     }
 }
 
@@ -185,6 +193,31 @@ mod tests {
         assert_eq!(store.previous().unwrap().expose_key(), "c");
         store.offer(Credential::new("e"), &counters);
         assert_eq!(store.previous().unwrap().expose_key(), "d");
+    }
+
+    #[test]
+    fn hooks_run_outside_the_write_lock() {
+        let store_slot: Arc<std::sync::OnceLock<Arc<Store>>> = Arc::default();
+        let lock_was_free = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hook: RotateHook = {
+            let (slot, free) = (store_slot.clone(), lock_was_free.clone());
+            Arc::new(move |_: &Rotation| {
+                let store = slot.get().unwrap();
+                free.store(
+                    store.write.try_lock().is_ok(),
+                    std::sync::atomic::Ordering::SeqCst,
+                );
+            })
+        };
+        let store = Arc::new(Store::new(
+            Credential::new("a"),
+            Duration::ZERO,
+            vec![hook],
+            "t".into(),
+        ));
+        store_slot.set(store.clone()).ok().unwrap();
+        store.offer(Credential::new("b"), &Counters::default());
+        assert!(lock_was_free.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]
