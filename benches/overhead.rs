@@ -14,42 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-const RESPONSE: &[u8] =
-    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
-
-async fn serve() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut pending = Vec::new();
-                loop {
-                    let n = match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    pending.extend_from_slice(&buf[..n]);
-                    // Requests here have no body: each ends at the blank line.
-                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                        pending.drain(..end + 4);
-                        if conn.write_all(RESPONSE).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    format!("http://{addr}")
-}
+#[path = "support/server.rs"]
+mod server;
 
 async fn run<F, Fut>(concurrency: usize, for_how_long: Duration, send: F) -> f64
 where
@@ -77,13 +43,26 @@ where
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
+async fn keyswap_round(client: &keyswap::Client, concurrency: usize, round: Duration) -> f64 {
+    let client = client.clone();
+    run(concurrency, round, move || {
+        let req = client.get("/v1/ticker");
+        async move {
+            let resp = req.send().await.unwrap();
+            assert!(resp.status().is_success());
+            resp.bytes().await.unwrap();
+        }
+    })
+    .await
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let seconds: f64 = std::env::var("KEYSWAP_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10.0);
-    let base = serve().await;
+    let base = server::serve().await;
     let url = format!("{base}/v1/ticker");
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("api_key");
@@ -106,11 +85,18 @@ async fn main() {
         "{:<14} {:>14} {:>14} {:>8}",
         "concurrency", "reqwest req/s", "keyswap req/s", "ratio"
     );
-    // Each row: two alternating rounds per client, so drift in machine load hits both.
+    // Each row: alternating rounds per client, so drift in machine load hits both.
     let round = Duration::from_secs_f64(seconds / 4.0);
-    for concurrency in [1usize, 8, 64] {
+    let rows: Vec<usize> = std::env::var("KEYSWAP_BENCH_CONCURRENCY")
+        .ok()
+        .map(|s| s.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8, 64]);
+    for concurrency in rows {
         let (mut r, mut k) = (0.0, 0.0);
-        for _ in 0..2 {
+        for round_no in 0..2 {
+            if round_no == 1 {
+                k += keyswap_round(&keyswap, concurrency, round).await;
+            }
             let (client, url) = (bare.clone(), url.clone());
             r += run(concurrency, round, move || {
                 let req = client
@@ -123,16 +109,9 @@ async fn main() {
                 }
             })
             .await;
-            let client = keyswap.clone();
-            k += run(concurrency, round, move || {
-                let req = client.get("/v1/ticker");
-                async move {
-                    let resp = req.send().await.unwrap();
-                    assert!(resp.status().is_success());
-                    resp.bytes().await.unwrap();
-                }
-            })
-            .await;
+            if round_no == 0 {
+                k += keyswap_round(&keyswap, concurrency, round).await;
+            }
         }
         println!(
             "{concurrency:<14} {:>14.0} {:>14.0} {:>8.3}",

@@ -86,7 +86,9 @@ impl Shared {
             );
             return Ok((resp, None));
         };
-        let resp = self.recover(&template, sent_with, resp).await?;
+        // Boxed: the recover path is rare and its state is large; inline, it would bloat
+        // every request's future.
+        let resp = Box::pin(self.recover(&template, sent_with, resp)).await?;
         Ok((resp, Some(template)))
     }
 

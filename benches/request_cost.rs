@@ -1,0 +1,64 @@
+//! Instructions per request, keyswap against bare reqwest: a deterministic complement to the
+//! wall-clock `overhead` bench, whose numbers swing with scheduling on a small machine.
+//!
+//! ```sh
+//! scripts/bench-instructions.sh        # runs this binary under valgrind's callgrind
+//! ```
+//!
+//! `request_cost <reqwest|keyswap> <n>` sends `n` sequential requests on a single-threaded
+//! runtime. Two runs with different `n` give the per-request cost as the difference of their
+//! instruction totals divided by the difference of `n` (start-up cancels out).
+
+#[path = "support/server.rs"]
+mod server;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(which), Some(n)) = (
+        args.next(),
+        args.next().and_then(|n| n.parse::<usize>().ok()),
+    ) else {
+        eprintln!("usage: request_cost <reqwest|keyswap> <n>  (see scripts/bench-instructions.sh)");
+        return;
+    };
+    let base = server::serve().await;
+    let url = format!("{base}/v1/ticker");
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("api_key");
+    std::fs::write(&key_file, "bench-key-0123456789").unwrap();
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let client = keyswap::Client::builder()
+        .source(
+            keyswap::Source::file(&key_file)
+                .watch(false)
+                .poll_interval(None),
+        )
+        .auth(keyswap::Auth::header("x-api-key"))
+        .base_url(&base)
+        .build()
+        .await
+        .unwrap();
+    for _ in 0..n {
+        let resp = match which.as_str() {
+            "reqwest" => {
+                bare.get(&url)
+                    .header("x-api-key", "bench-key-0123456789")
+                    .send()
+                    .await
+            }
+            "keyswap" => client
+                .get("/v1/ticker")
+                .send()
+                .await
+                .map_err(|e| panic!("{e}")),
+            other => panic!("unknown client {other}"),
+        }
+        .unwrap();
+        assert!(resp.status().is_success());
+        resp.bytes().await.unwrap();
+    }
+}
