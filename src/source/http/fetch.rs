@@ -1,0 +1,334 @@
+//! One fetch in flight per source, the reuse window, the poll ticker, and the limits every
+//! endpoint request obeys (TLS, timeout, body cap, `Retry-After`).
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderValue, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+
+use crate::credential::Credential;
+use crate::error::{Error, Result, redact_reqwest};
+use crate::scope::is_loopback;
+use crate::source::{ChangeNotifier, Changes};
+
+/// The longest `Retry-After` honoured; a longer one is taken as this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A failed fetch, as remembered for the reuse window.
+#[derive(Clone)]
+pub(crate) struct Failure {
+    why: String,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    pub(crate) fn new(why: impl Into<String>) -> Self {
+        Failure {
+            why: why.into(),
+            retry_after: None,
+        }
+    }
+
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub(crate) fn why(&self) -> &str {
+        &self.why
+    }
+
+    fn into_error(self, name: &str) -> Error {
+        let err = Error::source(name, self.why);
+        match self.retry_after {
+            Some(after) => err.with_retry_after(after),
+            None => err,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Self {
+        Failure::new(why)
+    }
+}
+
+/// What one request to the endpoint produced.
+pub(crate) enum Fetched {
+    /// A credential, and the response's `ETag` if it had one.
+    Fresh(Credential, Option<HeaderValue>),
+    /// 304: the credential of the cached `ETag` is still current.
+    NotModified,
+}
+
+#[derive(Default)]
+struct FetchState {
+    last: Option<(Instant, std::result::Result<Credential, Failure>)>,
+    /// The `ETag` of the last 200, with the credential it produced.
+    cached: Option<(HeaderValue, Credential)>,
+    /// No request before this instant (a `Retry-After`).
+    not_before: Option<Instant>,
+}
+
+/// One fetch in flight per source, outcomes reused for a short window, the conditional-request
+/// cache, the `Retry-After` gate and the per-source poll ticker.
+pub(crate) struct Fetcher {
+    state: tokio::sync::Mutex<FetchState>,
+    ticker: Mutex<Weak<Ticker>>,
+    pub(super) reuse_window: Duration,
+    client: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl Fetcher {
+    pub(crate) fn new(reuse_window: Duration) -> Self {
+        Fetcher {
+            state: Default::default(),
+            ticker: Mutex::new(Weak::new()),
+            reuse_window,
+            client: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The HTTP client for fetches: redirects off (a token header must not follow a redirect
+    /// anywhere), built once per source.
+    pub(crate) fn client(
+        &self,
+        custom: Option<&reqwest::Client>,
+    ) -> std::result::Result<reqwest::Client, Failure> {
+        if let Some(client) = custom {
+            return Ok(client.clone());
+        }
+        if let Some(client) = self.client.get() {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Failure::new(format!("cannot build the HTTP client: {e}")))?;
+        Ok(self.client.get_or_init(|| client).clone())
+    }
+
+    /// Loads through the gate: reuse a recent outcome, respect `Retry-After`, else run `fetch`
+    /// (given the cached `ETag`) while later callers queue for its outcome.
+    pub(crate) async fn load<F, Fut>(&self, name: &str, fetch: F) -> Result<Credential>
+    where
+        F: FnOnce(Option<HeaderValue>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<Fetched, Failure>>,
+    {
+        let mut state = self.state.lock().await;
+        if let Some((at, outcome)) = &state.last {
+            if at.elapsed() < self.reuse_window {
+                return outcome.clone().map_err(|f| f.into_error(name));
+            }
+        }
+        if let Some(not_before) = state.not_before {
+            let now = Instant::now();
+            if now < not_before {
+                let left = not_before - now;
+                return Err(Failure {
+                    why: format!(
+                        "the endpoint asked to retry later; not asking again for {}s",
+                        left.as_secs_f64().ceil()
+                    ),
+                    retry_after: Some(left),
+                }
+                .into_error(name));
+            }
+        }
+        let etag = state.cached.as_ref().map(|(etag, _)| etag.clone());
+        let outcome = match fetch(etag).await {
+            Ok(Fetched::Fresh(cred, etag)) => {
+                state.cached = etag.map(|etag| (etag, cred.clone()));
+                Ok(cred)
+            }
+            Ok(Fetched::NotModified) => match &state.cached {
+                Some((_, cred)) => Ok(cred.clone()),
+                None => Err(Failure::new(
+                    "304 Not Modified to a request that was not conditional",
+                )),
+            },
+            Err(failure) => {
+                if let Some(after) = failure.retry_after {
+                    state.not_before = Some(Instant::now() + after);
+                }
+                Err(failure)
+            }
+        };
+        state.last = Some((Instant::now(), outcome.clone()));
+        outcome.map_err(|f| f.into_error(name))
+    }
+
+    /// A change signal that fires every `interval` (±20 %), shared by every client of this
+    /// source in the process: they wake together and their loads share one fetch.
+    pub(crate) fn ticker(&self, interval: Duration) -> Option<Changes> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let mut slot = self.ticker.lock().unwrap_or_else(|p| p.into_inner());
+        let ticker = match slot.upgrade() {
+            Some(existing) => existing,
+            None => {
+                let (notifier, _unused) = crate::source::changes();
+                let tick = notifier.clone();
+                let task = handle.spawn(async move {
+                    loop {
+                        tokio::time::sleep(crate::driver::jittered(interval)).await;
+                        tick.notify();
+                    }
+                });
+                let started = Arc::new(Ticker {
+                    notifier,
+                    task: task.abort_handle(),
+                });
+                *slot = Arc::downgrade(&started);
+                started
+            }
+        };
+        Some(Changes {
+            rx: ticker.notifier.tx.subscribe(),
+            debounce: Duration::ZERO,
+            _keep_alive: Some(ticker),
+        })
+    }
+}
+
+struct Ticker {
+    notifier: ChangeNotifier,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// TLS, except to loopback (a local agent, a test server).
+pub(crate) fn check_transport(url: &Url) -> std::result::Result<(), Failure> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err(Failure::new(format!(
+            "refusing plain http to {}: use https (plain http is allowed to loopback only)",
+            url.host_str().unwrap_or("?")
+        ))),
+        other => Err(Failure::new(format!("unsupported URL scheme {other:?}"))),
+    }
+}
+
+/// Reads the body, counting bytes as they arrive: `Content-Length` is not trusted.
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> std::result::Result<Vec<u8>, Failure> {
+    let too_big = || Failure::new(format!("response body is larger than {cap} bytes"));
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(describe_reqwest)? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A reqwest error as a failure: its URL without query, no header values (reqwest's messages
+/// never contain them).
+pub(crate) fn describe_reqwest(err: reqwest::Error) -> Failure {
+    let what = if err.is_timeout() {
+        "request timed out"
+    } else if err.is_connect() {
+        "cannot connect"
+    } else if err.is_body() || err.is_decode() {
+        "reading the response failed"
+    } else {
+        "request failed"
+    };
+    let err = redact_reqwest(err);
+    let mut why = format!("{what}: {err}");
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        why.push_str(": ");
+        why.push_str(&c.to_string());
+        cause = c.source();
+    }
+    Failure::new(why)
+}
+
+/// The failure for a non-success status, with `Retry-After` read on 429 and 503.
+pub(crate) fn status_failure(resp: &reqwest::Response) -> Failure {
+    let status = resp.status();
+    let mut failure = Failure::new(format!("endpoint answered {status}"));
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        failure.retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after)
+            .map(|d| d.min(MAX_RETRY_AFTER));
+        if let Some(after) = failure.retry_after {
+            failure
+                .why
+                .push_str(&format!(" (Retry-After: {}s)", after.as_secs()));
+        }
+    } else if status.is_redirection() {
+        failure
+            .why
+            .push_str(" (redirects are not followed: point the source at the final URL)");
+    }
+    failure
+}
+
+/// `Retry-After`: delta-seconds or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    // "Sun, 06 Nov 1994 08:49:37 GMT" -> "1994-11-06T08:49:37Z"
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? + 1;
+    let rfc3339 = format!("{year}-{month:02}-{day:0>2}T{time}Z");
+    let at = humantime::parse_rfc3339(&rfc3339).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_parses_seconds_and_http_dates() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later = parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT").unwrap();
+        assert!(later > Duration::from_secs(3600 * 24 * 365));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for ok in [
+            "https://vault.example",
+            "http://127.0.0.1:8200",
+            "http://127.8.0.1",
+            "http://[::1]:1",
+            "http://localhost:2773",
+        ] {
+            assert!(check_transport(&Url::parse(ok).unwrap()).is_ok(), "{ok}");
+        }
+        for bad in ["http://vault.example", "http://10.0.0.1", "ftp://localhost"] {
+            assert!(check_transport(&Url::parse(bad).unwrap()).is_err(), "{bad}");
+        }
+    }
+}
