@@ -72,6 +72,8 @@ pub(crate) struct Inner {
 
 /// A request converted from Python arguments, ready to go without the GIL.
 struct Prepared {
+    client: keyswap::Client,
+    meta: Arc<Meta>,
     method: Method,
     url: String,
     query: Vec<(String, String)>,
@@ -80,42 +82,44 @@ struct Prepared {
     timeout: Option<Duration>,
 }
 
+/// The constructor arguments `Client` and `AsyncClient` share (see `client_class!`).
+struct Options<'a, 'py> {
+    source: &'a Bound<'py, Source>,
+    auth: Option<&'a Bound<'py, Auth>>,
+    base_url: Option<String>,
+    allow_origins: Option<Vec<String>>,
+    allow_insecure_http: bool,
+    retry_on_status: Option<Vec<u16>>,
+    overlap_window: f64,
+    await_rotation: f64,
+    load_timeout: f64,
+    max_redirects: usize,
+    timeout: Option<f64>,
+    connect_timeout: Option<f64>,
+    headers: Option<&'a Bound<'py, PyAny>>,
+    on_rotate: Option<&'a Bound<'py, PyAny>>,
+}
+
 impl Inner {
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        py: Python<'_>,
-        source: &Bound<'_, Source>,
-        auth: Option<&Bound<'_, Auth>>,
-        base_url: Option<String>,
-        allow_origins: Option<Vec<String>>,
-        allow_insecure_http: bool,
-        retry_on_status: Option<Vec<u16>>,
-        overlap_window: f64,
-        await_rotation: f64,
-        load_timeout: f64,
-        max_redirects: usize,
-        timeout: Option<f64>,
-        connect_timeout: Option<f64>,
-        headers: Option<&Bound<'_, PyAny>>,
-        on_rotate: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Inner> {
-        let source = source.get();
-        let (auth, redact_param, auth_repr) = match auth {
+    fn build(py: Python<'_>, o: Options<'_, '_>) -> PyResult<Inner> {
+        let source = o.source.get();
+        let (auth, redact_param, auth_repr) = match o.auth {
             Some(a) => {
                 let a = a.get();
                 (a.inner.clone(), a.query_param.clone(), a.__repr__())
             }
             None => (keyswap::Auth::bearer(), None, "Bearer()".to_owned()),
         };
-        let statuses =
-            retry_on_status.unwrap_or_else(|| keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec());
+        let statuses = o
+            .retry_on_status
+            .unwrap_or_else(|| keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec());
         if let Some(bad) = statuses.iter().find(|s| !(100..=599).contains(*s)) {
             return Err(config_error(format!(
                 "retry_on_status: {bad} is not an HTTP status"
             )));
         }
 
-        let mut default_headers = convert::headers(headers)?;
+        let mut default_headers = convert::headers(o.headers)?;
         if !default_headers.contains_key(USER_AGENT) {
             default_headers.insert(
                 USER_AGENT,
@@ -125,10 +129,10 @@ impl Inner {
         let mut http = keyswap::reqwest::Client::builder()
             .redirect(keyswap::reqwest::redirect::Policy::none())
             .default_headers(default_headers);
-        if let Some(t) = opt_seconds("timeout", timeout)? {
+        if let Some(t) = opt_seconds("timeout", o.timeout)? {
             http = http.timeout(t);
         }
-        if let Some(t) = opt_seconds("connect_timeout", connect_timeout)? {
+        if let Some(t) = opt_seconds("connect_timeout", o.connect_timeout)? {
             http = http.connect_timeout(t);
         }
         let http = http
@@ -139,7 +143,7 @@ impl Inner {
             list: PyList::empty(py).unbind(),
             count: AtomicUsize::new(0),
         });
-        if let Some(cb) = on_rotate.filter(|o| !o.is_none()) {
+        if let Some(cb) = o.on_rotate.filter(|o| !o.is_none()) {
             let list = callbacks.list.bind(py);
             if cb.is_callable() {
                 list.append(cb)?;
@@ -162,12 +166,12 @@ impl Inner {
             .source(source.inner.clone())
             .auth(auth)
             .http_client(http)
-            .allow_insecure_http(allow_insecure_http)
+            .allow_insecure_http(o.allow_insecure_http)
             .retry_on_status(&statuses)
-            .overlap_window(seconds("overlap_window", overlap_window)?)
-            .await_rotation(seconds("await_rotation", await_rotation)?)
-            .load_timeout(seconds("load_timeout", load_timeout)?)
-            .max_redirects(max_redirects)
+            .overlap_window(seconds("overlap_window", o.overlap_window)?)
+            .await_rotation(seconds("await_rotation", o.await_rotation)?)
+            .load_timeout(seconds("load_timeout", o.load_timeout)?)
+            .max_redirects(o.max_redirects)
             .on_rotate(move |rotation| {
                 if hook_callbacks.count.load(Ordering::Acquire) > 0 {
                     let _ = dispatcher().send((
@@ -178,11 +182,11 @@ impl Inner {
                 }
             });
         let mut shown_base = None;
-        if let Some(url) = &base_url {
+        if let Some(url) = &o.base_url {
             shown_base = Some(redacted_url_str(url));
             builder = builder.base_url(url.clone());
         }
-        for origin in allow_origins.unwrap_or_default() {
+        for origin in o.allow_origins.unwrap_or_default() {
             builder = builder.allow_origin(origin);
         }
         let client = py
@@ -241,18 +245,19 @@ impl Inner {
         json: Option<&Bound<'_, PyAny>>,
         data: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
-    ) -> PyResult<(keyswap::Client, Prepared, Arc<Meta>)> {
+    ) -> PyResult<Prepared> {
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| config_error(format!("invalid HTTP method {method:?}")))?;
-        let prepared = Prepared {
+        Ok(Prepared {
             method,
             url: url.to_owned(),
             query: convert::params(params, "params")?,
             headers: convert::headers(headers)?,
             body: convert::body(json, data)?,
             timeout: opt_seconds("timeout", timeout)?,
-        };
-        Ok((self.client()?, prepared, Arc::clone(&self.meta)))
+            client: self.client()?,
+            meta: Arc::clone(&self.meta),
+        })
     }
 
     fn on_rotate<'py>(&self, callback: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -312,8 +317,8 @@ fn response_url(url: &Url, meta: &Meta) -> String {
     url.to_string()
 }
 
-async fn send(client: keyswap::Client, p: Prepared, meta: Arc<Meta>) -> keyswap::Result<Response> {
-    let mut b = client.request(p.method, &p.url);
+async fn send(p: Prepared) -> keyswap::Result<Response> {
+    let mut b = p.client.request(p.method, &p.url);
     if !p.query.is_empty() {
         b = b.query(&p.query);
     }
@@ -344,7 +349,7 @@ async fn send(client: keyswap::Client, p: Prepared, meta: Arc<Meta>) -> keyswap:
         Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/1.1",
     };
-    let url = response_url(resp.url(), &meta);
+    let url = response_url(resp.url(), &p.meta);
     let headers: Vec<(String, String)> = resp
         .headers()
         .iter()
@@ -362,7 +367,7 @@ async fn send(client: keyswap::Client, p: Prepared, meta: Arc<Meta>) -> keyswap:
         url,
         version,
         content,
-        rejected: meta.rejected.contains(&status),
+        rejected: p.meta.rejected.contains(&status),
         content_obj: OnceLock::new(),
         headers_obj: OnceLock::new(),
     })
@@ -390,196 +395,217 @@ pub struct AsyncClient {
 }
 
 impl Client {
-    #[allow(clippy::too_many_arguments)]
-    fn call(
-        &self,
-        py: Python<'_>,
-        method: &str,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Response> {
-        let (client, prepared, meta) = self
-            .inner
-            .prepare(method, url, params, headers, json, data, timeout)?;
-        py.detach(move || runtime().block_on(send(client, prepared, meta)))
+    /// Sends a prepared request and waits for the response with the GIL released.
+    fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Response> {
+        py.detach(move || runtime().block_on(send(request)))
             .map_err(to_py)
     }
 }
 
-#[pymethods]
-impl Client {
-    #[new]
-    #[pyo3(signature = (source, auth=None, base_url=None, *, allow_origins=None,
-        allow_insecure_http=false, retry_on_status=None, overlap_window=30.0, await_rotation=1.0,
-        load_timeout=5.0, max_redirects=10, timeout=None, connect_timeout=None, headers=None,
-        on_rotate=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        source: &Bound<'_, Source>,
-        auth: Option<&Bound<'_, Auth>>,
-        base_url: Option<String>,
-        allow_origins: Option<Vec<String>>,
-        allow_insecure_http: bool,
-        retry_on_status: Option<Vec<u16>>,
-        overlap_window: f64,
-        await_rotation: f64,
-        load_timeout: f64,
-        max_redirects: usize,
-        timeout: Option<f64>,
-        connect_timeout: Option<f64>,
-        headers: Option<&Bound<'_, PyAny>>,
-        on_rotate: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        let inner = Inner::build(
+impl AsyncClient {
+    /// Sends a prepared request on the shared runtime; returns an awaitable of the response.
+    fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Bound<'_, PyAny>> {
+        pyo3_async_runtimes::tokio::future_into_py(
             py,
-            source,
-            auth,
-            base_url,
-            allow_origins,
-            allow_insecure_http,
-            retry_on_status,
-            overlap_window,
-            await_rotation,
-            load_timeout,
-            max_redirects,
-            timeout,
-            connect_timeout,
-            headers,
-            on_rotate,
-        )?;
-        Ok(Client { inner })
+            async move { send(request).await.map_err(to_py) },
+        )
     }
+}
+
+/// The docstring of a per-verb request method: `Client.get` sends "a GET request",
+/// `AsyncClient.get` is an "Awaitable GET".
+macro_rules! verb_doc {
+    (Client, $article:literal, $verb:literal) => {
+        concat!(
+            "Sends ",
+            $article,
+            " ",
+            $verb,
+            " request; see :meth:`request`."
+        )
+    };
+    (AsyncClient, $article:literal, $verb:literal) => {
+        concat!("Awaitable ", $verb, "; see :meth:`request`.")
+    };
+}
+
+/// The `#[pymethods]` block of `Client` or `AsyncClient`. PyO3 allows one such block per class
+/// and expands no macros inside it, so the block is generated whole: the constructor, the request
+/// methods (`request` and one per verb) and the accessors both classes share are written once
+/// here; the invocation names the class and what its request methods return (through the class's
+/// `dispatch`), gives the docstrings that differ between the classes, and adds the methods only
+/// that class has.
+macro_rules! client_class {
+    (
+        $class:ident -> $ret:ty;
+        $(#[doc = $request_doc:literal])* request;
+        $(#[doc = $stats_doc:literal])* stats;
+        $(#[doc = $on_rotate_doc:literal])* on_rotate;
+        $(#[doc = $closed_doc:literal])* closed;
+        $($methods:tt)*
+    ) => {
+        client_class! {
+            @impl $class -> $ret;
+            [$($request_doc)*] [$($stats_doc)*] [$($on_rotate_doc)*] [$($closed_doc)*]
+            with_body: [get "GET" "a"] [post "POST" "a"] [put "PUT" "a"] [patch "PATCH" "a"]
+                [delete "DELETE" "a"];
+            without_body: [head "HEAD" "a"] [options "OPTIONS" "an"];
+            $($methods)*
+        }
+    };
+    (
+        @impl $class:ident -> $ret:ty;
+        [$($request_doc:literal)*] [$($stats_doc:literal)*] [$($on_rotate_doc:literal)*]
+        [$($closed_doc:literal)*]
+        with_body: $([$verb:ident $name:literal $article:literal])*;
+        without_body: $([$bodiless:ident $bodiless_name:literal $bodiless_article:literal])*;
+        $($methods:tt)*
+    ) => {
+        #[pymethods]
+        impl $class {
+            #[new]
+            #[pyo3(signature = (source, auth=None, base_url=None, *, allow_origins=None,
+                allow_insecure_http=false, retry_on_status=None, overlap_window=30.0,
+                await_rotation=1.0, load_timeout=5.0, max_redirects=10, timeout=None,
+                connect_timeout=None, headers=None, on_rotate=None))]
+            #[allow(clippy::too_many_arguments)]
+            fn new(
+                py: Python<'_>,
+                source: &Bound<'_, Source>,
+                auth: Option<&Bound<'_, Auth>>,
+                base_url: Option<String>,
+                allow_origins: Option<Vec<String>>,
+                allow_insecure_http: bool,
+                retry_on_status: Option<Vec<u16>>,
+                overlap_window: f64,
+                await_rotation: f64,
+                load_timeout: f64,
+                max_redirects: usize,
+                timeout: Option<f64>,
+                connect_timeout: Option<f64>,
+                headers: Option<&Bound<'_, PyAny>>,
+                on_rotate: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<Self> {
+                let options = Options {
+                    source, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
+                    overlap_window, await_rotation, load_timeout, max_redirects, timeout,
+                    connect_timeout, headers, on_rotate,
+                };
+                Ok(Self { inner: Inner::build(py, options)? })
+            }
+
+            $(#[doc = $request_doc])*
+            #[pyo3(signature = (method, url, *, params=None, headers=None, json=None, data=None,
+                timeout=None))]
+            #[allow(clippy::too_many_arguments)]
+            fn request<'py>(
+                &self,
+                py: Python<'py>,
+                method: &str,
+                url: &str,
+                params: Option<&Bound<'_, PyAny>>,
+                headers: Option<&Bound<'_, PyAny>>,
+                json: Option<&Bound<'_, PyAny>>,
+                data: Option<&Bound<'_, PyAny>>,
+                timeout: Option<f64>,
+            ) -> $ret {
+                let prepared = self
+                    .inner
+                    .prepare(method, url, params, headers, json, data, timeout)?;
+                Self::dispatch(py, prepared)
+            }
+
+            $(
+                #[doc = verb_doc!($class, $article, $name)]
+                #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None,
+                    timeout=None))]
+                #[allow(clippy::too_many_arguments)]
+                fn $verb<'py>(
+                    &self,
+                    py: Python<'py>,
+                    url: &str,
+                    params: Option<&Bound<'_, PyAny>>,
+                    headers: Option<&Bound<'_, PyAny>>,
+                    json: Option<&Bound<'_, PyAny>>,
+                    data: Option<&Bound<'_, PyAny>>,
+                    timeout: Option<f64>,
+                ) -> $ret {
+                    self.request(py, $name, url, params, headers, json, data, timeout)
+                }
+            )*
+
+            $(
+                #[doc = verb_doc!($class, $bodiless_article, $bodiless_name)]
+                #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
+                fn $bodiless<'py>(
+                    &self,
+                    py: Python<'py>,
+                    url: &str,
+                    params: Option<&Bound<'_, PyAny>>,
+                    headers: Option<&Bound<'_, PyAny>>,
+                    timeout: Option<f64>,
+                ) -> $ret {
+                    self.request(py, $bodiless_name, url, params, headers, None, None, timeout)
+                }
+            )*
+
+            $(#[doc = $stats_doc])*
+            fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                self.inner.stats(py)
+            }
+
+            $(#[doc = $on_rotate_doc])*
+            fn on_rotate<'py>(&self, callback: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                self.inner.on_rotate(callback)
+            }
+
+            /// The version of the credential in use (never the key).
+            #[getter]
+            fn credential_version(&self) -> PyResult<String> {
+                Ok(self.inner.client()?.credential_version())
+            }
+
+            /// The source's name (``file:/path``, ``env:NAME``, ...).
+            #[getter]
+            fn source_name(&self) -> PyResult<String> {
+                Ok(self.inner.client()?.source_name().to_owned())
+            }
+
+            $(#[doc = $closed_doc])*
+            #[getter]
+            fn closed(&self) -> bool {
+                self.inner.client().is_err()
+            }
+
+            fn __repr__(&self) -> String {
+                self.inner.repr(stringify!($class))
+            }
+
+            $($methods)*
+        }
+    };
+}
+
+client_class! {
+    Client -> PyResult<Response>;
 
     /// Sends a request with any method. ``url`` is absolute or relative to ``base_url``;
     /// ``params`` are appended to the query; ``json`` is serialized with ``json.dumps``;
     /// ``data`` is bytes/str (sent as is) or a mapping (sent as a form); ``timeout`` (seconds)
     /// bounds each attempt.
-    #[pyo3(signature = (method, url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn request(
-        &self,
-        py: Python<'_>,
-        method: &str,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Response> {
-        self.call(py, method, url, params, headers, json, data, timeout)
-    }
+    request;
 
-    /// Sends a GET request; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn get(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Response> {
-        self.call(py, "GET", url, params, headers, json, data, timeout)
-    }
+    /// A snapshot of the counters: ``requests``, ``auth_failures``, ``retries``,
+    /// ``refreshes``, ``rotations``, ``fallbacks``, ``rotation_waits``, ``source_errors``.
+    stats;
 
-    /// Sends a POST request; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn post(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Response> {
-        self.call(py, "POST", url, params, headers, json, data, timeout)
-    }
+    /// Registers ``callback(old_version, new_version)``, called after every rotation (versions,
+    /// never keys). Callbacks run in order on a keyswap thread shortly after the rotation;
+    /// exceptions go to ``sys.unraisablehook``. Returns ``callback`` (usable as a decorator).
+    on_rotate;
 
-    /// Sends a PUT request; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn put(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Response> {
-        self.call(py, "PUT", url, params, headers, json, data, timeout)
-    }
-
-    /// Sends a PATCH request; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn patch(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Response> {
-        self.call(py, "PATCH", url, params, headers, json, data, timeout)
-    }
-
-    /// Sends a DELETE request; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn delete(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Response> {
-        self.call(py, "DELETE", url, params, headers, json, data, timeout)
-    }
-
-    /// Sends a HEAD request; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
-    fn head(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Response> {
-        self.call(py, "HEAD", url, params, headers, None, None, timeout)
-    }
-
-    /// Sends an OPTIONS request; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
-    fn options(
-        &self,
-        py: Python<'_>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Response> {
-        self.call(py, "OPTIONS", url, params, headers, None, None, timeout)
-    }
+    /// Whether :meth:`close` was called.
+    closed;
 
     /// Re-loads the source now and returns the credential version in use afterwards. On a
     /// source error the current credential stays and :class:`SourceError` is raised.
@@ -587,37 +613,6 @@ impl Client {
         let client = self.inner.client()?;
         py.detach(move || runtime().block_on(client.refresh()))
             .map_err(to_py)
-    }
-
-    /// A snapshot of the counters: ``requests``, ``auth_failures``, ``retries``,
-    /// ``refreshes``, ``rotations``, ``fallbacks``, ``rotation_waits``, ``source_errors``.
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        self.inner.stats(py)
-    }
-
-    /// Registers ``callback(old_version, new_version)``, called after every rotation (versions,
-    /// never keys). Callbacks run in order on a keyswap thread shortly after the rotation;
-    /// exceptions go to ``sys.unraisablehook``. Returns ``callback`` (usable as a decorator).
-    fn on_rotate<'py>(&self, callback: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        self.inner.on_rotate(callback)
-    }
-
-    /// The version of the credential in use (never the key).
-    #[getter]
-    fn credential_version(&self) -> PyResult<String> {
-        Ok(self.inner.client()?.credential_version())
-    }
-
-    /// The source's name (``file:/path``, ``env:NAME``, ...).
-    #[getter]
-    fn source_name(&self) -> PyResult<String> {
-        Ok(self.inner.client()?.source_name().to_owned())
-    }
-
-    /// Whether :meth:`close` was called.
-    #[getter]
-    fn closed(&self) -> bool {
-        self.inner.client().is_err()
     }
 
     /// Stops watching the source and releases the connection pool once in-flight requests end.
@@ -634,202 +629,25 @@ impl Client {
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) {
         self.close(py);
     }
-
-    fn __repr__(&self) -> String {
-        self.inner.repr("Client")
-    }
 }
 
-impl AsyncClient {
-    #[allow(clippy::too_many_arguments)]
-    fn call<'py>(
-        &self,
-        py: Python<'py>,
-        method: &str,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let (client, prepared, meta) = self
-            .inner
-            .prepare(method, url, params, headers, json, data, timeout)?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            send(client, prepared, meta).await.map_err(to_py)
-        })
-    }
-}
-
-#[pymethods]
-impl AsyncClient {
-    #[new]
-    #[pyo3(signature = (source, auth=None, base_url=None, *, allow_origins=None,
-        allow_insecure_http=false, retry_on_status=None, overlap_window=30.0, await_rotation=1.0,
-        load_timeout=5.0, max_redirects=10, timeout=None, connect_timeout=None, headers=None,
-        on_rotate=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        source: &Bound<'_, Source>,
-        auth: Option<&Bound<'_, Auth>>,
-        base_url: Option<String>,
-        allow_origins: Option<Vec<String>>,
-        allow_insecure_http: bool,
-        retry_on_status: Option<Vec<u16>>,
-        overlap_window: f64,
-        await_rotation: f64,
-        load_timeout: f64,
-        max_redirects: usize,
-        timeout: Option<f64>,
-        connect_timeout: Option<f64>,
-        headers: Option<&Bound<'_, PyAny>>,
-        on_rotate: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        let inner = Inner::build(
-            py,
-            source,
-            auth,
-            base_url,
-            allow_origins,
-            allow_insecure_http,
-            retry_on_status,
-            overlap_window,
-            await_rotation,
-            load_timeout,
-            max_redirects,
-            timeout,
-            connect_timeout,
-            headers,
-            on_rotate,
-        )?;
-        Ok(AsyncClient { inner })
-    }
+client_class! {
+    AsyncClient -> PyResult<Bound<'py, PyAny>>;
 
     /// Sends a request with any method; returns an awaitable of :class:`Response`. Arguments
     /// as for :meth:`Client.request`.
-    #[pyo3(signature = (method, url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn request<'py>(
-        &self,
-        py: Python<'py>,
-        method: &str,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, method, url, params, headers, json, data, timeout)
-    }
+    request;
 
-    /// Awaitable GET; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn get<'py>(
-        &self,
-        py: Python<'py>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, "GET", url, params, headers, json, data, timeout)
-    }
+    /// A snapshot of the counters (a dict, as for :meth:`Client.stats`).
+    stats;
 
-    /// Awaitable POST; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn post<'py>(
-        &self,
-        py: Python<'py>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, "POST", url, params, headers, json, data, timeout)
-    }
+    /// Registers ``callback(old_version, new_version)``, called after every rotation on a
+    /// keyswap thread (not the event loop: use ``loop.call_soon_threadsafe`` to get back to
+    /// it). Returns ``callback``.
+    on_rotate;
 
-    /// Awaitable PUT; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn put<'py>(
-        &self,
-        py: Python<'py>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, "PUT", url, params, headers, json, data, timeout)
-    }
-
-    /// Awaitable PATCH; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn patch<'py>(
-        &self,
-        py: Python<'py>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, "PATCH", url, params, headers, json, data, timeout)
-    }
-
-    /// Awaitable DELETE; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None, timeout=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn delete<'py>(
-        &self,
-        py: Python<'py>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        json: Option<&Bound<'_, PyAny>>,
-        data: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, "DELETE", url, params, headers, json, data, timeout)
-    }
-
-    /// Awaitable HEAD; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
-    fn head<'py>(
-        &self,
-        py: Python<'py>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, "HEAD", url, params, headers, None, None, timeout)
-    }
-
-    /// Awaitable OPTIONS; see :meth:`request`.
-    #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
-    fn options<'py>(
-        &self,
-        py: Python<'py>,
-        url: &str,
-        params: Option<&Bound<'_, PyAny>>,
-        headers: Option<&Bound<'_, PyAny>>,
-        timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.call(py, "OPTIONS", url, params, headers, None, None, timeout)
-    }
+    /// Whether the client was closed.
+    closed;
 
     /// Re-loads the source now; awaitable of the credential version in use afterwards.
     fn refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -837,36 +655,6 @@ impl AsyncClient {
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             client.refresh().await.map_err(to_py)
         })
-    }
-
-    /// A snapshot of the counters (a dict, as for :meth:`Client.stats`).
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        self.inner.stats(py)
-    }
-
-    /// Registers ``callback(old_version, new_version)``, called after every rotation on a
-    /// keyswap thread (not the event loop: use ``loop.call_soon_threadsafe`` to get back to
-    /// it). Returns ``callback``.
-    fn on_rotate<'py>(&self, callback: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        self.inner.on_rotate(callback)
-    }
-
-    /// The version of the credential in use (never the key).
-    #[getter]
-    fn credential_version(&self) -> PyResult<String> {
-        Ok(self.inner.client()?.credential_version())
-    }
-
-    /// The source's name (``file:/path``, ``env:NAME``, ...).
-    #[getter]
-    fn source_name(&self) -> PyResult<String> {
-        Ok(self.inner.client()?.source_name().to_owned())
-    }
-
-    /// Whether the client was closed.
-    #[getter]
-    fn closed(&self) -> bool {
-        self.inner.client().is_err()
     }
 
     /// Closes the client (awaitable); later requests raise :class:`ClientClosedError`.
@@ -888,9 +676,5 @@ impl AsyncClient {
         _args: &Bound<'_, pyo3::types::PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.aclose(py)
-    }
-
-    fn __repr__(&self) -> String {
-        self.inner.repr("AsyncClient")
     }
 }

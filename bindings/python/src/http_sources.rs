@@ -78,19 +78,24 @@ fn value_from(v: &Bound<'_, PyAny>, what: &str) -> PyResult<HeaderValueFrom> {
     )))
 }
 
-/// Options every endpoint source takes.
-struct Common<'py> {
+/// The options an endpoint source's own arguments set; the ones every endpoint source takes are
+/// added by `endpoint_source!`.
+#[derive(Default)]
+struct Extra<'py> {
     headers: Option<Bound<'py, PyDict>>,
     secret_pointer: Option<String>,
-    poll_interval: Option<f64>,
-    timeout: f64,
-    max_body_bytes: usize,
-    reuse_window: f64,
     base_url: Option<String>,
 }
 
-impl Common<'_> {
-    fn apply(self, mut src: RustHttpSource) -> PyResult<RustHttpSource> {
+impl Extra<'_> {
+    fn apply(
+        self,
+        mut src: RustHttpSource,
+        poll_interval: Option<f64>,
+        timeout: f64,
+        max_body_bytes: usize,
+        reuse_window: f64,
+    ) -> PyResult<RustHttpSource> {
         if let Some(headers) = self.headers {
             for (k, v) in headers.iter() {
                 let name: String = k
@@ -104,10 +109,10 @@ impl Common<'_> {
             src = src.secret_pointer(p);
         }
         src = src
-            .poll_interval(opt_seconds("poll_interval", self.poll_interval)?)
-            .timeout(seconds("timeout", self.timeout)?)
-            .max_body_bytes(self.max_body_bytes)
-            .reuse_window(seconds("reuse_window", self.reuse_window)?);
+            .poll_interval(opt_seconds("poll_interval", poll_interval)?)
+            .timeout(seconds("timeout", timeout)?)
+            .max_body_bytes(max_body_bytes)
+            .reuse_window(seconds("reuse_window", reuse_window)?);
         if let Some(base) = self.base_url {
             src = src.base_url(&base);
         }
@@ -121,6 +126,40 @@ fn init(src: RustHttpSource, class: &str) -> PyClassInitializer<Source> {
         src.url().unwrap_or_else(|| "<invalid URL>".into())
     );
     Source::initializer(keyswap::Source::from(src), repr)
+}
+
+/// The `#[pymethods]` of an endpoint source class (PyO3 expands no macros inside `#[pymethods]`,
+/// so the block is generated whole). Its `#[new]` takes the class's own parameters, then the
+/// options every endpoint source takes (`poll_interval`, `timeout`, `max_body_bytes`,
+/// `reuse_window`, with their defaults), then those given after `then` (HttpSource's
+/// `base_url`). The body turns the class's own parameters into the Rust source and its `Extra`
+/// options; the shared options are applied after it.
+macro_rules! endpoint_source {
+    (
+        $class:ident($($sig:tt)*) $(then ($($tail_sig:tt)*))?;
+        fn new($($param:ident: $ty:ty),* $(,)?) $(then ($($tail:ident: $tail_ty:ty),* $(,)?))?
+        $body:block
+    ) => {
+        #[pymethods]
+        impl $class {
+            #[new]
+            #[pyo3(signature = ($($sig)*, poll_interval=Some(300.0), timeout=5.0,
+                max_body_bytes=1048576, reuse_window=0.25 $(, $($tail_sig)*)?))]
+            #[allow(clippy::too_many_arguments)]
+            fn new<'py>(
+                $($param: $ty,)*
+                poll_interval: Option<f64>,
+                timeout: f64,
+                max_body_bytes: usize,
+                reuse_window: f64,
+                $($($tail: $tail_ty,)*)?
+            ) -> PyResult<PyClassInitializer<Self>> {
+                let (src, extra): (RustHttpSource, Extra<'py>) = $body;
+                let src = extra.apply(src, poll_interval, timeout, max_body_bytes, reuse_window)?;
+                Ok(init(src, stringify!($class)).add_subclass($class))
+            }
+        }
+    };
 }
 
 /// A credential held by an HTTP endpoint that answers JSON. Each fetch is a ``GET`` with
@@ -138,15 +177,11 @@ fn init(src: RustHttpSource, class: &str) -> PyClassInitializer<Source> {
 #[pyclass(extends = Source, frozen, module = "keyswap")]
 pub struct HttpSource;
 
-#[pymethods]
-impl HttpSource {
-    #[new]
-    #[pyo3(signature = (url, *, key_pointer="".to_owned(), headers=None, bearer=None,
-        secret_pointer=None, version_pointer=None, version_last_segment=false, expiry_pointer=None,
-        decode=Vec::new(), poll_interval=Some(300.0), timeout=5.0, max_body_bytes=1048576,
-        reuse_window=0.25, base_url=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new<'py>(
+endpoint_source! {
+    HttpSource(url, *, key_pointer="".to_owned(), headers=None, bearer=None, secret_pointer=None,
+        version_pointer=None, version_last_segment=false, expiry_pointer=None, decode=Vec::new())
+        then (base_url=None);
+    fn new(
         url: &str,
         key_pointer: String,
         headers: Option<Bound<'py, PyDict>>,
@@ -156,12 +191,7 @@ impl HttpSource {
         version_last_segment: bool,
         expiry_pointer: Option<String>,
         decode: Vec<(String, String)>,
-        poll_interval: Option<f64>,
-        timeout: f64,
-        max_body_bytes: usize,
-        reuse_window: f64,
-        base_url: Option<String>,
-    ) -> PyResult<PyClassInitializer<Self>> {
+    ) then (base_url: Option<String>) {
         let mut src = keyswap::Source::http(url);
         for (kind, pointer) in decode {
             src = match kind.as_str() {
@@ -188,16 +218,7 @@ impl HttpSource {
         if let Some(p) = expiry_pointer {
             src = src.expiry_pointer(p);
         }
-        let common = Common {
-            headers,
-            secret_pointer,
-            poll_interval,
-            timeout,
-            max_body_bytes,
-            reuse_window,
-            base_url,
-        };
-        Ok(init(common.apply(src)?, "HttpSource").add_subclass(HttpSource))
+        (src, Extra { headers, secret_pointer, base_url })
     }
 }
 
@@ -209,14 +230,10 @@ impl HttpSource {
 #[pyclass(extends = Source, frozen, module = "keyswap")]
 pub struct VaultSource;
 
-#[pymethods]
-impl VaultSource {
-    #[new]
-    #[pyo3(signature = (addr, path, *, field="api_key".to_owned(), mount="secret".to_owned(),
-        token=None, secret_field=None, namespace=None, headers=None, poll_interval=Some(300.0),
-        timeout=5.0, max_body_bytes=1048576, reuse_window=0.25))]
-    #[allow(clippy::too_many_arguments)]
-    fn new<'py>(
+endpoint_source! {
+    VaultSource(addr, path, *, field="api_key".to_owned(), mount="secret".to_owned(), token=None,
+        secret_field=None, namespace=None, headers=None);
+    fn new(
         addr: &str,
         path: &str,
         field: String,
@@ -225,11 +242,7 @@ impl VaultSource {
         secret_field: Option<String>,
         namespace: Option<String>,
         headers: Option<Bound<'py, PyDict>>,
-        poll_interval: Option<f64>,
-        timeout: f64,
-        max_body_bytes: usize,
-        reuse_window: f64,
-    ) -> PyResult<PyClassInitializer<Self>> {
+    ) {
         let token = match token {
             Some(t) => value_from(&t, "token")?,
             None => HeaderValueFrom::env("VAULT_TOKEN"),
@@ -240,16 +253,7 @@ impl VaultSource {
         }
         let secret_pointer =
             secret_field.map(|f| format!("/data/data/{}", f.replace('~', "~0").replace('/', "~1")));
-        let common = Common {
-            headers,
-            secret_pointer,
-            poll_interval,
-            timeout,
-            max_body_bytes,
-            reuse_window,
-            base_url: None,
-        };
-        Ok(init(common.apply(src)?, "VaultSource").add_subclass(VaultSource))
+        (src, Extra { headers, secret_pointer, base_url: None })
     }
 }
 
@@ -261,24 +265,16 @@ impl VaultSource {
 #[pyclass(extends = Source, frozen, module = "keyswap")]
 pub struct AwsSecretsManagerAgentSource;
 
-#[pymethods]
-impl AwsSecretsManagerAgentSource {
-    #[new]
-    #[pyo3(signature = (secret_id, *, json_key=None, json_secret_key=None, headers=None,
-        base_url=None, poll_interval=Some(300.0), timeout=5.0, max_body_bytes=1048576,
-        reuse_window=0.25))]
-    #[allow(clippy::too_many_arguments)]
-    fn new<'py>(
+endpoint_source! {
+    AwsSecretsManagerAgentSource(secret_id, *, json_key=None, json_secret_key=None, headers=None,
+        base_url=None);
+    fn new(
         secret_id: &str,
         json_key: Option<String>,
         json_secret_key: Option<String>,
         headers: Option<Bound<'py, PyDict>>,
         base_url: Option<String>,
-        poll_interval: Option<f64>,
-        timeout: f64,
-        max_body_bytes: usize,
-        reuse_window: f64,
-    ) -> PyResult<PyClassInitializer<Self>> {
+    ) {
         let mut src = keyswap::Source::aws_secrets_manager_agent(secret_id);
         let escape = |f: &str| f.replace('~', "~0").replace('/', "~1");
         if json_key.is_some() || json_secret_key.is_some() {
@@ -288,17 +284,7 @@ impl AwsSecretsManagerAgentSource {
             src = src.key_pointer(format!("/SecretString/{}", escape(k)));
         }
         let secret_pointer = json_secret_key.map(|k| format!("/SecretString/{}", escape(&k)));
-        let common = Common {
-            headers,
-            secret_pointer,
-            poll_interval,
-            timeout,
-            max_body_bytes,
-            reuse_window,
-            base_url,
-        };
-        Ok(init(common.apply(src)?, "AwsSecretsManagerAgentSource")
-            .add_subclass(AwsSecretsManagerAgentSource))
+        (src, Extra { headers, secret_pointer, base_url })
     }
 }
 
@@ -308,34 +294,12 @@ impl AwsSecretsManagerAgentSource {
 #[pyclass(extends = Source, frozen, module = "keyswap")]
 pub struct GcpSecretManagerSource;
 
-#[pymethods]
-impl GcpSecretManagerSource {
-    #[new]
-    #[pyo3(signature = (project, secret, *, token, base_url=None, poll_interval=Some(300.0),
-        timeout=5.0, max_body_bytes=1048576, reuse_window=0.25))]
-    #[allow(clippy::too_many_arguments)]
-    fn new<'py>(
-        project: &str,
-        secret: &str,
-        token: Bound<'py, PyAny>,
-        base_url: Option<String>,
-        poll_interval: Option<f64>,
-        timeout: f64,
-        max_body_bytes: usize,
-        reuse_window: f64,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let src =
-            keyswap::Source::gcp_secret_manager(project, secret, value_from(&token, "token")?);
-        let common = Common {
-            headers: None,
-            secret_pointer: None,
-            poll_interval,
-            timeout,
-            max_body_bytes,
-            reuse_window,
-            base_url,
-        };
-        Ok(init(common.apply(src)?, "GcpSecretManagerSource").add_subclass(GcpSecretManagerSource))
+endpoint_source! {
+    GcpSecretManagerSource(project, secret, *, token, base_url=None);
+    fn new(project: &str, secret: &str, token: Bound<'py, PyAny>, base_url: Option<String>) {
+        let token = value_from(&token, "token")?;
+        let src = keyswap::Source::gcp_secret_manager(project, secret, token);
+        (src, Extra { base_url, ..Extra::default() })
     }
 }
 
@@ -345,30 +309,10 @@ impl GcpSecretManagerSource {
 #[pyclass(extends = Source, frozen, module = "keyswap")]
 pub struct AzureKeyVaultSource;
 
-#[pymethods]
-impl AzureKeyVaultSource {
-    #[new]
-    #[pyo3(signature = (vault_url, name, *, token, poll_interval=Some(300.0), timeout=5.0,
-        max_body_bytes=1048576, reuse_window=0.25))]
-    fn new<'py>(
-        vault_url: &str,
-        name: &str,
-        token: Bound<'py, PyAny>,
-        poll_interval: Option<f64>,
-        timeout: f64,
-        max_body_bytes: usize,
-        reuse_window: f64,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let src = keyswap::Source::azure_key_vault(vault_url, name, value_from(&token, "token")?);
-        let common = Common {
-            headers: None,
-            secret_pointer: None,
-            poll_interval,
-            timeout,
-            max_body_bytes,
-            reuse_window,
-            base_url: None,
-        };
-        Ok(init(common.apply(src)?, "AzureKeyVaultSource").add_subclass(AzureKeyVaultSource))
+endpoint_source! {
+    AzureKeyVaultSource(vault_url, name, *, token);
+    fn new(vault_url: &str, name: &str, token: Bound<'py, PyAny>) {
+        let token = value_from(&token, "token")?;
+        (keyswap::Source::azure_key_vault(vault_url, name, token), Extra::default())
     }
 }

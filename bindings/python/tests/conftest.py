@@ -15,7 +15,23 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 
-class KeyServer:
+class LocalServer:
+    """A threaded HTTP/1.1 server on a free port of 127.0.0.1 (``self.url``), until ``close``."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class KeyServer(LocalServer):
     """Answers 200 with a JSON echo when the request carries an accepted key, else 401.
 
     The key is read from ``X-API-Key``, ``Authorization: Bearer``/``Basic`` or the ``api_key``
@@ -86,13 +102,7 @@ class KeyServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
+        self._serve(Handler)
 
     @staticmethod
     def key_of(headers, query):
@@ -110,10 +120,6 @@ class KeyServer:
         """Accept exactly these keys from now on."""
         with self._lock:
             self._accepted = set(keys)
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -175,7 +181,7 @@ def wait_for(predicate, timeout=5.0, interval=0.01):
         time.sleep(interval)
 
 
-class SecretsServer:
+class SecretsServer(LocalServer):
     """A stand-in for a secrets manager on 127.0.0.1: answers GET with ``self.payload`` as JSON
     when every header in ``self.required`` matches, else 403. Counts fetches."""
 
@@ -203,16 +209,7 @@ class SecretsServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve(Handler)
 
 
 @pytest.fixture
