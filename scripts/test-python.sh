@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Python bindings (bindings/python) into a venv this script creates, then runs
-# their pytest suite. Works on a fresh machine with python3 and cargo; needs only PyPI.
+# Builds the Python bindings (bindings/python) as a wheel, installs it into a venv this
+# script creates, then runs their pytest suite. Works on a fresh machine with python3 and
+# cargo; needs only PyPI.
 #
 #   KEYSWAP_PY_PROFILE=release scripts/test-python.sh   # optimized build (~3 min cold)
 #
@@ -21,16 +22,26 @@ PY=$ROOT/$VENV/bin/python
 "$PY" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=23"
 "$PY" -m pip install --quiet --disable-pip-version-check "maturin>=1.16,<2" "pytest>=8"
 
-# maturin develop installs into the venv named by VIRTUAL_ENV; the build uses the workspace's
-# shared target/ directory.
-export VIRTUAL_ENV=$ROOT/$VENV
-export PATH=$VIRTUAL_ENV/bin:$PATH
+# Build the wheel users would install (abi3, stubs and py.typed included) with the workspace's
+# shared target/ directory, and install it into the venv; pytest then imports the installed
+# package, not the source tree.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+WHEELS=$CARGO_TARGET_DIR/wheels
+rm -f "$WHEELS"/keyswap-*.whl
+rm -f "$PKG"/python/keyswap/_keyswap*.so   # a stale `maturin develop` build would shadow it
 if [ "$PROFILE" = release ]; then
-  (cd "$PKG" && maturin develop --release --quiet)
+  (cd "$PKG" && "$ROOT/$VENV/bin/maturin" build --release --quiet --out "$WHEELS")
 else
-  (cd "$PKG" && maturin develop --profile "$PROFILE" --quiet)
+  (cd "$PKG" && "$ROOT/$VENV/bin/maturin" build --profile "$PROFILE" --quiet --out "$WHEELS")
 fi
+"$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$WHEELS"/keyswap-*.whl
+"$PY" - <<'PYCHECK'
+import pathlib, keyswap
+pkg = pathlib.Path(keyswap.__file__).parent
+missing = [f for f in ("_keyswap.pyi", "py.typed") if not (pkg / f).exists()]
+assert "site-packages" in str(pkg), f"tests would import the source tree: {pkg}"
+assert not missing, f"the wheel lacks {missing}"
+PYCHECK
 
 cd "$PKG"
 exec "$PY" -m pytest -q tests "$@"
