@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-#[path = "support/server.rs"]
-mod server;
+#[path = "support/stage.rs"]
+mod stage;
 
 async fn run<F, Fut>(concurrency: usize, for_how_long: Duration, send: F) -> f64
 where
@@ -62,23 +62,8 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10.0);
-    let base = server::serve().await;
-    let url = format!("{base}/v1/ticker");
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("api_key");
-    std::fs::write(&key_file, "bench-key-0123456789").unwrap();
-
-    let bare = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let keyswap = keyswap::Client::builder()
-        .source(keyswap::Source::file(&key_file))
-        .auth(keyswap::Auth::header("x-api-key"))
-        .base_url(&base)
-        .build()
-        .await
-        .unwrap();
+    let stage = stage::Stage::start().await;
+    let (url, bare, keyswap) = (&stage.url, &stage.bare, &stage.keyswap);
 
     println!("keyswap request-path overhead vs bare reqwest, 127.0.0.1, {seconds} s per row");
     println!(
@@ -99,9 +84,7 @@ async fn main() {
             }
             let (client, url) = (bare.clone(), url.clone());
             r += run(concurrency, round, move || {
-                let req = client
-                    .get(url.clone())
-                    .header("x-api-key", "bench-key-0123456789");
+                let req = client.get(url.clone()).header("x-api-key", stage::KEY);
                 async move {
                     let resp = req.send().await.unwrap();
                     assert!(resp.status().is_success());

@@ -9,8 +9,8 @@
 //! runtime. Two runs with different `n` give the per-request cost as the difference of their
 //! instruction totals divided by the difference of `n` (start-up cancels out).
 
-#[path = "support/server.rs"]
-mod server;
+#[path = "support/stage.rs"]
+mod stage;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -22,35 +22,12 @@ async fn main() {
         eprintln!("usage: request_cost <reqwest|keyswap> <n>  (see scripts/bench-instructions.sh)");
         return;
     };
-    let base = server::serve().await;
-    let url = format!("{base}/v1/ticker");
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("api_key");
-    std::fs::write(&key_file, "bench-key-0123456789").unwrap();
-    let bare = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let client = keyswap::Client::builder()
-        .source(
-            keyswap::Source::file(&key_file)
-                .watch(false)
-                .poll_interval(None),
-        )
-        .auth(keyswap::Auth::header("x-api-key"))
-        .base_url(&base)
-        .build()
-        .await
-        .unwrap();
+    let stage = stage::Stage::start().await;
+    let (url, bare, keyswap) = (&stage.url, &stage.bare, &stage.keyswap);
     for _ in 0..n {
         let resp = match which.as_str() {
-            "reqwest" => {
-                bare.get(&url)
-                    .header("x-api-key", "bench-key-0123456789")
-                    .send()
-                    .await
-            }
-            "keyswap" => client
+            "reqwest" => bare.get(url).header("x-api-key", stage::KEY).send().await,
+            "keyswap" => keyswap
                 .get("/v1/ticker")
                 .send()
                 .await

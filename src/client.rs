@@ -118,9 +118,7 @@ impl Client {
             method = %request.method(),
             url = %display_url(request.url()),
         );
-        // Boxed like reqwest's own `Pending`: the recover path makes this future kilobytes
-        // large, and every poll-site that moves it would copy them.
-        Box::pin(self.shared.execute(request).instrument(span)).await
+        self.shared.execute(request).instrument(span).await
     }
 
     /// Re-loads the source now. Returns the version in use afterwards. On a source error the

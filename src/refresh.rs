@@ -92,6 +92,11 @@ impl Shared {
     /// Forces a load now (the public `Client::refresh`), serialized with the refresh path.
     pub(crate) async fn refresh_now(&self) -> Result<Offered> {
         let _guard = self.refresher.lock.lock().await;
+        self.refresh_locked().await
+    }
+
+    /// One counted load of the source; the caller holds the refresh lock.
+    async fn refresh_locked(&self) -> Result<Offered> {
         self.counters.refreshes.inc();
         let outcome = self.accept(self.load_valid().await);
         self.refresher.completed.fetch_add(1, Ordering::AcqRel);
@@ -104,9 +109,8 @@ impl Shared {
         let seen = self.refresher.completed.load(Ordering::Acquire);
         let _guard = self.refresher.lock.lock().await;
         if self.refresher.completed.load(Ordering::Acquire) == seen {
-            self.counters.refreshes.inc();
-            let _ = self.accept(self.load_valid().await);
-            self.refresher.completed.fetch_add(1, Ordering::AcqRel);
+            // A failure is counted and logged by `accept`; the caller goes on with what is current.
+            let _ = self.refresh_locked().await;
         }
         self.store.current()
     }

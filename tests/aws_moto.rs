@@ -49,7 +49,20 @@ fn moto_binary() -> String {
     }
 }
 
+/// moto accepts any credentials; the source reads them from the standard variables. Every
+/// test sets the same values, so concurrent tests cannot observe a different one.
+fn fake_aws_credentials() {
+    // SAFETY (edition 2024): all writers write identical values before using them.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_SESSION_TOKEN", "testing");
+        std::env::set_var("AWS_REGION", "us-east-1");
+    }
+}
+
 async fn start_moto() -> Moto {
+    fake_aws_credentials();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -108,13 +121,6 @@ async fn moto_call(moto: &Moto, action: &str, body: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follows_a_put_secret_value_rotation_and_falls_back_to_awsprevious() {
-    // SAFETY (edition 2024): set before any thread of this test binary reads them.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-        std::env::set_var("AWS_SESSION_TOKEN", "testing");
-        std::env::set_var("AWS_REGION", "us-east-1");
-    }
     let moto = start_moto().await;
     let created = moto_call(
         &moto,
@@ -221,12 +227,6 @@ async fn follows_a_put_secret_value_rotation_and_falls_back_to_awsprevious() {
 
 #[tokio::test]
 async fn a_missing_secret_fails_the_build_naming_the_source_only() {
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-        std::env::set_var("AWS_SESSION_TOKEN", "testing");
-        std::env::set_var("AWS_REGION", "us-east-1");
-    }
     let moto = start_moto().await;
     let err = Client::builder()
         .source(Source::aws_secrets_manager("does/not/exist").endpoint(&moto.url))
