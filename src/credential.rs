@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 pub struct Credential {
     key: SecretString,
     secret: Option<SecretString>,
+    passphrase: Option<SecretString>,
     version: String,
     expires_at: Option<SystemTime>,
     fingerprint: u64,
@@ -35,6 +36,7 @@ impl Credential {
         let mut cred = Credential {
             key: SecretString::from(key),
             secret: None,
+            passphrase: None,
             version: String::new(),
             expires_at: None,
             fingerprint: 0,
@@ -47,6 +49,15 @@ impl Credential {
     /// Adds the secret used by signing schemes (HMAC key of an exchange API, …).
     pub fn with_secret(mut self, secret: impl Into<String>) -> Self {
         self.secret = Some(SecretString::from(secret.into()));
+        self.rehash();
+        self
+    }
+
+    /// Adds the passphrase some exchanges (OKX, Coinbase Exchange, KuCoin) issue with a key
+    /// pair. It rotates with the pair: key, secret and passphrase are one credential, and a
+    /// request is never signed with parts of two rotations.
+    pub fn with_passphrase(mut self, passphrase: impl Into<String>) -> Self {
+        self.passphrase = Some(SecretString::from(passphrase.into()));
         self.rehash();
         self
     }
@@ -103,6 +114,11 @@ impl Credential {
         self.secret.as_ref().map(|s| s.expose_secret())
     }
 
+    /// The passphrase, if the source provided one.
+    pub fn expose_passphrase(&self) -> Option<&str> {
+        self.passphrase.as_ref().map(|s| s.expose_secret())
+    }
+
     /// The version label: from the source when it has one, else derived from the content.
     pub fn version(&self) -> &str {
         &self.version
@@ -118,7 +134,7 @@ impl Credential {
         self.secret.is_some()
     }
 
-    /// A 64-bit digest of key and secret: equal fingerprints mean the same credential.
+    /// A 64-bit digest of key, secret and passphrase: equal fingerprints mean the same credential.
     /// It is a truncated SHA-256, so it does not reveal the key.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
@@ -135,10 +151,11 @@ impl Credential {
         if !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err("the key contains whitespace, control or non-ASCII characters");
         }
-        if let Some(secret) = self.expose_secret() {
-            if secret.is_empty() {
-                return Err("the secret is empty");
-            }
+        if self.expose_secret().is_some_and(str::is_empty) {
+            return Err("the secret is empty");
+        }
+        if self.expose_passphrase().is_some_and(str::is_empty) {
+            return Err("the passphrase is empty");
         }
         if let Some(at) = self.expires_at {
             if at <= SystemTime::now() {
@@ -155,6 +172,11 @@ impl Credential {
             // A separator that cannot occur in a validated key keeps ("ab","c") != ("a","bc").
             hasher.update([0u8]);
             hasher.update(secret.expose_secret().as_bytes());
+        }
+        if let Some(passphrase) = &self.passphrase {
+            // A different separator: a secret and a passphrase never hash alike.
+            hasher.update([1u8]);
+            hasher.update(passphrase.expose_secret().as_bytes());
         }
         let digest = hasher.finalize();
         let mut first = [0u8; 8];
@@ -180,6 +202,10 @@ impl fmt::Debug for Credential {
         f.debug_struct("Credential")
             .field("key", &"[REDACTED]")
             .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "passphrase",
+                &self.passphrase.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("version", &self.version)
             .field("expires_at", &self.expires_at)
             .field("previous", &self.previous.as_ref().map(|p| p.version()))

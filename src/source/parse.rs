@@ -33,6 +33,8 @@ struct JsonCredential {
         alias = "apiSecret"
     )]
     secret: Option<String>,
+    #[serde(default, alias = "api_passphrase", alias = "apiPassphrase")]
+    passphrase: Option<String>,
     #[serde(default)]
     version: Option<serde_json::Value>,
     #[serde(default)]
@@ -54,6 +56,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Credential, ParseError> {
     let mut cred = Credential::new(json.key);
     if let Some(secret) = json.secret {
         cred = cred.with_secret(secret);
+    }
+    if let Some(passphrase) = json.passphrase {
+        cred = cred.with_passphrase(passphrase);
     }
     match json.version {
         Some(serde_json::Value::String(v)) => cred = cred.with_version(v),

@@ -20,6 +20,7 @@ pub(crate) struct Extract {
     pub(super) decode: Vec<Decode>,
     pub(super) key: String,
     pub(super) secret: Option<String>,
+    pub(super) passphrase: Option<String>,
     pub(super) version: Option<String>,
     pub(super) version_last_segment: bool,
     pub(super) expiry: Option<String>,
@@ -31,6 +32,7 @@ impl Extract {
             decode: Vec::new(),
             key: key.into(),
             secret: None,
+            passphrase: None,
             version: None,
             version_last_segment: false,
             expiry: None,
@@ -47,6 +49,10 @@ impl Extract {
 
     pub(crate) fn secret(&mut self, pointer: impl Into<String>) {
         self.secret = Some(pointer.into());
+    }
+
+    pub(crate) fn passphrase(&mut self, pointer: impl Into<String>) {
+        self.passphrase = Some(pointer.into());
     }
 
     pub(crate) fn version(&mut self, pointer: impl Into<String>, last_segment: bool) {
@@ -93,6 +99,10 @@ impl Extract {
         if let Some(ptr) = &self.secret {
             let secret = string_at(doc, ptr)?.ok_or_else(|| missing(ptr))?;
             cred = cred.with_secret(secret.trim());
+        }
+        if let Some(ptr) = &self.passphrase {
+            let passphrase = string_at(doc, ptr)?.ok_or_else(|| missing(ptr))?;
+            cred = cred.with_passphrase(passphrase.trim());
         }
         if let Some(ptr) = &self.version {
             let version = match doc.pointer(ptr) {

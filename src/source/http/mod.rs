@@ -143,6 +143,13 @@ impl HttpSource {
         self
     }
 
+    /// Where the passphrase is (OKX and other exchanges whose key pair comes with one).
+    /// Default: none.
+    pub fn passphrase_pointer(mut self, pointer: impl Into<String>) -> Self {
+        self.extract.passphrase(pointer);
+        self
+    }
+
     /// Where the version label is (a string or a number). Missing or `null`: the version is
     /// derived from the content. Default: none.
     pub fn version_pointer(mut self, pointer: impl Into<String>) -> Self {
