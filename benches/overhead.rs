@@ -80,7 +80,7 @@ async fn main() {
         let (mut r, mut k) = (0.0, 0.0);
         for round_no in 0..2 {
             if round_no == 1 {
-                k += keyswap_round(&keyswap, concurrency, round).await;
+                k += keyswap_round(keyswap, concurrency, round).await;
             }
             let (client, url) = (bare.clone(), url.clone());
             r += run(concurrency, round, move || {
@@ -93,7 +93,7 @@ async fn main() {
             })
             .await;
             if round_no == 0 {
-                k += keyswap_round(&keyswap, concurrency, round).await;
+                k += keyswap_round(keyswap, concurrency, round).await;
             }
         }
         println!(

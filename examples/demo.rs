@@ -1,13 +1,20 @@
-//! keyswap's main job, on a local stage: an API that rotates its key every ~0.5 s and revokes
-//! the old one at once, a rotator that writes the new key to a file a little later, and
-//! concurrent consumers that keep calling the API through one `keyswap::Client`.
+//! keyswap's main job, on a local stage: an API that rotates its key every 0.4–0.8 s, a
+//! rotator that writes the new key to a file, and concurrent consumers that keep calling the
+//! API through one `keyswap::Client`. Two modes:
+//!
+//! - `revoke` (default): the server switches to the new key and revokes the old one at once;
+//!   the file follows `--lag-ms` later (the source lags the server).
+//! - `propagate`: the file gets the new key first; the server keeps accepting only the old key
+//!   for `--propagate-ms` (the new key is still propagating), then only the new one.
 //!
 //! ```sh
-//! cargo run --example demo                      # 8 consumers, 7 s
+//! cargo run --example demo                      # 8 consumers, 7 s, hard revocation
+//! cargo run --example demo -- --mode propagate  # the new key propagates for 300 ms
 //! cargo run --example demo -- --consumers 32 --seconds 15 --rotate-ms 300 --lag-ms 200
 //! ```
 //!
-//! Expect `failures seen by consumers: 0`. The exit status is 1 otherwise.
+//! Expect `failures seen by consumers: 0`, and few rejections per rotation (each is a failed
+//! authentication the API's operator sees). The exit status is 1 on any consumer failure.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,19 +24,30 @@ use keyswap::{Auth, Client, Source};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Revoke,
+    Propagate,
+}
+
+#[derive(Clone, Copy)]
 struct Options {
     consumers: usize,
     seconds: u64,
     rotate_ms: u64,
     lag_ms: u64,
+    propagate_ms: u64,
+    mode: Mode,
 }
 
 fn options() -> Options {
     let mut opts = Options {
         consumers: 8,
         seconds: 7,
-        rotate_ms: 500,
+        rotate_ms: 600,
         lag_ms: 150,
+        propagate_ms: 300,
+        mode: Mode::Revoke,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -39,12 +57,23 @@ fn options() -> Options {
                 .expect("a number after each flag")
         };
         match pair[0].as_str() {
+            "--mode" => {
+                opts.mode = match pair.get(1).map(String::as_str) {
+                    Some("revoke") => Mode::Revoke,
+                    Some("propagate") => Mode::Propagate,
+                    _ => panic!("--mode revoke|propagate"),
+                }
+            }
+            "--propagate-ms" => opts.propagate_ms = value(),
             "--consumers" => opts.consumers = value() as usize,
             "--seconds" => opts.seconds = value(),
             "--rotate-ms" => opts.rotate_ms = value(),
             "--lag-ms" => opts.lag_ms = value(),
             other => {
-                panic!("unknown flag {other}; flags: --consumers --seconds --rotate-ms --lag-ms")
+                panic!(
+                    "unknown flag {other}; flags: --mode --consumers --seconds --rotate-ms \
+                     --lag-ms --propagate-ms"
+                )
             }
         }
     }
@@ -120,11 +149,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .build()
         .await?;
+    let scenario = match opts.mode {
+        Mode::Revoke => format!(
+            "hard revocation every {}±33% ms, key file updated {} ms later",
+            opts.rotate_ms, opts.lag_ms
+        ),
+        Mode::Propagate => format!(
+            "rotation every {}±33% ms, key file first, server accepts the new key {} ms later",
+            opts.rotate_ms, opts.propagate_ms
+        ),
+    };
     println!(
-        "API at {} (hard revocation every {} ms, key file updated {} ms later); {} consumers for {} s",
+        "API at {} ({scenario}); {} consumers for {} s",
         server.uri(),
-        opts.rotate_ms,
-        opts.lag_ms,
         opts.consumers,
         opts.seconds
     );
@@ -135,13 +172,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let key_file = key_file.clone();
         tokio::spawn(async move {
             let mut server_rotations = 0u64;
-            while Instant::now() + Duration::from_millis(opts.rotate_ms) < deadline {
-                tokio::time::sleep(Duration::from_millis(opts.rotate_ms)).await;
+            loop {
+                // 0.4–0.8 s with the defaults: rotations do not line up with anything.
+                let every = opts.rotate_ms * 2 / 3 + fastrand::u64(..=opts.rotate_ms * 2 / 3);
+                let busy = every + opts.lag_ms.max(opts.propagate_ms);
+                if Instant::now() + Duration::from_millis(busy) >= deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(every)).await;
                 let key = new_key();
-                *api.current.lock().unwrap() = key.clone(); // the old key stops working now
                 server_rotations += 1;
-                tokio::time::sleep(Duration::from_millis(opts.lag_ms)).await;
-                write_key(&key_file, &key, server_rotations % 2 == 0).expect("write key file");
+                let in_place = server_rotations % 2 == 0;
+                match opts.mode {
+                    Mode::Revoke => {
+                        *api.current.lock().unwrap() = key.clone(); // the old key stops working now
+                        tokio::time::sleep(Duration::from_millis(opts.lag_ms)).await;
+                        write_key(&key_file, &key, in_place).expect("write key file");
+                    }
+                    Mode::Propagate => {
+                        write_key(&key_file, &key, in_place).expect("write key file");
+                        tokio::time::sleep(Duration::from_millis(opts.propagate_ms)).await;
+                        *api.current.lock().unwrap() = key.clone(); // propagated; old one revoked
+                    }
+                }
             }
             server_rotations
         })
@@ -196,11 +249,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("failures seen by consumers:   {failures}");
     println!("401s absorbed by keyswap:     {}", stats.auth_failures);
-    println!("server rotations (revoking):  {server_rotations}");
+    println!("server rotations:             {server_rotations}");
     println!("client rotations:             {}", stats.rotations);
+    let per_rotation = stats.auth_failures as f64 / server_rotations.max(1) as f64;
     println!(
-        "retries {} · refreshes {} · shared waits {} · fallbacks {} · source errors {}",
-        stats.retries, stats.refreshes, stats.rotation_waits, stats.fallbacks, stats.source_errors
+        "rejections per rotation:      {per_rotation:.1} ({:.2} per consumer in flight)",
+        per_rotation / opts.consumers as f64
+    );
+    println!(
+        "retries {} · refreshes {} · shared waits {} · fallbacks {} · probes {} · source errors {}",
+        stats.retries,
+        stats.refreshes,
+        stats.rotation_waits,
+        stats.fallbacks,
+        stats.probes,
+        stats.source_errors
     );
     println!(
         "server: {} served, {} rejected",

@@ -115,6 +115,45 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// The response as handed back to the caller: with query-parameter auth, the credential
+    /// parameter is removed from the URL it reports (its `url()`, its `Debug`, the message of
+    /// `error_for_status`). Other placements put nothing in the URL: the response is untouched.
+    pub(crate) fn scrub(&self, resp: reqwest::Response) -> reqwest::Response {
+        let Placement::Query(name) = &self.0 else {
+            return resp;
+        };
+        if !resp.url().query_pairs().any(|(k, _)| k == name.as_str()) {
+            return resp;
+        }
+        let url = without_param(resp.url(), name);
+        let (mut parts, body) = http::Response::from(resp).into_parts();
+        // `ResponseBuilderExt::url` is the only way to give a response another URL: take the
+        // extension it sets from an empty builder.
+        use reqwest::ResponseBuilderExt;
+        if let Ok(carrier) = http::Response::builder().url(url).body(()) {
+            parts.extensions.extend(carrier.into_parts().0.extensions);
+        }
+        reqwest::Response::from(http::Response::from_parts(parts, body))
+    }
+}
+
+/// `url` without the query parameter `name` (every occurrence), other parameters kept.
+fn without_param(url: &reqwest::Url, name: &str) -> reqwest::Url {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut url = url.clone();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    url
+}
+
 impl Default for Auth {
     fn default() -> Self {
         Auth::bearer()

@@ -12,7 +12,7 @@ use crate::refresh::{Refresher, load_valid};
 use crate::scope::Scope;
 use crate::source::Source;
 use crate::stats::{Counters, RotateHook, Rotation};
-use crate::store::Store;
+use crate::store::{Etiquette, Store};
 
 /// Default for [`ClientBuilder::overlap_window`]: how long the previous credential stays
 /// usable as a fallback after a rotation.
@@ -22,6 +22,12 @@ pub const DEFAULT_OVERLAP_WINDOW: Duration = Duration::from_secs(30);
 pub const DEFAULT_AWAIT_ROTATION: Duration = Duration::from_secs(1);
 /// Default for [`ClientBuilder::load_timeout`]: the bound on one load of the source.
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for [`ClientBuilder::propagation_hold`]: how long requests stay on the previous
+/// credential while the server has not propagated the new one (bounded by the overlap window).
+pub const DEFAULT_PROPAGATION_HOLD: Duration = Duration::from_secs(30);
+/// Default for [`ClientBuilder::probe_interval`]: during a propagation hold, at most one request
+/// per interval tries the new credential.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_millis(200);
 /// Default for [`ClientBuilder::max_redirects`].
 pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 /// Default for [`ClientBuilder::retry_on_status`]: 401 Unauthorized.
@@ -39,6 +45,8 @@ pub struct ClientBuilder {
     statuses: Vec<StatusCode>,
     predicate: Option<crate::client::ResponsePredicate>,
     overlap: Duration,
+    hold: Duration,
+    probe_every: Duration,
     await_rotation: Duration,
     load_timeout: Duration,
     max_redirects: usize,
@@ -57,6 +65,8 @@ impl ClientBuilder {
             statuses: statuses(DEFAULT_AUTH_FAILURE_STATUSES),
             predicate: None,
             overlap: DEFAULT_OVERLAP_WINDOW,
+            hold: DEFAULT_PROPAGATION_HOLD,
+            probe_every: DEFAULT_PROBE_INTERVAL,
             await_rotation: DEFAULT_AWAIT_ROTATION,
             load_timeout: DEFAULT_LOAD_TIMEOUT,
             max_redirects: DEFAULT_MAX_REDIRECTS,
@@ -136,6 +146,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Rotation etiquette: when the new credential is rejected while the previous one is
+    /// accepted (the server has not propagated the new key yet), requests stay on the previous
+    /// one for up to this long, or until the overlap window ends, whichever is sooner; one
+    /// request per [`probe_interval`](Self::probe_interval) tries the new one meanwhile, and
+    /// the first it is accepted, every request switches to it. Without the hold every request
+    /// would meet a rejection first, and exchanges and gateways count failed authentications.
+    /// Zero turns the hold off. Default: [`DEFAULT_PROPAGATION_HOLD`] (30 s).
+    pub fn propagation_hold(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
+    }
+
+    /// During a propagation hold, how often one request tries the new credential.
+    /// Default: [`DEFAULT_PROBE_INTERVAL`] (200 ms).
+    pub fn probe_interval(mut self, interval: Duration) -> Self {
+        self.probe_every = interval;
+        self
+    }
+
     /// How long requests wait for a new credential when a refresh returns the same one the
     /// server just rejected (revoked before the new key reached the source). The wait is
     /// shared by concurrent requests and happens once per credential; zero turns it off.
@@ -193,11 +222,20 @@ impl ClientBuilder {
                 .map_err(|e| Error::builder("cannot build the HTTP client").with_cause(e))?,
         };
         let source_name = source.name();
-        let first = load_valid(&source, &source_name, self.load_timeout).await?;
+        let first = load_valid(&source, &source_name, self.load_timeout, None).await?;
         tracing::info!(source = %source_name, version = %first.version(), "credential loaded");
         let shared = Arc::new(Shared {
             http,
-            store: Store::new(first, self.overlap, self.hooks, source_name.clone()),
+            store: Store::new(
+                first,
+                Etiquette {
+                    overlap: self.overlap,
+                    hold: self.hold,
+                    probe_every: self.probe_every,
+                },
+                self.hooks,
+                source_name.clone(),
+            ),
             source,
             source_name: source_name.clone(),
             auth: self.auth,

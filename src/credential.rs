@@ -7,6 +7,9 @@ use std::time::{Duration, SystemTime};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+/// The longest version label accepted from a source.
+const MAX_VERSION_LEN: usize = 256;
+
 /// One API credential: a key, an optional signing secret, a version and an optional expiry.
 ///
 /// The key and the secret are held in [`secrecy`] types: they are zeroized on drop and never
@@ -156,6 +159,14 @@ impl Credential {
         }
         if self.expose_passphrase().is_some_and(str::is_empty) {
             return Err("the passphrase is empty");
+        }
+        // The version is shown in logs, metrics and errors: a line break in it could forge log
+        // lines, and a huge one would bloat every message.
+        if self.version.len() > MAX_VERSION_LEN {
+            return Err("the version label is longer than 256 bytes");
+        }
+        if self.version.chars().any(char::is_control) {
+            return Err("the version label contains control characters");
         }
         if let Some(at) = self.expires_at {
             if at <= SystemTime::now() {

@@ -8,11 +8,18 @@
 //!
 //! Every source gets this discipline from here; none re-implements it. A failed load changes
 //! nothing: the last good credential stays in use.
+//!
+//! The task never dies silently: a panic anywhere in it (a source's `poll_interval` or
+//! `changes`, a bug of ours) is caught by [`supervise`], logged, counted in
+//! `Stats::background_failures`, and the loop restarts after a backoff, re-subscribing to the
+//! source's changes and re-loading at once (a change may have been missed meanwhile).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use futures_util::FutureExt;
 
 use crate::client::Shared;
 use crate::source::Changes;
@@ -28,6 +35,10 @@ const EXPIRY_BUFFER_MAX: Duration = Duration::from_secs(300);
 /// Never re-load for expiry more often than this (a source that keeps returning the same
 /// credential close to its expiry).
 const EXPIRY_MIN_WAIT: Duration = Duration::from_millis(500);
+/// First delay before restarting a driver loop that panicked…
+const RESTART_MIN: Duration = Duration::from_millis(100);
+/// …doubling up to this.
+const RESTART_MAX: Duration = Duration::from_secs(30);
 
 enum Trigger {
     Changed,
@@ -43,8 +54,49 @@ pub(crate) fn spawn(shared: &Arc<Shared>) -> Option<tokio::task::AbortHandle> {
     if changes.is_none() && poll.is_none() && !expires {
         return None;
     }
-    let task = tokio::spawn(run(Arc::downgrade(shared), changes, poll));
+    let task = tokio::spawn(supervise(Arc::downgrade(shared), changes));
     Some(task.abort_handle())
+}
+
+/// Runs the driver loop, restarting it (with backoff) whenever it panics.
+async fn supervise(shared: Weak<Shared>, changes: Option<Changes>) {
+    let mut changes = changes;
+    let mut restarts = ExponentialBuilder::default()
+        .with_min_delay(RESTART_MIN)
+        .with_max_delay(RESTART_MAX)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    let mut reload_first = false;
+    loop {
+        let run = AssertUnwindSafe(run(shared.clone(), changes.take(), reload_first));
+        if run.catch_unwind().await.is_ok() {
+            return;
+        }
+        let delay = restarts.next().unwrap_or(RESTART_MAX);
+        {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            shared.counters.background_failures.inc();
+            tracing::error!(source = %shared.source_name, restart_in = ?delay, "the background refresh task panicked; restarting it");
+        }
+        tokio::time::sleep(delay).await;
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
+        let source = strong.source.clone();
+        drop(strong);
+        // Asking the source again may panic too: the next turn of this loop catches that.
+        changes = match AssertUnwindSafe(async { source.0.changes() })
+            .catch_unwind()
+            .await
+        {
+            Ok(changes) => changes,
+            Err(_) => continue,
+        };
+        reload_first = true;
+    }
 }
 
 /// The failure state: the backoff sequence and the wait the last failure asked for.
@@ -66,31 +118,40 @@ fn backoff(poll: Option<Duration>) -> ExponentialBackoff {
         .build()
 }
 
-async fn run(shared: Weak<Shared>, mut changes: Option<Changes>, poll: Option<Duration>) {
+async fn run(shared: Weak<Shared>, mut changes: Option<Changes>, reload_first: bool) {
     let mut failing: Option<Failing> = None;
+    let mut reload_now = reload_first;
     loop {
-        let wait = {
+        let (wait, poll) = {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            match &failing {
+            // Asked every turn: a source may change its mind (and a panicking one is caught by
+            // the supervisor).
+            let poll = shared.source.0.poll_interval().filter(|p| !p.is_zero());
+            let wait = match &failing {
                 Some(f) => Some(f.wait),
                 None => {
                     let expiry = shared.store.current().time_to_expiry().map(expiry_wait);
-                    let poll = poll.map(jittered);
-                    match (poll, expiry) {
+                    match (poll.map(jittered), expiry) {
                         (Some(p), Some(e)) => Some(p.min(e)),
                         (p, e) => p.or(e),
                     }
                 }
-            }
+            };
+            (wait, poll)
         };
-        if changes.is_none() && wait.is_none() {
+        if changes.is_none() && wait.is_none() && !reload_now {
             return;
         }
         // A change signal may catch a writer half-way: a few quick re-reads are worth it. A
         // timer's load that fails is a real failure: the backoff below takes over.
-        let quick_retries = match next_trigger(changes.as_mut(), wait).await {
+        let trigger = if std::mem::take(&mut reload_now) {
+            Trigger::Changed
+        } else {
+            next_trigger(changes.as_mut(), wait).await
+        };
+        let quick_retries = match trigger {
             Trigger::SignalClosed => {
                 changes = None;
                 continue;
@@ -146,9 +207,11 @@ async fn next_trigger(changes: Option<&mut Changes>, wait: Option<Duration>) -> 
     }
 }
 
-/// `interval` ±20 %, so a fleet of clients does not poll in lockstep.
+/// `interval` ±20 %, so a fleet of clients does not poll in lockstep. Saturating: an
+/// interval too large to scale stays as it is.
 pub(crate) fn jittered(interval: Duration) -> Duration {
-    interval.mul_f64(0.8 + 0.4 * fastrand::f64())
+    let factor = 0.8 + 0.4 * fastrand::f64();
+    Duration::try_from_secs_f64(interval.as_secs_f64() * factor).unwrap_or(interval)
 }
 
 /// How long to wait before re-loading a credential that expires in `ttl`: a buffer of a

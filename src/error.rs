@@ -20,6 +20,7 @@ struct Inner {
     context: String,
     cause: Option<BoxError>,
     retry_after: Option<Duration>,
+    panicked: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,7 @@ impl Error {
                 context: context.into(),
                 cause: None,
                 retry_after: None,
+                panicked: false,
             }),
         }
     }
@@ -75,6 +77,16 @@ impl Error {
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.inner.retry_after = Some(after);
         self
+    }
+
+    /// Marks the error as a caught panic (counted in `Stats::background_failures`).
+    pub(crate) fn panicked(mut self) -> Self {
+        self.inner.panicked = true;
+        self
+    }
+
+    pub(crate) fn is_panic(&self) -> bool {
+        self.inner.panicked
     }
 
     /// How long the source asked callers to wait before trying again, if it said

@@ -9,9 +9,12 @@ mod credential;
 mod driver;
 mod error;
 mod recover;
+mod redirect;
 mod refresh;
 mod request;
+mod request_path;
 mod scope;
+mod single_flight;
 mod source;
 mod stats;
 mod store;
@@ -19,7 +22,8 @@ mod store;
 pub use auth::Auth;
 pub use builder::{
     ClientBuilder, DEFAULT_AUTH_FAILURE_STATUSES, DEFAULT_AWAIT_ROTATION, DEFAULT_LOAD_TIMEOUT,
-    DEFAULT_MAX_REDIRECTS, DEFAULT_OVERLAP_WINDOW,
+    DEFAULT_MAX_REDIRECTS, DEFAULT_OVERLAP_WINDOW, DEFAULT_PROBE_INTERVAL,
+    DEFAULT_PROPAGATION_HOLD,
 };
 pub use client::Client;
 pub use credential::Credential;
@@ -36,6 +40,7 @@ pub use source::{
     DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
     HeaderValueFrom, HttpSource,
 };
+pub use source::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES};
 pub use stats::{Rotation, Stats};
 
 /// The reqwest this crate wraps, so your `Request`, `Response` and `Client` types always match.

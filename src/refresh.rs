@@ -1,26 +1,29 @@
 //! The refresh path: load, validate, swap — one load in flight per client however many requests
-//! failed at once — and the bounded, shared wait for a rotation the source has not delivered yet.
+//! failed at once ([`SingleFlight`]) — and the bounded, shared wait for a rotation the source has
+//! not delivered yet.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
+use futures_util::FutureExt;
 
 use crate::client::Shared;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
+use crate::single_flight::SingleFlight;
 use crate::source::Source;
-use crate::store::Offered;
+use crate::store::{Offered, after};
 
 /// While waiting for a rotation, how often the source is re-loaded (single-flight). Sources
 /// with change events usually deliver sooner.
 const AWAIT_POLL_STEP: Duration = Duration::from_millis(100);
 
 pub(crate) struct Refresher {
-    lock: tokio::sync::Mutex<()>,
-    /// Completed refreshes. A caller that sees it move while queueing reuses that result.
-    completed: AtomicU64,
+    flight: SingleFlight<()>,
+    /// Held while one request tries a previous credential the server has not accepted yet.
+    pub(crate) fallback_gate: tokio::sync::Mutex<()>,
     /// The one rotation wait: (fingerprint of the rejected credential, deadline).
     wait: std::sync::Mutex<Option<(u64, Instant)>>,
     await_rotation: Duration,
@@ -29,31 +32,55 @@ pub(crate) struct Refresher {
 impl Refresher {
     pub(crate) fn new(await_rotation: Duration) -> Self {
         Refresher {
-            lock: tokio::sync::Mutex::new(()),
-            completed: AtomicU64::new(0),
+            flight: SingleFlight::new(),
+            fallback_gate: tokio::sync::Mutex::new(()),
             wait: std::sync::Mutex::new(None),
             await_rotation,
         }
     }
 }
 
-/// Loads `source` once, bounded by `timeout`, and validates what it produced.
+/// When a request that met an authentication failure was sent and when its answer came: a
+/// refresh may only answer it with a load that began after the failure.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Failed {
+    pub(crate) sent: Instant,
+    pub(crate) at: Instant,
+}
+
+impl Failed {
+    pub(crate) fn now() -> Self {
+        let now = Instant::now();
+        Failed { sent: now, at: now }
+    }
+}
+
+/// Loads `source` once, bounded by `timeout`, and validates what it produced. A source that
+/// panics is caught and reported as a source error. `since`: the load must not be answered
+/// from a fetch that began earlier (see [`CredentialSource::load_since`](crate::CredentialSource::load_since)).
 pub(crate) async fn load_valid(
     source: &Source,
     name: &str,
     timeout: Duration,
+    since: Option<Instant>,
 ) -> Result<Credential> {
-    let cred = tokio::time::timeout(timeout, source.0.load())
+    let load = match since {
+        Some(since) => source.0.load_since(since),
+        None => source.0.load(),
+    };
+    let loaded = tokio::time::timeout(timeout, AssertUnwindSafe(load).catch_unwind())
         .await
-        .map_err(|_| Error::source(name, format!("load timed out after {timeout:?}")))??;
+        .map_err(|_| Error::source(name, format!("load timed out after {timeout:?}")))?
+        .map_err(|_| Error::source(name, "the source panicked while loading").panicked())?;
+    let cred = loaded?;
     cred.validate()
         .map_err(|why| Error::source(name, format!("credential rejected: {why}")))?;
     Ok(cred)
 }
 
 impl Shared {
-    pub(crate) async fn load_valid(&self) -> Result<Credential> {
-        load_valid(&self.source, &self.source_name, self.load_timeout).await
+    pub(crate) async fn load_valid(&self, since: Option<Instant>) -> Result<Credential> {
+        load_valid(&self.source, &self.source_name, self.load_timeout, since).await
     }
 
     /// Offers a load's outcome to the store; a failure is counted and logged and changes nothing.
@@ -62,6 +89,9 @@ impl Shared {
             Ok(cred) => Ok(self.store.offer(cred, &self.counters)),
             Err(err) => {
                 self.counters.source_errors.inc();
+                if err.is_panic() {
+                    self.counters.background_failures.inc();
+                }
                 tracing::warn!(source = %self.source_name, error = %err, "keeping the last good credential");
                 Err(err)
             }
@@ -79,45 +109,62 @@ impl Shared {
                 .with_max_delay(Duration::from_millis(200))
                 .with_max_times(3)
                 .with_jitter();
-            (|| self.load_valid())
+            (|| self.load_valid(None))
                 .retry(backoff)
                 .when(|e: &Error| e.retry_after().is_none())
                 .await
         } else {
-            self.load_valid().await
+            self.load_valid(None).await
         };
         self.accept(loaded)
     }
 
     /// Forces a load now (the public `Client::refresh`), serialized with the refresh path.
     pub(crate) async fn refresh_now(&self) -> Result<Offered> {
-        let _guard = self.refresher.lock.lock().await;
-        self.refresh_locked().await
+        let mut outcome = None;
+        let now = Instant::now();
+        self.refresher
+            .flight
+            .run(
+                Some(now),
+                |_| false,
+                |_| async {
+                    outcome = Some(self.refresh_once(Some(now)).await);
+                },
+            )
+            .await;
+        outcome.unwrap_or_else(|| Err(Error::source(&self.source_name, "refresh did not run")))
     }
 
-    /// One counted load of the source; the caller holds the refresh lock.
-    async fn refresh_locked(&self) -> Result<Offered> {
+    /// One counted load of the source through the refresh path.
+    async fn refresh_once(&self, since: Option<Instant>) -> Result<Offered> {
         self.counters.refreshes.inc();
-        let outcome = self.accept(self.load_valid().await);
-        self.refresher.completed.fetch_add(1, Ordering::AcqRel);
-        outcome
+        self.accept(self.load_valid(since).await)
     }
 
-    /// Single-flight refresh: the first caller loads; callers that queued behind it reuse its
-    /// result instead of loading again. Returns the credential current afterwards.
-    pub(crate) async fn refresh_shared(&self) -> Arc<Credential> {
-        let seen = self.refresher.completed.load(Ordering::Acquire);
-        let _guard = self.refresher.lock.lock().await;
-        if self.refresher.completed.load(Ordering::Acquire) == seen {
-            // A failure is counted and logged by `accept`; the caller goes on with what is current.
-            let _ = self.refresh_locked().await;
-        }
+    /// Single-flight refresh for a request that failed: it shares a load with every request
+    /// that failed before that load began, never one that began before its own failure.
+    /// Returns the credential current afterwards.
+    pub(crate) async fn refresh_shared(&self, failed: Failed) -> Arc<Credential> {
+        self.refresher
+            .flight
+            .run(
+                Some(failed.sent),
+                |f| f.started > failed.at && f.since.is_some_and(|s| s >= failed.sent),
+                |since| async move {
+                    // A failure is counted and logged by `accept`; callers go on with what is
+                    // current.
+                    let _ = self.refresh_once(since).await;
+                },
+            )
+            .await;
         self.store.current()
     }
 
     /// Waits, bounded, for the store to hold something other than the credential with
     /// fingerprint `rejected`. One wait per rejected credential: every request that failed with
-    /// it shares the same deadline, and once that has passed they fail fast.
+    /// it shares the same deadline, and once that has passed they fail fast. The deadline
+    /// bounds the whole wait, slow source loads included.
     pub(crate) async fn await_rotation(&self, rejected: u64) -> Option<Arc<Credential>> {
         if self.refresher.await_rotation.is_zero() {
             return None;
@@ -131,7 +178,7 @@ impl Shared {
             match *wait {
                 Some((fingerprint, deadline)) if fingerprint == rejected => deadline,
                 _ => {
-                    let deadline = Instant::now() + self.refresher.await_rotation;
+                    let deadline = after(self.refresher.await_rotation);
                     *wait = Some((rejected, deadline));
                     self.counters.rotation_waits.inc();
                     tracing::info!(source = %self.source_name, "credential rejected and not rotated yet; waiting for the source");
@@ -139,24 +186,34 @@ impl Shared {
                 }
             }
         };
+        let waited = tokio::time::timeout_at(
+            tokio::time::Instant::from_std(deadline),
+            self.poll_for_rotation(rejected),
+        );
+        match waited.await {
+            Ok(cred) => Some(cred),
+            Err(_) => {
+                // The deadline may have cut a load short just as it delivered.
+                let current = self.store.current();
+                (current.fingerprint() != rejected).then_some(current)
+            }
+        }
+    }
+
+    async fn poll_for_rotation(&self, rejected: u64) -> Arc<Credential> {
         let mut rotations = self.store.subscribe();
         loop {
             let current = self.store.current();
             if current.fingerprint() != rejected {
-                return Some(current);
+                return current;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            let step = AWAIT_POLL_STEP.min(deadline - now);
             tokio::select! {
                 _ = rotations.changed() => continue,
-                _ = tokio::time::sleep(step) => {}
+                _ = tokio::time::sleep(AWAIT_POLL_STEP) => {}
             }
-            let current = self.refresh_shared().await;
+            let current = self.refresh_shared(Failed::now()).await;
             if current.fingerprint() != rejected {
-                return Some(current);
+                return current;
             }
         }
     }

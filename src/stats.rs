@@ -26,6 +26,8 @@ pub(crate) struct Counters {
     pub(crate) fallbacks: Counter,
     pub(crate) rotation_waits: Counter,
     pub(crate) source_errors: Counter,
+    pub(crate) probes: Counter,
+    pub(crate) background_failures: Counter,
 }
 
 impl Counters {
@@ -39,6 +41,8 @@ impl Counters {
             fallbacks: self.fallbacks.get(),
             rotation_waits: self.rotation_waits.get(),
             source_errors: self.source_errors.get(),
+            probes: self.probes.get(),
+            background_failures: self.background_failures.get(),
         }
     }
 }
@@ -51,7 +55,9 @@ impl Counters {
 pub struct Stats {
     /// Requests sent through the client (each call to `send`/`execute`, not each attempt).
     pub requests: u64,
-    /// Responses whose status counted as an authentication failure (each attempt).
+    /// Attempts the server rejected as an authentication failure (each attempt counts: this is
+    /// what an API gateway or exchange counts as failed authentications). Compare it with
+    /// `rotations`: a few per request in flight at the time of a rotation is expected.
     pub auth_failures: u64,
     /// Attempts re-sent after an authentication failure, with any credential.
     pub retries: u64,
@@ -65,6 +71,12 @@ pub struct Stats {
     pub rotation_waits: u64,
     /// Source loads that failed or produced an invalid credential (the last good one was kept).
     pub source_errors: u64,
+    /// Requests that tried the newest credential during a propagation hold (see
+    /// [`ClientBuilder::probe_interval`](crate::ClientBuilder::probe_interval)).
+    pub probes: u64,
+    /// Panics caught in background work (the watch/poll driver, a source's load, an
+    /// `on_rotate` hook). Each was logged and the work resumed.
+    pub background_failures: u64,
 }
 
 /// What [`ClientBuilder::on_rotate`](crate::ClientBuilder::on_rotate) hooks receive.

@@ -1,31 +1,66 @@
-//! The credential store: the current credential behind an `ArcSwap`, the previous one for the
-//! overlap window, and a generation counter that wakes whoever waits for a rotation.
+//! The credential store: what requests use now behind an `ArcSwap`, the newest credential the
+//! source gave, the previous one for the overlap window, and the propagation hold.
 //!
-//! Readers (`current`, `previous`) are lock-free: one atomic load. Writers (`offer`) are the
-//! watch path and the refresh path; they serialize on a plain mutex that readers never touch.
+//! Readers on the request path (`load`) are lock-free: one atomic load, plus one relaxed flag
+//! read that is `false` except during a propagation hold. Everything else (the recover path,
+//! the watch path) takes a plain mutex the request path never touches outside a hold.
+//!
+//! The propagation hold (rotation etiquette): when the newest credential is rejected while the
+//! previous one is accepted, the server has not propagated the new key yet. Requests then use
+//! the previous credential, and only one request per probe interval tries the newest; the hold
+//! ends for good when a probe is accepted, when the previous one is rejected too, or when the
+//! hold time (bounded by the overlap window) is over. Rejections stay few instead of one per
+//! request.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::credential::Credential;
 use crate::stats::{Counters, RotateHook, Rotation};
 
-pub(crate) struct Previous {
-    pub(crate) credential: Arc<Credential>,
-    pub(crate) until: Instant,
+/// The settings of the fallback and the hold (see the builder for each one's meaning).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Etiquette {
+    pub(crate) overlap: Duration,
+    pub(crate) hold: Duration,
+    pub(crate) probe_every: Duration,
 }
 
 pub(crate) struct Store {
-    current: ArcSwap<Credential>,
-    previous: ArcSwapOption<Previous>,
-    overlap: Duration,
-    write: Mutex<()>,
+    /// What requests use now: the newest credential, or the previous one during a hold.
+    active: ArcSwap<Credential>,
+    /// Set while a hold is on: requests then ask [`Store::probe`] whether to try the newest.
+    holding: AtomicBool,
+    state: Mutex<State>,
+    etiquette: Etiquette,
     rotations: watch::Sender<u64>,
     hooks: Vec<RotateHook>,
     source_name: String,
+}
+
+struct State {
+    /// The newest credential the source gave (the active one unless a hold is on).
+    newest: Arc<Credential>,
+    /// The server rejected `newest` and has accepted it since: not a fallback for later.
+    newest_rejected: bool,
+    previous: Option<Previous>,
+    hold: Option<Hold>,
+}
+
+struct Previous {
+    credential: Arc<Credential>,
+    until: Instant,
+    /// The server accepted it after the newest was rejected.
+    verified: bool,
+}
+
+struct Hold {
+    until: Instant,
+    next_probe: Instant,
 }
 
 /// What `offer` did with a credential.
@@ -33,109 +68,255 @@ pub(crate) struct Store {
 pub(crate) enum Offered {
     Unchanged,
     Rotated,
+    /// The source went back to the credential it replaced: refused, versions only move forward.
+    WentBack,
+}
+
+/// `now + d`, saturating: settings may be as large as `Duration::MAX`.
+pub(crate) fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or_else(|| far_future(now))
+}
+
+/// An instant further away than any wait keyswap makes (about 30 years).
+pub(crate) fn far_future(now: Instant) -> Instant {
+    let mut span = Duration::from_secs(86_400 * 365 * 30);
+    loop {
+        if let Some(at) = now.checked_add(span) {
+            return at;
+        }
+        span /= 2;
+    }
 }
 
 impl Store {
     pub(crate) fn new(
         mut initial: Credential,
-        overlap: Duration,
+        etiquette: Etiquette,
         hooks: Vec<RotateHook>,
         source_name: String,
     ) -> Self {
         // A previous credential reported by the source (AWSPREVIOUS) is the only fallback a
         // freshly started client can have: it saw no rotation of its own.
-        let seeded = initial.take_previous().map(|credential| {
-            Arc::new(Previous {
-                credential,
-                until: Instant::now() + overlap,
-            })
+        let previous = initial.take_previous().map(|credential| Previous {
+            credential,
+            until: after(etiquette.overlap),
+            verified: false,
         });
+        let initial = Arc::new(initial);
         Store {
-            current: ArcSwap::from_pointee(initial),
-            previous: ArcSwapOption::new(seeded),
-            overlap,
-            write: Mutex::new(()),
+            active: ArcSwap::new(Arc::clone(&initial)),
+            holding: AtomicBool::new(false),
+            state: Mutex::new(State {
+                newest: initial,
+                newest_rejected: false,
+                previous,
+                hold: None,
+            }),
+            etiquette,
             rotations: watch::channel(0).0,
             hooks,
             source_name,
         }
     }
 
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The credential requests use now, borrowed: one atomic load, no reference-count traffic.
     /// Not to be held across an `.await`.
     pub(crate) fn load(&self) -> arc_swap::Guard<Arc<Credential>> {
-        self.current.load()
+        self.active.load()
     }
 
     /// The credential requests use now, owned (for the recover path, which awaits).
     pub(crate) fn current(&self) -> Arc<Credential> {
-        self.current.load_full()
+        self.active.load_full()
     }
 
-    /// The credential that was current before the last rotation, while its overlap window lasts.
-    pub(crate) fn previous(&self) -> Option<Arc<Credential>> {
-        let prev = self.previous.load();
-        match prev.as_ref() {
-            Some(p) if Instant::now() < p.until => Some(Arc::clone(&p.credential)),
-            _ => None,
+    /// Whether a hold is on; when it is, [`Store::probe`] may pick the newest credential.
+    #[inline]
+    pub(crate) fn holding(&self) -> bool {
+        self.holding.load(Ordering::Relaxed)
+    }
+
+    /// During a hold: the newest credential when this request is the probe (at most one per
+    /// probe interval), else `None`. Ends a hold whose time is over. Never blocks: a request
+    /// that finds the state busy just uses the active credential.
+    pub(crate) fn probe(&self) -> Option<Arc<Credential>> {
+        let mut state = self.state.try_lock().ok()?;
+        let hold = state.hold.as_mut()?;
+        let now = Instant::now();
+        if now >= hold.until {
+            tracing::info!(source = %self.source_name, "propagation hold over; using the newest credential");
+            self.end_hold(&mut state);
+            return None;
+        }
+        if now < hold.next_probe {
+            return None;
+        }
+        hold.next_probe = now
+            .checked_add(self.etiquette.probe_every)
+            .unwrap_or(hold.until);
+        Some(Arc::clone(&state.newest))
+    }
+
+    /// The server accepted a request made with `fingerprint`.
+    pub(crate) fn accepted(&self, fingerprint: u64) {
+        let mut state = self.state();
+        if state.newest.fingerprint() != fingerprint {
+            return;
+        }
+        state.newest_rejected = false;
+        if state.hold.is_some() {
+            tracing::info!(source = %self.source_name, version = %state.newest.version(), "the newest credential is accepted now; hold over");
+            self.end_hold(&mut state);
         }
     }
 
-    /// Forgets the previous credential if it is still `fingerprint`: the server rejected it, so
-    /// falling back to it would only waste requests.
-    pub(crate) fn retire_previous(&self, fingerprint: u64) {
-        let _guard = self
-            .write
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let prev = self.previous.load();
-        if prev
+    /// The server rejected a request made with `fingerprint`. A rejected previous credential is
+    /// retired (no later request tries it again); if it was in use during a hold, the hold ends.
+    pub(crate) fn rejected(&self, fingerprint: u64) {
+        let mut state = self.state();
+        if state.newest.fingerprint() == fingerprint {
+            state.newest_rejected = true;
+            return;
+        }
+        let is_previous = state
+            .previous
             .as_ref()
-            .is_some_and(|p| p.credential.fingerprint() == fingerprint)
-        {
-            self.previous.store(None);
+            .is_some_and(|p| p.credential.fingerprint() == fingerprint);
+        if is_previous {
+            state.previous = None;
+            if state.hold.is_some() {
+                tracing::info!(source = %self.source_name, "the previous credential is rejected too; hold over");
+                self.end_hold(&mut state);
+            }
         }
     }
 
-    /// Subscribes to rotations; the value is a rotation counter.
+    /// The previous credential while its overlap window lasts, and whether the server has
+    /// accepted it since the newest was rejected.
+    pub(crate) fn previous(&self) -> Option<(Arc<Credential>, bool)> {
+        let state = self.state();
+        let prev = state.previous.as_ref()?;
+        (Instant::now() < prev.until).then(|| (Arc::clone(&prev.credential), prev.verified))
+    }
+
+    /// The previous credential (`fingerprint`) was accepted where the newest was rejected: the
+    /// server has not propagated the newest yet. Requests use the previous one for the hold.
+    pub(crate) fn hold_on_previous(&self, fingerprint: u64) {
+        let mut state = self.state();
+        let Some(prev) = state
+            .previous
+            .as_mut()
+            .filter(|p| p.credential.fingerprint() == fingerprint)
+        else {
+            return;
+        };
+        prev.verified = true;
+        let (credential, prev_until) = (Arc::clone(&prev.credential), prev.until);
+        if state.hold.is_some() || !state.newest_rejected || self.etiquette.hold.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let until = after(self.etiquette.hold).min(prev_until);
+        state.hold = Some(Hold {
+            until,
+            next_probe: now.checked_add(self.etiquette.probe_every).unwrap_or(until),
+        });
+        tracing::info!(
+            source = %self.source_name,
+            newest = %state.newest.version(),
+            previous = %credential.version(),
+            "the newest credential is rejected and the previous accepted; holding on the previous while the server propagates"
+        );
+        self.active.store(credential);
+        self.holding.store(true, Ordering::Relaxed);
+        self.rotations.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn end_hold(&self, state: &mut State) {
+        state.hold = None;
+        self.active.store(Arc::clone(&state.newest));
+        self.holding.store(false, Ordering::Relaxed);
+        self.rotations.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Subscribes to changes of the active credential; the value is a change counter.
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.rotations.subscribe()
     }
 
-    /// Installs `cred` as current if it differs from the current one (by fingerprint). The caller
-    /// has validated it. The replaced credential becomes `previous` for the overlap window.
+    /// Installs `cred` as the newest if it differs from it (by fingerprint). The caller has
+    /// validated it. The replaced credential becomes the previous one for the overlap window.
     pub(crate) fn offer(&self, cred: Credential, counters: &Counters) -> Offered {
-        let Some(event) = self.install(cred, counters) else {
-            return Offered::Unchanged;
+        let event = match self.install(cred, counters) {
+            Ok(event) => event,
+            Err(offered) => return offered,
         };
-        // Hooks run after the write lock is released: a hook that refreshes or otherwise
-        // re-enters the store must not deadlock, and a slow one must not stall other writers.
+        // Hooks run after the lock is released: a hook that refreshes or otherwise re-enters
+        // the store must not deadlock, and a slow one must not stall other writers. A hook
+        // that panics is caught: background work must not die of it.
         for hook in &self.hooks {
-            hook(&event);
+            let run = std::panic::AssertUnwindSafe(|| hook(&event));
+            if std::panic::catch_unwind(run).is_err() {
+                counters.background_failures.inc();
+                tracing::error!(source = %self.source_name, "an on_rotate hook panicked; continuing");
+            }
         }
         Offered::Rotated
     }
 
-    fn install(&self, mut cred: Credential, counters: &Counters) -> Option<Rotation> {
-        let _guard = self
-            .write
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let old = self.current.load_full();
+    fn install(&self, mut cred: Credential, counters: &Counters) -> Result<Rotation, Offered> {
+        let mut state = self.state();
+        let old = Arc::clone(&state.newest);
         if old.fingerprint() == cred.fingerprint() {
-            return None;
+            return Err(Offered::Unchanged);
+        }
+        let went_back = state.previous.as_ref().is_some_and(|p| {
+            p.credential.fingerprint() == cred.fingerprint() && Instant::now() < p.until
+        });
+        // Versions only move forward: a source flipping back to the credential it replaced is
+        // not followed, unless the newest can no longer be used at all.
+        if went_back && !state.newest_rejected && old.validate().is_ok() {
+            tracing::warn!(
+                source = %self.source_name,
+                newest = %old.version(),
+                offered = %cred.version(),
+                "the source went back to the credential it replaced; keeping the newest"
+            );
+            return Err(Offered::WentBack);
         }
         // The source's own "previous" (AWSPREVIOUS) wins over the one this process replaced:
-        // when versions were skipped, it is the one the server still honours.
+        // when versions were skipped, it is the one the server still honours. A replaced
+        // credential the server had rejected is no fallback; during a hold, the previous one
+        // the server accepted stays the fallback.
         let reported = cred
             .take_previous()
             .filter(|p| p.fingerprint() != cred.fingerprint());
+        let verified = state.previous.take().filter(|p| p.verified);
+        state.previous = match (reported, verified) {
+            (Some(credential), _) => Some(Previous {
+                credential,
+                until: after(self.etiquette.overlap),
+                verified: false,
+            }),
+            (None, Some(verified)) if state.newest_rejected => Some(verified),
+            (None, _) if state.newest_rejected => None,
+            (None, _) => Some(Previous {
+                credential: Arc::clone(&old),
+                until: after(self.etiquette.overlap),
+                verified: false,
+            }),
+        };
         let new = Arc::new(cred);
-        self.previous.store(Some(Arc::new(Previous {
-            credential: reported.unwrap_or_else(|| Arc::clone(&old)),
-            until: Instant::now() + self.overlap,
-        })));
-        self.current.store(Arc::clone(&new));
+        state.newest = Arc::clone(&new);
+        state.newest_rejected = false;
+        state.hold = None;
+        self.active.store(Arc::clone(&new));
+        self.holding.store(false, Ordering::Relaxed);
         counters.rotations.inc();
         tracing::info!(
             source = %self.source_name,
@@ -143,8 +324,8 @@ impl Store {
             new_version = %new.version(),
             "credential rotated"
         );
-        self.rotations.send_modify(|n| *n += 1);
-        Some(Rotation {
+        self.rotations.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(Rotation {
             old_version: old.version().to_owned(),
             new_version: new.version().to_owned(),
         })
@@ -155,15 +336,22 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn etiquette(overlap: Duration) -> Etiquette {
+        Etiquette {
+            overlap,
+            hold: Duration::from_secs(10),
+            probe_every: Duration::from_millis(200),
+        }
+    }
+
+    fn store(key: &str, overlap: Duration) -> Store {
+        Store::new(Credential::new(key), etiquette(overlap), vec![], "t".into())
+    }
+
     #[test]
     fn offer_rotates_only_on_new_content_and_keeps_previous_for_the_overlap() {
         let counters = Counters::default();
-        let store = Store::new(
-            Credential::new("a"),
-            Duration::from_secs(60),
-            vec![],
-            "t".into(),
-        );
+        let store = store("a", Duration::from_secs(60));
         assert_eq!(
             store.offer(Credential::new("a").with_version("x"), &counters),
             Offered::Unchanged
@@ -174,7 +362,7 @@ mod tests {
             Offered::Rotated
         );
         assert_eq!(store.current().expose_key(), "b");
-        assert_eq!(store.previous().unwrap().expose_key(), "a");
+        assert_eq!(store.previous().unwrap().0.expose_key(), "a");
         assert_eq!(counters.rotations.get(), 1);
     }
 
@@ -182,49 +370,157 @@ mod tests {
     fn a_previous_reported_by_the_source_seeds_and_overrides_the_fallback() {
         let counters = Counters::default();
         let seeded = Credential::new("b").with_previous(Credential::new("a"));
-        let store = Store::new(seeded, Duration::from_secs(60), vec![], "t".into());
-        assert_eq!(store.previous().unwrap().expose_key(), "a");
+        let store = Store::new(
+            seeded,
+            etiquette(Duration::from_secs(60)),
+            vec![],
+            "t".into(),
+        );
+        assert_eq!(store.previous().unwrap().0.expose_key(), "a");
         assert!(
             store.current().previous().is_none(),
             "kept apart from current"
         );
         let skipped = Credential::new("d").with_previous(Credential::new("c"));
         assert_eq!(store.offer(skipped, &counters), Offered::Rotated);
-        assert_eq!(store.previous().unwrap().expose_key(), "c");
+        assert_eq!(store.previous().unwrap().0.expose_key(), "c");
         store.offer(Credential::new("e"), &counters);
-        assert_eq!(store.previous().unwrap().expose_key(), "d");
+        assert_eq!(store.previous().unwrap().0.expose_key(), "d");
     }
 
     #[test]
-    fn hooks_run_outside_the_write_lock() {
+    fn hooks_run_outside_the_lock_and_a_panicking_hook_is_caught() {
         let store_slot: Arc<std::sync::OnceLock<Arc<Store>>> = Arc::default();
-        let lock_was_free = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let hook: RotateHook = {
+        let lock_was_free = Arc::new(AtomicBool::new(false));
+        let free_hook: RotateHook = {
             let (slot, free) = (store_slot.clone(), lock_was_free.clone());
             Arc::new(move |_: &Rotation| {
                 let store = slot.get().unwrap();
-                free.store(
-                    store.write.try_lock().is_ok(),
-                    std::sync::atomic::Ordering::SeqCst,
-                );
+                free.store(store.state.try_lock().is_ok(), Ordering::SeqCst);
             })
         };
+        let panicking: RotateHook = Arc::new(|_: &Rotation| panic!("hook bug"));
         let store = Arc::new(Store::new(
             Credential::new("a"),
-            Duration::ZERO,
-            vec![hook],
+            etiquette(Duration::ZERO),
+            vec![panicking, free_hook],
             "t".into(),
         ));
         store_slot.set(store.clone()).ok().unwrap();
-        store.offer(Credential::new("b"), &Counters::default());
-        assert!(lock_was_free.load(std::sync::atomic::Ordering::SeqCst));
+        let counters = Counters::default();
+        assert_eq!(
+            store.offer(Credential::new("b"), &counters),
+            Offered::Rotated
+        );
+        assert!(
+            lock_was_free.load(Ordering::SeqCst),
+            "later hooks still ran"
+        );
+        assert_eq!(counters.background_failures.get(), 1);
     }
 
     #[test]
     fn previous_expires_with_the_overlap_window() {
         let counters = Counters::default();
-        let store = Store::new(Credential::new("a"), Duration::ZERO, vec![], "t".into());
+        let store = store("a", Duration::ZERO);
         store.offer(Credential::new("b"), &counters);
         assert!(store.previous().is_none());
+    }
+
+    #[test]
+    fn settings_as_large_as_duration_max_do_not_overflow() {
+        let counters = Counters::default();
+        let store = Store::new(
+            Credential::new("a"),
+            Etiquette {
+                overlap: Duration::MAX,
+                hold: Duration::MAX,
+                probe_every: Duration::MAX,
+            },
+            vec![],
+            "t".into(),
+        );
+        store.offer(Credential::new("b"), &counters);
+        let b = store.current().fingerprint();
+        store.rejected(b);
+        let a = store.previous().unwrap().0.fingerprint();
+        store.hold_on_previous(a);
+        assert!(store.holding());
+        assert!(
+            store.probe().is_none(),
+            "the first probe is an interval away"
+        );
+    }
+
+    #[test]
+    fn the_source_going_back_is_refused_unless_the_newest_is_rejected() {
+        let counters = Counters::default();
+        let store = store("a", Duration::from_secs(60));
+        store.offer(Credential::new("b"), &counters);
+        assert_eq!(
+            store.offer(Credential::new("a"), &counters),
+            Offered::WentBack
+        );
+        assert_eq!(store.current().expose_key(), "b");
+        store.rejected(store.current().fingerprint());
+        assert_eq!(
+            store.offer(Credential::new("a"), &counters),
+            Offered::Rotated
+        );
+        assert_eq!(store.current().expose_key(), "a");
+    }
+
+    #[test]
+    fn a_hold_uses_the_previous_probes_at_a_bounded_rate_and_ends_on_acceptance() {
+        let counters = Counters::default();
+        let store = Store::new(
+            Credential::new("a"),
+            Etiquette {
+                overlap: Duration::from_secs(60),
+                hold: Duration::from_secs(60),
+                probe_every: Duration::from_millis(50),
+            },
+            vec![],
+            "t".into(),
+        );
+        store.offer(Credential::new("b"), &counters);
+        let (a, b) = (
+            Credential::new("a").fingerprint(),
+            Credential::new("b").fingerprint(),
+        );
+        store.rejected(b);
+        store.hold_on_previous(a);
+        assert_eq!(
+            store.current().fingerprint(),
+            a,
+            "requests use the previous"
+        );
+        assert!(store.probe().is_none());
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(store.probe().unwrap().fingerprint(), b, "one probe");
+        assert!(store.probe().is_none(), "not two in the same interval");
+        store.accepted(b);
+        assert!(!store.holding());
+        assert_eq!(store.current().fingerprint(), b);
+        assert_eq!(
+            store.previous().unwrap().0.fingerprint(),
+            a,
+            "still the fallback"
+        );
+    }
+
+    #[test]
+    fn a_rejected_newest_is_no_fallback_after_the_next_rotation() {
+        let counters = Counters::default();
+        let store = store("a", Duration::from_secs(60));
+        store.offer(Credential::new("b"), &counters);
+        store.rejected(Credential::new("a").fingerprint());
+        assert!(store.previous().is_none(), "a rejected previous is retired");
+        store.rejected(Credential::new("b").fingerprint());
+        store.offer(Credential::new("c"), &counters);
+        assert!(
+            store.previous().is_none(),
+            "b was revoked: no fallback to it"
+        );
     }
 }

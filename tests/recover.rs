@@ -59,12 +59,14 @@ async fn concurrent_failures_share_one_refresh() {
         assert_eq!(task.await.unwrap(), 200);
     }
 
-    assert_eq!(
-        source.loads() - loads_at_build,
-        1,
-        "one load for 50 concurrent 401s"
+    // The first failure starts a load; failures that arrive while it runs may not be answered
+    // by a load that began before them, so they share at most one more.
+    let loads = source.loads() - loads_at_build;
+    assert!(
+        (1..=2).contains(&loads),
+        "at most two loads for 50 concurrent 401s: {loads}"
     );
-    assert_eq!(client.stats().refreshes, 1);
+    assert_eq!(client.stats().refreshes as usize, loads);
     assert_eq!(api.requests(), 100);
 }
 

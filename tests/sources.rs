@@ -201,12 +201,11 @@ async fn a_deleted_or_unreadable_file_keeps_the_last_good_key() {
     let err = client.refresh().await.unwrap_err();
     assert!(err.to_string().contains("file not found"), "{err}");
 
-    // An I/O error on read (a directory where the file was; as root, chmod 000 would not stop
-    // the read, so this stands in for "permission denied").
+    // A directory where the file was (as root, chmod 000 would not stop the read).
     std::fs::create_dir(&path).unwrap();
     let err = client.refresh().await.unwrap_err();
     assert!(
-        err.is_source() && err.to_string().contains("read failed"),
+        err.is_source() && err.to_string().contains("not a regular file (a directory)"),
         "{err}"
     );
 

@@ -313,7 +313,16 @@ impl CredentialSource for AwsSecretsManagerSource {
     fn load(&self) -> BoxFuture<'_, Result<Credential>> {
         Box::pin(async move {
             let name = self.source_name();
-            self.fetcher.load(&name, |_etag| self.fetch()).await
+            self.fetcher.load(&name, None, |_etag| self.fetch()).await
+        })
+    }
+
+    fn load_since(&self, since: std::time::Instant) -> BoxFuture<'_, Result<Credential>> {
+        Box::pin(async move {
+            let name = self.source_name();
+            self.fetcher
+                .load(&name, Some(since), |_etag| self.fetch())
+                .await
         })
     }
 

@@ -4,6 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::read::{MAX_CREDENTIAL_BYTES, describe_io, read_capped};
 use super::{BoxFuture, Changes, CredentialSource, dir_watch, parse};
 use crate::credential::Credential;
 use crate::error::{Error, Result};
@@ -25,8 +26,13 @@ const STABLE_READ_ATTEMPTS: usize = 6;
 /// A credential read from a file; create with [`Source::file`](crate::Source::file).
 ///
 /// Content is either the key alone (surrounding whitespace trimmed) or a JSON object
-/// `{"key": "...", "secret": "...", "version": "...", "expires_at": "RFC 3339" | unix seconds}`
-/// (`api_key`/`api_secret` are accepted too).
+/// `{"key": "...", "secret": "...", "passphrase": "...", "version": "...", "expires_at": ...}`
+/// (`api_key`/`api_secret` are accepted too; `expires_at` is RFC 3339, unix seconds or unix
+/// milliseconds).
+///
+/// Only a regular file of at most [`MAX_CREDENTIAL_BYTES`](crate::MAX_CREDENTIAL_BYTES) is
+/// read: a FIFO, a device, a directory or a bigger file is refused (checked before reading),
+/// and opening never blocks.
 ///
 /// The parent directory is watched (inotify, FSEvents, …) so the three ways files are really
 /// updated are all seen: write to a temporary file and rename over, truncate and rewrite in
@@ -125,7 +131,7 @@ impl CredentialSource for FileSource {
 /// half-way is waited out instead of trusted.
 fn read_stable(path: &Path) -> io::Result<Vec<u8>> {
     read_until_stable(
-        || std::fs::read(path),
+        || read_capped(path, MAX_CREDENTIAL_BYTES),
         || std::thread::sleep(STABLE_READ_GAP),
     )
 }
@@ -144,14 +150,6 @@ fn read_until_stable(
         last = again;
     }
     Err(io::Error::other("content kept changing between reads"))
-}
-
-fn describe_io(err: &io::Error) -> String {
-    match err.kind() {
-        io::ErrorKind::NotFound => "file not found".to_owned(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => format!("read failed: {err}"),
-    }
 }
 
 #[cfg(test)]

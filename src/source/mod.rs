@@ -14,6 +14,7 @@ mod fixed;
 mod http;
 mod parse;
 mod presets;
+mod read;
 
 use std::any::Any;
 use std::fmt;
@@ -36,6 +37,7 @@ pub use http::{
     DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
     HeaderValueFrom, HttpSource,
 };
+pub use read::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES};
 
 /// A boxed, `Send` future, as returned by [`CredentialSource::load`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -68,6 +70,15 @@ pub trait CredentialSource: Send + Sync + 'static {
     /// [`changes`](CredentialSource::changes) fires or [`poll_interval`](CredentialSource::poll_interval)
     /// elapses. What it returns is validated before it can replace anything.
     fn load(&self) -> BoxFuture<'_, Result<Credential>>;
+
+    /// Like [`load`](CredentialSource::load), for a request sent at `since` that the server
+    /// rejected: the answer must not come from a fetch that began before `since` (it could hold
+    /// the very credential just rejected). Sources that cache or share fetches (the endpoint
+    /// sources) honour it; the default reads afresh through `load`.
+    fn load_since(&self, since: std::time::Instant) -> BoxFuture<'_, Result<Credential>> {
+        let _ = since;
+        self.load()
+    }
 
     /// A signal that the credential may have changed; the client then re-loads (after the
     /// signal's debounce). Default: none.

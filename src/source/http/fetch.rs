@@ -10,6 +10,7 @@ use reqwest::{StatusCode, Url};
 use crate::credential::Credential;
 use crate::error::{Error, Result, redact_reqwest};
 use crate::scope::is_loopback;
+use crate::single_flight::{Flight, SingleFlight};
 use crate::source::{ChangeNotifier, Changes};
 
 /// The longest `Retry-After` honoured; a longer one is taken as this.
@@ -60,7 +61,6 @@ pub(crate) enum Fetched {
 
 #[derive(Default)]
 struct FetchState {
-    last: Option<(Instant, std::result::Result<Credential, Failure>)>,
     /// The `ETag` of the last 200, with the credential it produced.
     cached: Option<(HeaderValue, Credential)>,
     /// No request before this instant (a `Retry-After`).
@@ -70,7 +70,8 @@ struct FetchState {
 /// One fetch in flight per source, outcomes reused for a short window, the conditional-request
 /// cache, the `Retry-After` gate and the per-source poll ticker.
 pub(crate) struct Fetcher {
-    state: tokio::sync::Mutex<FetchState>,
+    flight: SingleFlight<std::result::Result<Credential, Failure>>,
+    state: Mutex<FetchState>,
     ticker: Mutex<Weak<Ticker>>,
     pub(super) reuse_window: Duration,
     client: std::sync::OnceLock<reqwest::Client>,
@@ -79,6 +80,7 @@ pub(crate) struct Fetcher {
 impl Fetcher {
     pub(crate) fn new(reuse_window: Duration) -> Self {
         Fetcher {
+            flight: SingleFlight::new(),
             state: Default::default(),
             ticker: Mutex::new(Weak::new()),
             reuse_window,
@@ -105,35 +107,55 @@ impl Fetcher {
         Ok(self.client.get_or_init(|| client).clone())
     }
 
-    /// Loads through the gate: reuse a recent outcome, respect `Retry-After`, else run `fetch`
-    /// (given the cached `ETag`) while later callers queue for its outcome.
-    pub(crate) async fn load<F, Fut>(&self, name: &str, fetch: F) -> Result<Credential>
+    /// Loads through the gate: reuse a recent successful fetch, respect `Retry-After`, else run
+    /// `fetch` (given the cached `ETag`) while later callers queue for its outcome. With
+    /// `since` (a load for a request the server rejected), only a fetch that began at or after
+    /// it may be reused. A failed fetch is never reused.
+    pub(crate) async fn load<F, Fut>(
+        &self,
+        name: &str,
+        since: Option<Instant>,
+        fetch: F,
+    ) -> Result<Credential>
     where
         F: FnOnce(Option<HeaderValue>) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<Fetched, Failure>>,
     {
-        let mut state = self.state.lock().await;
-        if let Some((at, outcome)) = &state.last {
-            if at.elapsed() < self.reuse_window {
-                return outcome.clone().map_err(|f| f.into_error(name));
-            }
-        }
-        if let Some(not_before) = state.not_before {
-            let now = Instant::now();
-            if now < not_before {
-                let left = not_before - now;
+        let reuse = |f: &Flight<std::result::Result<Credential, Failure>>| {
+            f.value.is_ok()
+                && f.finished.elapsed() < self.reuse_window
+                && since.is_none_or(|since| f.started >= since)
+        };
+        self.flight
+            .run(since, reuse, |_| self.fetch_gated(fetch))
+            .await
+            .map_err(|f| f.into_error(name))
+    }
+
+    async fn fetch_gated<F, Fut>(&self, fetch: F) -> std::result::Result<Credential, Failure>
+    where
+        F: FnOnce(Option<HeaderValue>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<Fetched, Failure>>,
+    {
+        let etag = {
+            let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(left) = state
+                .not_before
+                .and_then(|at| at.checked_duration_since(Instant::now()))
+            {
                 return Err(Failure {
                     why: format!(
                         "the endpoint asked to retry later; not asking again for {}s",
                         left.as_secs_f64().ceil()
                     ),
                     retry_after: Some(left),
-                }
-                .into_error(name));
+                });
             }
-        }
-        let etag = state.cached.as_ref().map(|(etag, _)| etag.clone());
-        let outcome = match fetch(etag).await {
+            state.cached.as_ref().map(|(etag, _)| etag.clone())
+        };
+        let fetched = fetch(etag).await;
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match fetched {
             Ok(Fetched::Fresh(cred, etag)) => {
                 state.cached = etag.map(|etag| (etag, cred.clone()));
                 Ok(cred)
@@ -146,13 +168,11 @@ impl Fetcher {
             },
             Err(failure) => {
                 if let Some(after) = failure.retry_after {
-                    state.not_before = Some(Instant::now() + after);
+                    state.not_before = Some(crate::store::after(after));
                 }
                 Err(failure)
             }
-        };
-        state.last = Some((Instant::now(), outcome.clone()));
-        outcome.map_err(|f| f.into_error(name))
+        }
     }
 
     /// A change signal that fires every `interval` (±20 %), shared by every client of this

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::source::read::{MAX_HEADER_FILE_BYTES, describe_io, read_capped};
+
 /// Where the value of a request header comes from; read again on every fetch, so a token
 /// that is itself rotated (a Vault agent's sink file, a refreshed cloud access token) is
 /// picked up without rebuilding anything.
@@ -33,7 +35,8 @@ impl HeaderValueFrom {
         }
     }
 
-    /// The content of a file (surrounding whitespace trimmed), read on every fetch.
+    /// The content of a file (surrounding whitespace trimmed), read on every fetch. A regular
+    /// file of at most [`MAX_HEADER_FILE_BYTES`](crate::MAX_HEADER_FILE_BYTES) only.
     pub fn file(path: impl Into<PathBuf>) -> Self {
         HeaderValueFrom {
             from: ValueFrom::File(path.into()),
@@ -61,8 +64,12 @@ impl HeaderValueFrom {
     pub(super) fn resolve(&self) -> std::result::Result<HeaderValue, String> {
         let raw = match &self.from {
             ValueFrom::Literal(s) => s.expose_secret().to_owned(),
-            ValueFrom::File(p) => std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read {}: {}", self.describe(), e.kind()))?,
+            ValueFrom::File(p) => {
+                let bytes = read_capped(p, MAX_HEADER_FILE_BYTES)
+                    .map_err(|e| format!("cannot read {}: {}", self.describe(), describe_io(&e)))?;
+                String::from_utf8(bytes)
+                    .map_err(|_| format!("{} is not UTF-8 text", self.describe()))?
+            }
             ValueFrom::Env(v) => {
                 std::env::var(v).map_err(|_| format!("{} is not set", self.describe()))?
             }

@@ -294,7 +294,18 @@ impl CredentialSource for HttpSource {
     fn load(&self) -> BoxFuture<'_, Result<Credential>> {
         Box::pin(async move {
             let name = self.source_name();
-            self.fetcher.load(&name, |etag| self.fetch(etag)).await
+            self.fetcher
+                .load(&name, None, |etag| self.fetch(etag))
+                .await
+        })
+    }
+
+    fn load_since(&self, since: std::time::Instant) -> BoxFuture<'_, Result<Credential>> {
+        Box::pin(async move {
+            let name = self.source_name();
+            self.fetcher
+                .load(&name, Some(since), |etag| self.fetch(etag))
+                .await
         })
     }
 

@@ -1,0 +1,39 @@
+//! Redirects, followed by keyswap rather than reqwest, so each hop decides again whether the
+//! credential goes along.
+
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, PROXY_AUTHORIZATION,
+    TRANSFER_ENCODING,
+};
+use reqwest::{Method, Request, Response, StatusCode};
+
+/// The request a redirect response asks for, built from the previous hop's request (which
+/// carries no credential). `None` when the response is not a followable redirect.
+pub(crate) fn next_hop(resp: &Response, mut request: Request) -> Option<Request> {
+    let to_get = match resp.status() {
+        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => request.method() == Method::POST,
+        StatusCode::SEE_OTHER => request.method() != Method::HEAD,
+        StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => false,
+        _ => return None,
+    };
+    let location = resp.headers().get(LOCATION)?.to_str().ok()?;
+    let next_url = request.url().join(location).ok()?;
+    if !matches!(next_url.scheme(), "http" | "https") {
+        return None;
+    }
+    if next_url.origin() != request.url().origin() {
+        // What reqwest strips on a cross-origin redirect, for headers the caller set.
+        for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
+            request.headers_mut().remove(name);
+        }
+    }
+    if to_get {
+        *request.method_mut() = Method::GET;
+        *request.body_mut() = None;
+        for name in [CONTENT_TYPE, CONTENT_LENGTH, TRANSFER_ENCODING] {
+            request.headers_mut().remove(name);
+        }
+    }
+    *request.url_mut() = next_url;
+    Some(request)
+}
