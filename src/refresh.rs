@@ -49,9 +49,15 @@ pub(crate) struct Failed {
 }
 
 impl Failed {
-    pub(crate) fn now() -> Self {
+    /// For the periodic re-loads of a rotation wait: any load begun in the last `window`
+    /// will do, so every waiter shares one load per window.
+    fn within(window: Duration) -> Self {
         let now = Instant::now();
-        Failed { sent: now, at: now }
+        let since = now.checked_sub(window).unwrap_or(now);
+        Failed {
+            sent: since,
+            at: since,
+        }
     }
 }
 
@@ -211,7 +217,7 @@ impl Shared {
                 _ = rotations.changed() => continue,
                 _ = tokio::time::sleep(AWAIT_POLL_STEP) => {}
             }
-            let current = self.refresh_shared(Failed::now()).await;
+            let current = self.refresh_shared(Failed::within(AWAIT_POLL_STEP)).await;
             if current.fingerprint() != rejected {
                 return current;
             }

@@ -537,3 +537,46 @@ async fn a_failing_endpoint_keeps_the_last_good_credential_and_counts_errors() {
     assert!(err.to_string().contains("500"), "{err}");
     assert_eq!(client.credential_version(), good);
 }
+
+#[tokio::test]
+async fn the_reuse_window_never_reuses_a_failure_or_a_fetch_older_than_the_rejected_request() {
+    // A failed fetch is not reused: the next load inside the window asks again.
+    let flaky = MockServer::start().await;
+    Mock::given(path("/s"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&flaky)
+        .await;
+    Mock::given(path("/s"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"key": "r-1"})))
+        .mount(&flaky)
+        .await;
+    let source = Source::http(&format!("{}/s", flaky.uri()))
+        .key_pointer("/key")
+        .reuse_window(Duration::from_secs(60));
+    assert!(load(&source).await.is_err());
+    assert_eq!(load(&source).await.unwrap().expose_key(), "r-1");
+
+    // A client whose request is rejected gets a fetch that began after that request was sent,
+    // even inside a long reuse window.
+    let endpoint = Endpoint::new(json!({"key": "r-1"}));
+    let server = serve("/s", &endpoint).await;
+    let (api_server, api) = Api::start(&["r-1"]).await;
+    let client = Client::builder()
+        .source(
+            Source::http(&format!("{}/s", server.uri()))
+                .key_pointer("/key")
+                .reuse_window(Duration::from_secs(60))
+                .poll_interval(None),
+        )
+        .auth(Auth::header(KEY_HEADER))
+        .base_url(api_server.uri())
+        .await_rotation(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    endpoint.set(json!({"key": "r-2"}));
+    api.accept_only(&["r-2"]);
+    assert_eq!(client.get("/x").send().await.unwrap().status(), 200);
+    assert_eq!(endpoint.hits(), 2, "build + a fresh fetch for the rejected request");
+}

@@ -406,3 +406,78 @@ async fn a_retry_is_signed_again_with_the_new_key() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A source that reads its value when a load *begins* and answers `delay` later: a load that
+/// began before a rotation answers with the old key.
+#[derive(Clone)]
+struct SnapshotSource {
+    key: Arc<std::sync::Mutex<String>>,
+    delay: Duration,
+}
+
+impl keyswap::CredentialSource for SnapshotSource {
+    fn name(&self) -> String {
+        "snapshot".into()
+    }
+    fn load(&self) -> keyswap::BoxFuture<'_, Result<keyswap::Credential, keyswap::Error>> {
+        let key = self.key.lock().unwrap().clone();
+        Box::pin(async move {
+            tokio::time::sleep(self.delay).await;
+            Ok(keyswap::Credential::new(key))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_load_that_began_before_the_failure_does_not_answer_it() {
+    let (server, api) = Api::start(&["k1"]).await;
+    let source = SnapshotSource {
+        key: Arc::new(std::sync::Mutex::new("k1".into())),
+        delay: Duration::from_millis(300),
+    };
+    let client = Client::builder()
+        .source(Source::custom(source.clone()))
+        .auth(Auth::header(KEY_HEADER))
+        .base_url(server.uri())
+        .await_rotation(Duration::ZERO)
+        .overlap_window(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    // A load begins (it will answer k1)…
+    let early = tokio::spawn({
+        let client = client.clone();
+        async move { client.refresh().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // …then the key rotates and a request fails while that load is still running.
+    *source.key.lock().unwrap() = "k2".into();
+    api.accept_only(&["k2"]);
+    let resp = client.get("/x").send().await.unwrap();
+    assert_eq!(resp.status(), 200, "answered by a load that began after the failure");
+    assert_eq!(api.seen().last().unwrap().as_deref(), Some("k2"));
+    early.await.unwrap().unwrap();
+    assert_eq!(client.stats().refreshes, 2);
+}
+
+#[tokio::test]
+async fn the_rotation_wait_is_bounded_overall_whatever_the_source_latency() {
+    let (server, _api) = Api::start(&["k2"]).await;
+    let source = ManualSource::new("k1").with_delay(Duration::from_millis(600));
+    let client = client(&source, &server)
+        .await
+        .await_rotation(Duration::from_millis(200))
+        .load_timeout(Duration::from_secs(10))
+        .build()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let resp = client.get("/x").send().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 401);
+    // The refresh on the failure (600 ms) plus the wait (200 ms), not a further slow load.
+    assert!(
+        took < Duration::from_millis(1000),
+        "the wait outlived await_rotation: {took:?}"
+    );
+}

@@ -79,6 +79,7 @@ pub struct ManualSource {
     delay: Duration,
     /// When set, every load returns a key never returned before (k-0, k-1, …).
     always_new: bool,
+    secret: Option<String>,
 }
 
 impl ManualSource {
@@ -88,7 +89,14 @@ impl ManualSource {
             loads: Arc::default(),
             delay: Duration::ZERO,
             always_new: false,
+            secret: None,
         }
+    }
+
+    /// Every credential loaded carries this signing secret too.
+    pub fn with_secret(mut self, secret: &str) -> Self {
+        self.secret = Some(secret.to_owned());
+        self
     }
 
     pub fn with_delay(mut self, delay: Duration) -> Self {
@@ -129,7 +137,10 @@ impl CredentialSource for ManualSource {
                 return Ok(Credential::new(format!("k-{n}")));
             }
             match &*self.current.lock().unwrap() {
-                Ok(key) => Ok(Credential::new(key.clone())),
+                Ok(key) => Ok(match &self.secret {
+                    Some(secret) => Credential::new(key.clone()).with_secret(secret.clone()),
+                    None => Credential::new(key.clone()),
+                }),
                 Err(why) => Err(Error::source("manual", why.clone())),
             }
         })
