@@ -62,7 +62,7 @@ impl Shared {
         }
 
         if fresh.is_none() {
-            if let Some(cred) = self.await_rotation(failed).await {
+            if let Some(cred) = self.await_rotation(failed, when).await {
                 if !tried.contains(&cred.fingerprint()) {
                     return Ok(match self.retry(template, &cred).await? {
                         Attempt::Accepted(resp) => {

@@ -51,12 +51,11 @@ pub(crate) struct Failed {
 impl Failed {
     /// For the periodic re-loads of a rotation wait: any load begun in the last `window`
     /// will do, so every waiter shares one load per window.
-    fn within(window: Duration) -> Self {
+    fn within(self, window: Duration) -> Self {
         let now = Instant::now();
-        let since = now.checked_sub(window).unwrap_or(now);
         Failed {
-            sent: since,
-            at: since,
+            sent: self.sent,
+            at: now.checked_sub(window).unwrap_or(now).max(self.at),
         }
     }
 }
@@ -171,7 +170,11 @@ impl Shared {
     /// fingerprint `rejected`. One wait per rejected credential: every request that failed with
     /// it shares the same deadline, and once that has passed they fail fast. The deadline
     /// bounds the whole wait, slow source loads included.
-    pub(crate) async fn await_rotation(&self, rejected: u64) -> Option<Arc<Credential>> {
+    pub(crate) async fn await_rotation(
+        &self,
+        rejected: u64,
+        when: Failed,
+    ) -> Option<Arc<Credential>> {
         if self.refresher.await_rotation.is_zero() {
             return None;
         }
@@ -194,7 +197,7 @@ impl Shared {
         };
         let waited = tokio::time::timeout_at(
             tokio::time::Instant::from_std(deadline),
-            self.poll_for_rotation(rejected),
+            self.poll_for_rotation(rejected, when),
         );
         match waited.await {
             Ok(cred) => Some(cred),
@@ -206,7 +209,7 @@ impl Shared {
         }
     }
 
-    async fn poll_for_rotation(&self, rejected: u64) -> Arc<Credential> {
+    async fn poll_for_rotation(&self, rejected: u64, when: Failed) -> Arc<Credential> {
         let mut rotations = self.store.subscribe();
         loop {
             let current = self.store.current();
@@ -217,7 +220,7 @@ impl Shared {
                 _ = rotations.changed() => continue,
                 _ = tokio::time::sleep(AWAIT_POLL_STEP) => {}
             }
-            let current = self.refresh_shared(Failed::within(AWAIT_POLL_STEP)).await;
+            let current = self.refresh_shared(when.within(AWAIT_POLL_STEP)).await;
             if current.fingerprint() != rejected {
                 return current;
             }

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{eventually, version_of};
-use keyswap::{BoxFuture, ChangeNotifier, Changes, Client, Credential, CredentialSource, Error, Source};
+use keyswap::{
+    BoxFuture, ChangeNotifier, Changes, Client, Credential, CredentialSource, Error, Source,
+};
 
 /// A source with a change signal whose `poll_interval` (asked by the driver on every turn)
 /// panics the first `panics` times: it kills the driver loop on purpose.
@@ -80,18 +82,26 @@ async fn a_killed_driver_is_restarted_and_the_next_rotation_arrives() {
         .await
         .unwrap();
     assert!(
-        eventually(Duration::from_secs(3), || client.stats().background_failures == 1).await,
+        eventually(Duration::from_secs(3), || client
+            .stats()
+            .background_failures
+            == 1)
+        .await,
         "the panic is caught and counted"
     );
     // The restarted driver re-subscribed (a new notifier) and follows the next rotation.
     assert!(
-        eventually(Duration::from_secs(3), || source.poll_calls.load(Ordering::SeqCst) >= 3)
-            .await
+        eventually(Duration::from_secs(3), || source
+            .poll_calls
+            .load(Ordering::SeqCst)
+            >= 3)
+        .await
     );
     source.rotate("k2");
     assert!(
-        eventually(Duration::from_secs(3), || client.credential_version() == version_of("k2"))
-            .await,
+        eventually(Duration::from_secs(3), || client.credential_version()
+            == version_of("k2"))
+        .await,
         "rotation after the restart"
     );
     assert_eq!(client.stats().rotations, 1);
@@ -121,13 +131,17 @@ async fn a_panicking_load_is_a_source_error_and_the_watch_goes_on() {
         .unwrap();
     source.load_panics.store(1, Ordering::SeqCst);
     let err = client.refresh().await.unwrap_err();
-    assert!(err.is_source() && err.to_string().contains("panicked"), "{err}");
+    assert!(
+        err.is_source() && err.to_string().contains("panicked"),
+        "{err}"
+    );
     let stats = client.stats();
     assert_eq!((stats.source_errors, stats.background_failures), (1, 1));
     source.rotate("k2");
     assert!(
-        eventually(Duration::from_secs(3), || client.credential_version() == version_of("k2"))
-            .await
+        eventually(Duration::from_secs(3), || client.credential_version()
+            == version_of("k2"))
+        .await
     );
 }
 

@@ -18,7 +18,11 @@ async fn client(source: &ManualSource, server: &wiremock::MockServer) -> keyswap
 }
 
 /// `callers` tasks sending requests until `stop`; returns (requests, failures).
-fn load(client: &Client, callers: usize, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<(u64, u64)>> {
+fn load(
+    client: &Client,
+    callers: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<(u64, u64)>> {
     (0..callers)
         .map(|_| {
             let (client, stop) = (client.clone(), stop.clone());
@@ -82,7 +86,11 @@ async fn while_the_new_key_propagates_requests_hold_on_the_previous_and_probe_at
     );
     assert!(during.probes >= 2 && during.probes <= 6, "{during:?}");
     assert!(stats.auth_failures <= 8 + 7, "{stats:?}");
-    assert_eq!(client.credential_version(), version_of("new"), "switched for good");
+    assert_eq!(
+        client.credential_version(),
+        version_of("new"),
+        "switched for good"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,11 @@ async fn cell(what: &str, client: &Client, api: &Api, good: &str, heal: impl FnO
         "{what}: counted"
     );
     assert_eq!(client.credential_version(), version_of(good), "{what}");
-    assert_eq!(client.get("/x").send().await.unwrap().status(), 200, "{what}");
+    assert_eq!(
+        client.get("/x").send().await.unwrap().status(),
+        200,
+        "{what}"
+    );
 
     // Server fault on top: every attempt is rejected.
     api.accept_only(&[]);
@@ -48,10 +52,18 @@ async fn cell(what: &str, client: &Client, api: &Api, good: &str, heal: impl FnO
     .await;
     if !recovered {
         // Sources without a change signal recover on the next load (a request's 401 here).
-        assert_eq!(client.get("/x").send().await.unwrap().status(), 200, "{what}");
+        assert_eq!(
+            client.get("/x").send().await.unwrap().status(),
+            200,
+            "{what}"
+        );
     }
     assert_eq!(client.credential_version(), version_of("healed"), "{what}");
-    assert_eq!(client.get("/x").send().await.unwrap().status(), 200, "{what}");
+    assert_eq!(
+        client.get("/x").send().await.unwrap().status(),
+        200,
+        "{what}"
+    );
 }
 
 async fn file_client(path: &std::path::Path, api_server: &MockServer) -> Client {
@@ -169,7 +181,10 @@ async fn endpoint_faults() {
             "429 + Retry-After",
             ResponseTemplate::new(429).insert_header("retry-after", "1"),
         ),
-        ("timeout", key_body("late").set_delay(Duration::from_secs(2))),
+        (
+            "timeout",
+            key_body("late").set_delay(Duration::from_secs(2)),
+        ),
         (
             "invalid JSON",
             ResponseTemplate::new(200).set_body_string("{\"key\": \"half"),
@@ -267,7 +282,11 @@ async fn endpoint_connection_faults() {
         let before = client.stats();
         assert!(client.refresh().await.is_err(), "{mode}");
         assert_eq!(client.stats().source_errors, before.source_errors + 1);
-        assert_eq!(client.get("/x").send().await.unwrap().status(), 200, "{mode}");
+        assert_eq!(
+            client.get("/x").send().await.unwrap().status(),
+            200,
+            "{mode}"
+        );
     }
 }
 
@@ -286,7 +305,10 @@ async fn connection_errors_are_never_auth_failures() {
     let err = client.get(format!("{closed}/x")).send().await.unwrap_err();
     assert!(err.is_request() && err.is_connect(), "{err}");
     let stats = client.stats();
-    assert_eq!((stats.auth_failures, stats.refreshes, stats.retries), (0, 0, 0));
+    assert_eq!(
+        (stats.auth_failures, stats.refreshes, stats.retries),
+        (0, 0, 0)
+    );
     assert_eq!(api.requests(), 0);
 }
 
@@ -316,6 +338,10 @@ async fn concurrent_rejections_of_a_dead_key_do_not_storm_the_source() {
     // one per request.
     let loads = source.loads() - at_build;
     assert!(loads <= 8, "{loads} loads for 64 rejected requests");
-    assert_eq!(api.requests(), 64, "one attempt each: no newer key, no previous");
+    assert_eq!(
+        api.requests(),
+        64,
+        "one attempt each: no newer key, no previous"
+    );
     assert_eq!(client.stats().rotation_waits, 1);
 }

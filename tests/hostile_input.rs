@@ -110,7 +110,10 @@ async fn binary_empty_and_non_utf8_content_is_refused() {
         (&b"\xff\xfe\x00\x01"[..], "not valid UTF-8"),
         (&b"\x00\x01\x02key"[..], "control"),
         (&b"{\"key\": 12}"[..], "missing or mistyped"),
-        (&b"{\"key\": \"a\", \"version\": \"v\\n2\"}"[..], "control characters"),
+        (
+            &b"{\"key\": \"a\", \"version\": \"v\\n2\"}"[..],
+            "control characters",
+        ),
     ] {
         std::fs::write(&path, content).unwrap();
         let err = Client::builder()
@@ -161,7 +164,10 @@ async fn a_file_growing_while_read_is_capped() {
         let path = path.clone();
         std::thread::spawn(move || {
             use std::io::Write;
-            let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
             let chunk = vec![b'k'; 64 * 1024];
             for _ in 0..64 {
                 f.write_all(&chunk).unwrap();
@@ -200,7 +206,11 @@ async fn every_duration_setting_works_from_zero_to_max() {
             .await
             .unwrap();
         source.set("k2");
-        assert_eq!(client.get("/x").send().await.unwrap().status(), 200, "{d:?}");
+        assert_eq!(
+            client.get("/x").send().await.unwrap().status(),
+            200,
+            "{d:?}"
+        );
         client.refresh().await.unwrap();
     }
     // File source settings at the edges: the driver must not panic on them.

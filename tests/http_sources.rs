@@ -578,5 +578,9 @@ async fn the_reuse_window_never_reuses_a_failure_or_a_fetch_older_than_the_rejec
     endpoint.set(json!({"key": "r-2"}));
     api.accept_only(&["r-2"]);
     assert_eq!(client.get("/x").send().await.unwrap().status(), 200);
-    assert_eq!(endpoint.hits(), 2, "build + a fresh fetch for the rejected request");
+    assert_eq!(
+        endpoint.hits(),
+        2,
+        "build + a fresh fetch for the rejected request"
+    );
 }

@@ -94,10 +94,10 @@ async fn nothing_returned_or_logged_carries_the_credential() {
     Mock::given(method("GET"))
         .respond_with(move |req: &wiremock::Request| {
             let carries_new = req.url.query().is_some_and(|q| q.contains("new"))
-                || req
-                    .headers
-                    .values()
-                    .any(|v| v.to_str().is_ok_and(|v| v.contains("new") || v.contains("bmV3")))
+                || req.headers.values().any(|v| {
+                    v.to_str()
+                        .is_ok_and(|v| v.contains("new") || v.contains("bmV3"))
+                })
                 || req.headers.get("authorization").is_some_and(|v| {
                     let basic = base64_decode(v.to_str().unwrap().trim_start_matches("Basic "));
                     basic.contains("new")
@@ -121,7 +121,11 @@ async fn nothing_returned_or_logged_carries_the_credential() {
         let ok = client.get("/ok").query(&[("q", "1")]).send().await.unwrap();
         assert_eq!(ok.status(), 200, "{name}");
         assert_clean(name, &format!("{} {ok:?}", ok.url()));
-        assert!(ok.url().as_str().ends_with("/ok?q=1"), "{name}: {}", ok.url());
+        assert!(
+            ok.url().as_str().ends_with("/ok?q=1"),
+            "{name}: {}",
+            ok.url()
+        );
 
         let moved = client.get("/moved").send().await.unwrap();
         assert_clean(name, &format!("{} {moved:?}", moved.url()));
@@ -153,7 +157,9 @@ async fn secrets_are_never_shown_by_credentials_or_source_errors() {
         .with_passphrase("pass-LEAKMARKER");
     assert_clean("Credential Debug", &format!("{cred:?} {cred:#?}"));
     let err = Client::builder()
-        .source(Source::fixed(cred.clone().with_expiry(std::time::UNIX_EPOCH)))
+        .source(Source::fixed(
+            cred.clone().with_expiry(std::time::UNIX_EPOCH),
+        ))
         .build()
         .await
         .unwrap_err();

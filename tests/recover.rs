@@ -454,7 +454,11 @@ async fn a_load_that_began_before_the_failure_does_not_answer_it() {
     *source.key.lock().unwrap() = "k2".into();
     api.accept_only(&["k2"]);
     let resp = client.get("/x").send().await.unwrap();
-    assert_eq!(resp.status(), 200, "answered by a load that began after the failure");
+    assert_eq!(
+        resp.status(),
+        200,
+        "answered by a load that began after the failure"
+    );
     assert_eq!(api.seen().last().unwrap().as_deref(), Some("k2"));
     early.await.unwrap().unwrap();
     assert_eq!(client.stats().refreshes, 2);
