@@ -12,6 +12,7 @@ mod recover;
 mod refresh;
 mod request;
 mod scope;
+pub mod sign;
 mod source;
 mod stats;
 mod store;
