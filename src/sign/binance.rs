@@ -189,7 +189,10 @@ mod tests {
         let all = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
         let expected = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71";
         assert_eq!(BinanceSigner::signature(SECRET, all, b""), expected);
-        assert_eq!(BinanceSigner::signature(SECRET, "", all.as_bytes()), expected);
+        assert_eq!(
+            BinanceSigner::signature(SECRET, "", all.as_bytes()),
+            expected
+        );
         // Example 3: mixed query string and body, concatenated with no `&` between them.
         assert_eq!(
             BinanceSigner::signature(
@@ -208,11 +211,20 @@ mod tests {
             "https://api.binance.com/api/v3/order?symbol=LTCBTC",
             Some("quantity=1&price=0.1"),
         );
-        BinanceSigner::new().recv_window_ms(10_000).sign_at(&mut req, &cred(), TS).expect("sign");
+        BinanceSigner::new()
+            .recv_window_ms(10_000)
+            .sign_at(&mut req, &cred(), TS)
+            .expect("sign");
         let query = req.url().query().expect("query");
         let (signed, sig) = query.split_once("&signature=").expect("signature");
-        assert_eq!(signed, "symbol=LTCBTC&recvWindow=10000&timestamp=1499827319559");
-        assert_eq!(sig, BinanceSigner::signature(SECRET, signed, b"quantity=1&price=0.1"));
+        assert_eq!(
+            signed,
+            "symbol=LTCBTC&recvWindow=10000&timestamp=1499827319559"
+        );
+        assert_eq!(
+            sig,
+            BinanceSigner::signature(SECRET, signed, b"quantity=1&price=0.1")
+        );
         assert_eq!(body(&req), "quantity=1&price=0.1");
     }
 
@@ -220,36 +232,64 @@ mod tests {
     fn signing_twice_replaces_params_and_uses_the_new_time() {
         let fx = Fixture::at(TS);
         let signer = BinanceSigner::new();
-        let mut req = request("GET", "https://api.binance.com/api/v3/account?omitZeroBalances=true", None);
+        let mut req = request(
+            "GET",
+            "https://api.binance.com/api/v3/account?omitZeroBalances=true",
+            None,
+        );
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         let first = req.url().query().expect("q").to_owned();
         fx.time.advance_ms(1);
-        signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign again");
+        signer
+            .sign(&mut req, &cred(), &fx.ctx())
+            .expect("sign again");
         let second = req.url().query().expect("q").to_owned();
         assert_ne!(first, second);
-        for name in ["timestamp=", "recvWindow=", "signature=", "omitZeroBalances="] {
+        for name in [
+            "timestamp=",
+            "recvWindow=",
+            "signature=",
+            "omitZeroBalances=",
+        ] {
             assert_eq!(second.matches(name).count(), 1, "{name} in {second}");
         }
         assert!(second.contains("timestamp=1499827319560"));
         // A clock offset shows in the timestamp.
-        fx.clock.reset_to(TS + 10_000, HostTime::now(&fx.time), HostTime::now(&fx.time));
+        fx.clock.reset_to(
+            TS + 10_000,
+            HostTime::now(&fx.time),
+            HostTime::now(&fx.time),
+        );
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
-        assert!(req.url().query().expect("q").contains("timestamp=1499827329559"));
+        assert!(
+            req.url()
+                .query()
+                .expect("q")
+                .contains("timestamp=1499827329559")
+        );
     }
 
     #[test]
     fn without_recv_window_leaves_the_callers() {
         let mut req = request("GET", "https://x/api/v3/account?recvWindow=2000", None);
-        BinanceSigner::new().without_recv_window().sign_at(&mut req, &cred(), TS).expect("sign");
+        BinanceSigner::new()
+            .without_recv_window()
+            .sign_at(&mut req, &cred(), TS)
+            .expect("sign");
         let q = req.url().query().expect("q");
-        assert!(q.starts_with("recvWindow=2000&timestamp=1499827319559&signature="), "{q}");
+        assert!(
+            q.starts_with("recvWindow=2000&timestamp=1499827319559&signature="),
+            "{q}"
+        );
     }
 
     #[test]
     fn errors_never_show_secrets() {
         let signer = BinanceSigner::new();
         let mut req = request("GET", "https://x/api/v3/account", None);
-        let e = signer.sign_at(&mut req, &Credential::new(KEY), TS).expect_err("no secret");
+        let e = signer
+            .sign_at(&mut req, &Credential::new(KEY), TS)
+            .expect_err("no secret");
         assert_eq!(e.to_string(), "binance: the credential has no secret");
         assert_eq!(e.kind(), SignErrorKind::MissingSecret);
         assert_no_leak(&e, &[KEY]);
@@ -259,7 +299,9 @@ mod tests {
             .expect_err("bad key");
         assert_no_leak(&e, &[bad_key, SECRET]);
         let mut stream = streaming_request("https://x/api/v3/order?a=1");
-        let e = signer.sign_at(&mut stream, &cred(), TS).expect_err("stream");
+        let e = signer
+            .sign_at(&mut stream, &cred(), TS)
+            .expect_err("stream");
         assert_eq!(e.kind(), SignErrorKind::StreamingBody);
         assert_eq!(stream.url().query(), Some("a=1"), "request untouched");
         assert_no_leak(&e, &[KEY, SECRET]);
@@ -275,14 +317,32 @@ mod tests {
         assert!(!s.needs_body(StatusCode::BAD_REQUEST, &html_headers()));
         let c = |status, body: &str| s.classify(status, &json, Some(body.as_bytes()));
         assert_eq!(
-            c(StatusCode::BAD_REQUEST, r#"{"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."}"#),
+            c(
+                StatusCode::BAD_REQUEST,
+                r#"{"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."}"#
+            ),
             Rejection::Timestamp
         );
-        assert_eq!(c(StatusCode::BAD_REQUEST, r#"{"code":-1022}"#), Rejection::Credential);
-        assert_eq!(c(StatusCode::UNAUTHORIZED, r#"{"code":-2015}"#), Rejection::Credential);
-        assert_eq!(c(StatusCode::BAD_REQUEST, r#"{"code":-2014}"#), Rejection::Credential);
-        assert_eq!(c(StatusCode::BAD_REQUEST, r#"{"code":-1121}"#), Rejection::None);
-        assert_eq!(s.classify(StatusCode::UNAUTHORIZED, &json, None), Rejection::Credential);
+        assert_eq!(
+            c(StatusCode::BAD_REQUEST, r#"{"code":-1022}"#),
+            Rejection::Credential
+        );
+        assert_eq!(
+            c(StatusCode::UNAUTHORIZED, r#"{"code":-2015}"#),
+            Rejection::Credential
+        );
+        assert_eq!(
+            c(StatusCode::BAD_REQUEST, r#"{"code":-2014}"#),
+            Rejection::Credential
+        );
+        assert_eq!(
+            c(StatusCode::BAD_REQUEST, r#"{"code":-1121}"#),
+            Rejection::None
+        );
+        assert_eq!(
+            s.classify(StatusCode::UNAUTHORIZED, &json, None),
+            Rejection::Credential
+        );
         assert_eq!(s.classify(StatusCode::OK, &json, None), Rejection::None);
         let ep = s.time_endpoint().expect("time");
         assert_eq!(ep.path, "/api/v3/time");

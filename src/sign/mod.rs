@@ -19,18 +19,23 @@ use std::fmt;
 use crate::Credential;
 
 mod binance;
-// mod bybit;
+mod bybit;
 mod clock;
-// mod coinbase;
-// mod hmac;
-// mod kraken;
+mod coinbase;
+mod hmac;
+mod kraken;
 mod nonce;
-// mod okx;
+mod okx;
 mod util;
 
 pub use binance::BinanceSigner;
+pub use bybit::BybitSigner;
 pub use clock::{Clock, DEFAULT_CLOCK_SAMPLES, HostTime, ManualTime};
+pub use coinbase::CoinbaseSigner;
+pub use hmac::{HashAlg, HmacSigner, Part, SecretEncoding, SigEncoding, TimestampFormat};
+pub use kraken::KrakenSigner;
 pub use nonce::{NonceUnit, Nonces};
+pub use okx::OkxSigner;
 
 /// Signs requests for one exchange (or one signing scheme).
 ///
@@ -255,7 +260,10 @@ mod tests {
             classify_status(http::StatusCode::UNAUTHORIZED),
             Rejection::Credential
         );
-        assert_eq!(classify_status(http::StatusCode::FORBIDDEN), Rejection::None);
+        assert_eq!(
+            classify_status(http::StatusCode::FORBIDDEN),
+            Rejection::None
+        );
         assert_eq!(classify_status(http::StatusCode::OK), Rejection::None);
     }
 
@@ -292,7 +300,10 @@ mod tests {
         assert_eq!(ep.parse(br#"{"data":[{"ts":"abc"}]}"#), None);
         assert_eq!(ep.parse(br#"{"data":[]}"#), None);
         // Absurd values saturate instead of overflowing.
-        assert_eq!(secs.parse(br#"{"result":{"unixtime":1e300}}"#), Some(i64::MAX));
+        assert_eq!(
+            secs.parse(br#"{"result":{"unixtime":1e300}}"#),
+            Some(i64::MAX)
+        );
         assert_eq!(
             secs.parse(br#"{"result":{"unixtime":-1e300}}"#),
             Some(i64::MIN)

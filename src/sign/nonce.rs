@@ -36,7 +36,9 @@ impl Default for Nonces {
 
 impl fmt::Debug for Nonces {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Nonces").field("last", &self.last()).finish()
+        f.debug_struct("Nonces")
+            .field("last", &self.last())
+            .finish()
     }
 }
 

@@ -59,7 +59,9 @@ pub(crate) fn assert_no_leak(err: &SignError, secrets: &[&str]) {
 pub(crate) fn streaming_request(url: &str) -> reqwest::Request {
     let mut req = request("POST", url, None);
     let chunks: Vec<Result<&'static [u8], std::io::Error>> = vec![Ok(b"a=1")];
-    *req.body_mut() = Some(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)));
+    *req.body_mut() = Some(reqwest::Body::wrap_stream(futures_util::stream::iter(
+        chunks,
+    )));
     req
 }
 

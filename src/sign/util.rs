@@ -191,7 +191,10 @@ pub(crate) fn json_number(value: &serde_json::Value) -> Option<Num> {
             if let Ok(i) = s.parse::<i128>() {
                 Some(Num::Int(i))
             } else {
-                s.parse::<f64>().ok().filter(|f| !f.is_nan()).map(Num::Float)
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|f| !f.is_nan())
+                    .map(Num::Float)
             }
         }
         _ => None,
@@ -213,7 +216,9 @@ pub(crate) fn json_or_untyped(headers: &http::HeaderMap) -> bool {
         None => true,
         Some(v) => v.to_str().is_ok_and(|ct| {
             let ct = ct.trim_start().to_ascii_lowercase();
-            ct.starts_with("application/json") || ct.contains("+json") || ct.starts_with("text/json")
+            ct.starts_with("application/json")
+                || ct.contains("+json")
+                || ct.starts_with("text/json")
         }),
     }
 }
@@ -224,10 +229,16 @@ mod tests {
 
     #[test]
     fn iso8601_matches_known_instants() {
-        assert_eq!(iso8601_millis(1_607_418_537_715), "2020-12-08T09:08:57.715Z");
+        assert_eq!(
+            iso8601_millis(1_607_418_537_715),
+            "2020-12-08T09:08:57.715Z"
+        );
         assert_eq!(iso8601_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(iso8601_millis(1_709_251_199_999), "2024-02-29T23:59:59.999Z");
+        assert_eq!(
+            iso8601_millis(1_709_251_199_999),
+            "2024-02-29T23:59:59.999Z"
+        );
         assert_eq!(iso8601_millis(-5), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601_millis(i64::MAX), "9999-12-31T23:59:59.999Z");
     }
@@ -235,7 +246,10 @@ mod tests {
     #[test]
     fn strip_params_keeps_other_pieces_byte_for_byte() {
         assert_eq!(
-            strip_params("a=1&timestamp=5&b=%20x&signature=ff&c", &["timestamp", "signature"]),
+            strip_params(
+                "a=1&timestamp=5&b=%20x&signature=ff&c",
+                &["timestamp", "signature"]
+            ),
             "a=1&b=%20x&c"
         );
         assert_eq!(strip_params("", &["x"]), "");
@@ -245,7 +259,10 @@ mod tests {
 
     #[test]
     fn json_codes_from_numbers_and_strings() {
-        assert_eq!(json_code(br#"{"code":-1021,"msg":"x"}"#, "/code"), Some(-1021));
+        assert_eq!(
+            json_code(br#"{"code":-1021,"msg":"x"}"#, "/code"),
+            Some(-1021)
+        );
         assert_eq!(json_code(br#"{"code":"50113"}"#, "/code"), Some(50113));
         assert_eq!(json_code(br#"{"code":1.5}"#, "/code"), None);
         assert_eq!(json_code(b"<html>", "/code"), None);
@@ -255,7 +272,10 @@ mod tests {
     fn content_type_detection() {
         let mut h = http::HeaderMap::new();
         assert!(json_or_untyped(&h));
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json;charset=utf-8"));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=utf-8"),
+        );
         assert!(json_or_untyped(&h));
         h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
         assert!(!json_or_untyped(&h));
