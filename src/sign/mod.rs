@@ -311,6 +311,45 @@ mod tests {
     }
 
     #[test]
+    fn signers_are_usable_as_shared_trait_objects() {
+        use std::sync::Arc;
+        let signers: Vec<Arc<dyn Signer>> = vec![
+            Arc::new(BinanceSigner::new()),
+            Arc::new(KrakenSigner::new()),
+            Arc::new(CoinbaseSigner::new()),
+            Arc::new(OkxSigner::new()),
+            Arc::new(BybitSigner::new()),
+            Arc::new(HmacSigner::default()),
+        ];
+        let names: Vec<&str> = signers.iter().map(|s| s.name()).collect();
+        assert_eq!(
+            names,
+            ["binance", "kraken", "coinbase", "okx", "bybit", "hmac"]
+        );
+        let fx = testutil::Fixture::at(1_700_000_000_000);
+        let cred = Credential::new("key")
+            .with_secret("c2VjcmV0")
+            .with_passphrase("p");
+        for s in &signers {
+            let mut req = testutil::request("POST", "https://api.example.com/x", Some(""));
+            let result = s.sign(&mut req, &cred, &fx.ctx());
+            if s.name() == "coinbase" {
+                // Not a PEM key: a clean error, no panic.
+                let e = result.expect_err("coinbase needs a PEM key");
+                testutil::assert_no_leak(&e, &["c2VjcmV0"]);
+            } else {
+                result.expect("sign");
+            }
+            let _ = s.needs_body(http::StatusCode::OK, &http::HeaderMap::new());
+            let _ = s.classify(http::StatusCode::OK, &http::HeaderMap::new(), Some(b"\xff"));
+        }
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Clock>();
+        assert_send_sync::<Nonces>();
+        assert_send_sync::<SignError>();
+    }
+
+    #[test]
     fn sign_error_message_names_signer_and_cause() {
         let e = SignError::new("binance", SignErrorKind::MissingSecret);
         assert_eq!(e.to_string(), "binance: the credential has no secret");
