@@ -14,6 +14,7 @@ mod refresh;
 mod request;
 mod request_path;
 mod scope;
+pub mod sign;
 mod single_flight;
 mod source;
 mod stats;
