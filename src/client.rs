@@ -138,6 +138,15 @@ impl Client {
         self.shared.counters.snapshot()
     }
 
+    /// Whether this client counts `response` as "the credential was rejected" (the statuses of
+    /// [`retry_on_status`](ClientBuilder::retry_on_status) and the
+    /// [`retry_on`](ClientBuilder::retry_on) predicate). A response `send` returned with such a
+    /// status is one the recover path could not absorb. The one place that decides it, for
+    /// every skin (the Python bindings ask here too).
+    pub fn is_credential_rejection(&self, response: &Response) -> bool {
+        self.shared.auth_failure.matches(response)
+    }
+
     /// The name of the credential source (`file:/path`, `env:NAME`, …).
     pub fn source_name(&self) -> &str {
         &self.shared.source_name
