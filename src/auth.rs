@@ -9,6 +9,7 @@ use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 
 use crate::credential::Credential;
 use crate::error::{Error, Kind, Result};
+use crate::sign::{SignContext, Signer};
 
 type SignFn = dyn Fn(&mut reqwest::Request, &Credential) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     + Send
@@ -26,6 +27,7 @@ enum Placement {
     Query(String),
     Basic(String),
     Sign(Arc<SignFn>),
+    Signer(Arc<dyn Signer>),
 }
 
 impl Auth {
@@ -80,7 +82,26 @@ impl Auth {
         Auth(Placement::Sign(Arc::new(signer)))
     }
 
-    pub(crate) fn apply(&self, req: &mut reqwest::Request, cred: &Credential) -> Result<()> {
+    /// An exchange signer ([`BinanceSigner`](crate::sign::BinanceSigner),
+    /// [`KrakenSigner`](crate::sign::KrakenSigner), …, or your own [`Signer`]): it signs every
+    /// attempt afresh with the client's server-time clock and nonces, and tells the client how
+    /// its exchange reports a rejected credential, timestamp or nonce (including in a body, as
+    /// Kraken's HTTP 200 errors).
+    ///
+    /// ```
+    /// use keyswap::{Auth, sign::BinanceSigner};
+    /// let auth = Auth::signer(BinanceSigner::new().recv_window_ms(5000));
+    /// ```
+    pub fn signer(signer: impl Signer) -> Auth {
+        Auth(Placement::Signer(Arc::new(signer)))
+    }
+
+    pub(crate) fn apply(
+        &self,
+        req: &mut reqwest::Request,
+        cred: &Credential,
+        ctx: &SignContext<'_>,
+    ) -> Result<()> {
         match &self.0 {
             Placement::Header(name) => {
                 req.headers_mut()
@@ -100,6 +121,15 @@ impl Auth {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
                 let value = sensitive(&format!("Basic {encoded}"))?;
                 req.headers_mut().insert(AUTHORIZATION, value);
+            }
+            Placement::Signer(signer) => {
+                signer.sign(req, cred, ctx).map_err(|e| {
+                    Error::new(
+                        Kind::Sign,
+                        format!("signing with credential {} failed", cred.version()),
+                    )
+                    .with_cause(e)
+                })?;
             }
             Placement::Sign(signer) => {
                 signer(req, cred).map_err(|e| {
@@ -127,14 +157,15 @@ impl Auth {
             return resp;
         }
         let url = without_param(resp.url(), name);
-        let (mut parts, body) = http::Response::from(resp).into_parts();
-        // `ResponseBuilderExt::url` is the only way to give a response another URL: take the
-        // extension it sets from an empty builder.
-        use reqwest::ResponseBuilderExt;
-        if let Ok(carrier) = http::Response::builder().url(url).body(()) {
-            parts.extensions.extend(carrier.into_parts().0.extensions);
+        crate::response::with_url(resp, url)
+    }
+
+    /// The exchange signer, when this placement is one.
+    pub(crate) fn as_signer(&self) -> Option<&Arc<dyn Signer>> {
+        match &self.0 {
+            Placement::Signer(signer) => Some(signer),
+            _ => None,
         }
-        reqwest::Response::from(http::Response::from_parts(parts, body))
     }
 }
 
@@ -180,6 +211,7 @@ impl fmt::Debug for Auth {
             Placement::Query(name) => write!(f, "Auth::query({name})"),
             Placement::Basic(user) => write!(f, "Auth::basic({user})"),
             Placement::Sign(_) => f.write_str("Auth::sign(..)"),
+            Placement::Signer(s) => write!(f, "Auth::signer({})", s.name()),
         }
     }
 }

@@ -6,10 +6,12 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode, Url};
 
 use crate::auth::Auth;
-use crate::client::{AuthFailure, Client, Shared};
+use crate::classify::{BodyRule, Classifier, ResponsePredicate};
+use crate::client::{Client, Shared};
 use crate::error::{Error, Result};
 use crate::refresh::{Refresher, load_valid};
 use crate::scope::Scope;
+use crate::sign::{Clock, Nonces, Rejection};
 use crate::source::Source;
 use crate::stats::{Counters, RotateHook, Rotation};
 use crate::store::{Etiquette, Store};
@@ -43,7 +45,9 @@ pub struct ClientBuilder {
     allowed_origins: Vec<String>,
     allow_insecure_http: bool,
     statuses: Vec<StatusCode>,
-    predicate: Option<crate::client::ResponsePredicate>,
+    predicate: Option<ResponsePredicate>,
+    body_rule: Option<BodyRule>,
+    sync_clock: bool,
     overlap: Duration,
     hold: Duration,
     probe_every: Duration,
@@ -64,6 +68,8 @@ impl ClientBuilder {
             allow_insecure_http: false,
             statuses: statuses(DEFAULT_AUTH_FAILURE_STATUSES),
             predicate: None,
+            body_rule: None,
+            sync_clock: true,
             overlap: DEFAULT_OVERLAP_WINDOW,
             hold: DEFAULT_PROPAGATION_HOLD,
             probe_every: DEFAULT_PROBE_INTERVAL,
@@ -135,6 +141,45 @@ impl ClientBuilder {
         F: Fn(&Response) -> bool + Send + Sync + 'static,
     {
         self.predicate = Some(Arc::new(predicate));
+        self
+    }
+
+    /// A test on the response body, for APIs that say in the body what kind of rejection it is
+    /// (an HTTP 200 with an error array, a 400 with an error code). Bodies that are JSON, text
+    /// or untyped and at most 64 KiB are read for it, and handed back to you unchanged: the
+    /// response you get reads exactly as the server sent it. Return
+    /// [`Rejection::Credential`] to start the recover path, [`Rejection::Timestamp`] or
+    /// [`Rejection::Nonce`] to have the request signed again and retried once, and
+    /// [`Rejection::None`] otherwise. An [exchange signer](Auth::signer) brings its own.
+    /// Default: none (status and headers decide; no body is read).
+    ///
+    /// ```
+    /// use keyswap::{Client, Rejection, Source};
+    /// let builder = Client::builder()
+    ///     .source(Source::env("API_KEY"))
+    ///     .classify_body(|_status, _headers, body| {
+    ///         if body.windows(11).any(|w| w == b"invalid key") {
+    ///             Rejection::Credential
+    ///         } else {
+    ///             Rejection::None
+    ///         }
+    ///     });
+    /// ```
+    pub fn classify_body<F>(mut self, rule: F) -> Self
+    where
+        F: Fn(StatusCode, &reqwest::header::HeaderMap, &[u8]) -> Rejection + Send + Sync + 'static,
+    {
+        self.body_rule = Some(Arc::new(rule));
+        self
+    }
+
+    /// With an [exchange signer](Auth::signer): whether to learn the server's clock from the
+    /// exchange's time endpoint when the client is built (with a [base URL](Self::base_url);
+    /// without one, before the first request, from its origin). The offset is kept up to date
+    /// from `Date` headers and re-learned when the exchange rejects a timestamp, whatever this
+    /// says. Default: `true`.
+    pub fn sync_clock(mut self, sync: bool) -> Self {
+        self.sync_clock = sync;
         self
     }
 
@@ -238,19 +283,31 @@ impl ClientBuilder {
             ),
             source,
             source_name: source_name.clone(),
-            auth: self.auth,
-            scope: Scope::new(&origins, self.allow_insecure_http),
-            base_url,
-            auth_failure: AuthFailure {
+            classifier: Classifier {
                 statuses: self.statuses,
                 predicate: self.predicate,
+                body_rule: self.body_rule,
+                signer: self.auth.as_signer().cloned(),
             },
+            auth: self.auth,
+            clock: Clock::new(),
+            nonces: Nonces::new(),
+            sync_clock: self.sync_clock,
+            clock_learned: tokio::sync::OnceCell::new(),
+            scope: Scope::new(&origins, self.allow_insecure_http),
+            base_url,
             refresher: Refresher::new(self.await_rotation),
             load_timeout: self.load_timeout,
             max_redirects: self.max_redirects,
             counters: Counters::default(),
             driver: Mutex::new(None),
         });
+        if shared.sync_clock && shared.auth.as_signer().is_some() {
+            if let Some(base) = &shared.base_url {
+                shared.learn_clock(base, false).await;
+                let _ = shared.clock_learned.set(());
+            }
+        }
         let driver = crate::driver::spawn(&shared);
         *shared.driver.lock().unwrap_or_else(|p| p.into_inner()) = driver;
         Ok(Client { shared })

@@ -4,15 +4,17 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::{Method, Request, Response, StatusCode, Url};
+use reqwest::{Method, Request, Response, Url};
 use tracing::Instrument;
 
 use crate::auth::Auth;
 use crate::builder::ClientBuilder;
+use crate::classify::Classifier;
 use crate::error::Result;
 use crate::refresh::Refresher;
 use crate::request::RequestBuilder;
 use crate::scope::{Scope, display_url};
+use crate::sign::{Clock, Nonces};
 use crate::source::Source;
 use crate::stats::{Counters, Stats};
 use crate::store::Store;
@@ -27,20 +29,6 @@ pub struct Client {
     pub(crate) shared: Arc<Shared>,
 }
 
-pub(crate) type ResponsePredicate = Arc<dyn Fn(&Response) -> bool + Send + Sync>;
-
-/// Which responses count as "the credential was rejected".
-pub(crate) struct AuthFailure {
-    pub(crate) statuses: Vec<StatusCode>,
-    pub(crate) predicate: Option<ResponsePredicate>,
-}
-
-impl AuthFailure {
-    pub(crate) fn matches(&self, resp: &Response) -> bool {
-        self.statuses.contains(&resp.status()) || self.predicate.as_ref().is_some_and(|p| p(resp))
-    }
-}
-
 pub(crate) struct Shared {
     pub(crate) http: reqwest::Client,
     pub(crate) store: Store,
@@ -49,7 +37,13 @@ pub(crate) struct Shared {
     pub(crate) auth: Auth,
     pub(crate) scope: Scope,
     pub(crate) base_url: Option<Url>,
-    pub(crate) auth_failure: AuthFailure,
+    pub(crate) classifier: Classifier,
+    /// Server time for signers: shared by every clone, corrected from the exchange.
+    pub(crate) clock: Clock,
+    /// Nonces for signers: strictly increasing across clones and threads.
+    pub(crate) nonces: Nonces,
+    pub(crate) sync_clock: bool,
+    pub(crate) clock_learned: tokio::sync::OnceCell<()>,
     pub(crate) refresher: Refresher,
     pub(crate) load_timeout: Duration,
     pub(crate) max_redirects: usize,
@@ -144,7 +138,7 @@ impl Client {
     /// status is one the recover path could not absorb. The one place that decides it, for
     /// every skin (the Python bindings ask here too).
     pub fn is_credential_rejection(&self, response: &Response) -> bool {
-        self.shared.auth_failure.matches(response)
+        self.shared.classifier.by_head(response) == crate::sign::Rejection::Credential
     }
 
     /// The name of the credential source (`file:/path`, `env:NAME`, …).

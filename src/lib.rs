@@ -4,7 +4,9 @@
 
 mod auth;
 mod builder;
+mod classify;
 mod client;
+mod clock_sync;
 mod credential;
 mod driver;
 mod error;
@@ -13,6 +15,7 @@ mod redirect;
 mod refresh;
 mod request;
 mod request_path;
+mod response;
 mod scope;
 pub mod sign;
 mod single_flight;
@@ -30,6 +33,7 @@ pub use client::Client;
 pub use credential::Credential;
 pub use error::{Error, Result};
 pub use request::RequestBuilder;
+pub use sign::Rejection;
 #[cfg(feature = "aws")]
 pub use source::AwsSecretsManagerSource;
 pub use source::{

@@ -31,7 +31,7 @@ impl Shared {
         let fresh = self.other_than(failed, when).await;
         if let Some(cred) = &fresh {
             match self.retry(template, cred).await? {
-                Attempt::Accepted(resp) => {
+                Attempt::Accepted(resp) | Attempt::Resign(_, resp) => {
                     self.store.accepted(cred.fingerprint());
                     return Ok(resp);
                 }
@@ -48,7 +48,7 @@ impl Shared {
             // `_testing` (held for an untried previous) keeps other requests from sending it
             // until this attempt has decided.
             match self.retry(template, &prev).await? {
-                Attempt::Accepted(resp) => {
+                Attempt::Accepted(resp) | Attempt::Resign(_, resp) => {
                     self.store.hold_on_previous(prev.fingerprint());
                     return Ok(resp);
                 }
@@ -65,7 +65,7 @@ impl Shared {
             if let Some(cred) = self.await_rotation(failed, when).await {
                 if !tried.contains(&cred.fingerprint()) {
                     return Ok(match self.retry(template, &cred).await? {
-                        Attempt::Accepted(resp) => {
+                        Attempt::Accepted(resp) | Attempt::Resign(_, resp) => {
                             self.store.accepted(cred.fingerprint());
                             resp
                         }

@@ -1,8 +1,9 @@
 //! The request path: pick the credential (one atomic load), attach it, send, classify; hand
 //! rejections to the recover path; follow redirects hop by hop.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
+use reqwest::header::DATE;
 use reqwest::{Request, Response};
 use url::Origin;
 
@@ -12,11 +13,14 @@ use crate::error::{Error, Kind, Result};
 use crate::redirect::next_hop;
 use crate::refresh::Failed;
 use crate::scope::display_url;
+use crate::sign::{Rejection, SignContext};
 
-/// An attempt's outcome: accepted, or rejected as an authentication failure.
+/// An attempt's outcome: accepted, rejected as an authentication failure, or rejected for its
+/// timestamp or nonce (to be signed again).
 pub(crate) enum Attempt {
     Accepted(Response),
     Rejected(Response),
+    Resign(Rejection, Response),
 }
 
 impl Shared {
@@ -75,68 +79,127 @@ impl Shared {
             return Ok((resp, replay));
         }
         self.scope.check_transport(request.url())?;
-        let sent = Instant::now();
-        let (sent_with, probing) = {
-            // Borrowed, not cloned: one atomic load, released before the await below. Only
-            // during a propagation hold may this request be the one probing the newest key.
-            let active = self.store.load();
-            let probe = if self.store.holding() {
-                self.store.probe()
-            } else {
-                None
-            };
-            let cred: &Credential = probe.as_deref().unwrap_or(&active);
-            self.auth.apply(&mut request, cred)?;
-            if probe.is_some() {
-                self.counters.probes.inc();
-            }
-            (cred.fingerprint(), probe.is_some())
-        };
-        let resp = match self.send(request).await? {
-            Attempt::Accepted(resp) => {
-                if probing {
-                    self.store.accepted(sent_with);
+        self.clock_ready(request.url()).await;
+        let mut resigned = false;
+        loop {
+            let sent = Instant::now();
+            let (sent_with, probing) = self.attach(&mut request)?;
+            let resp = match self.send(request).await? {
+                Attempt::Accepted(resp) => {
+                    if probing {
+                        self.store.accepted(sent_with);
+                    }
+                    return Ok((resp, replay));
                 }
-                return Ok((resp, replay));
-            }
-            Attempt::Rejected(resp) => resp,
-        };
-        let Some(template) = replay else {
-            tracing::debug!(
-                "authentication failed on a streamed body; it cannot be replayed, not retrying"
-            );
-            return Ok((resp, None));
-        };
-        let failed = Failed {
-            sent,
-            at: Instant::now(),
-        };
-        // Boxed: the recover path is rare and its state is large; inline, it would bloat
-        // every request's future.
-        let resp = Box::pin(self.recover(&template, sent_with, failed, resp)).await?;
-        Ok((resp, Some(template)))
+                Attempt::Resign(kind, resp) => {
+                    // A timestamp or nonce rejection: the order was not placed. Sign again
+                    // (after re-learning the clock) and retry, once.
+                    match replay.as_ref().and_then(Request::try_clone) {
+                        Some(again) if !resigned => {
+                            self.counters.resigns.inc();
+                            if kind == Rejection::Timestamp {
+                                self.relearn_clock(&resp).await;
+                            }
+                            tracing::debug!(
+                                ?kind,
+                                "signing again after a rejected timestamp or nonce"
+                            );
+                            resigned = true;
+                            request = again;
+                            continue;
+                        }
+                        _ => return Ok((resp, replay)),
+                    }
+                }
+                Attempt::Rejected(resp) => resp,
+            };
+            let Some(template) = replay else {
+                tracing::debug!(
+                    "authentication failed on a streamed body; it cannot be replayed, not retrying"
+                );
+                return Ok((resp, None));
+            };
+            let failed = Failed {
+                sent,
+                at: Instant::now(),
+            };
+            // Boxed: the recover path is rare and its state is large; inline, it would bloat
+            // every request's future.
+            let resp = Box::pin(self.recover(&template, sent_with, failed, resp)).await?;
+            return Ok((resp, Some(template)));
+        }
     }
 
-    pub(crate) async fn send(&self, request: Request) -> Result<Attempt> {
-        let resp = self.http.execute(request).await.map_err(Error::request)?;
-        if self.auth_failure.matches(&resp) {
-            self.counters.auth_failures.inc();
-            tracing::debug!(
-                status = resp.status().as_u16(),
-                url = %display_url(resp.url()),
-                "credential rejected"
-            );
-            Ok(Attempt::Rejected(resp))
+    /// Attaches the credential requests use now. Returns its fingerprint and whether this
+    /// request is the probe of a propagation hold.
+    fn attach(&self, request: &mut Request) -> Result<(u64, bool)> {
+        // Borrowed, not cloned: one atomic load, released before any await. Only during a
+        // propagation hold may this request be the one probing the newest key.
+        let active = self.store.load();
+        let probe = if self.store.holding() {
+            self.store.probe()
         } else {
-            Ok(Attempt::Accepted(resp))
+            None
+        };
+        let cred: &Credential = probe.as_deref().unwrap_or(&active);
+        self.auth.apply(request, cred, &self.sign_context())?;
+        if probe.is_some() {
+            self.counters.probes.inc();
         }
+        Ok((cred.fingerprint(), probe.is_some()))
+    }
+
+    pub(crate) fn sign_context(&self) -> SignContext<'_> {
+        SignContext::new(&self.clock, &self.nonces)
+    }
+
+    /// After a timestamp rejection: the time endpoint of the request's origin, else the
+    /// response's `Date`.
+    async fn relearn_clock(&self, resp: &Response) {
+        let mut origin = resp.url().clone();
+        origin.set_path("/");
+        origin.set_query(None);
+        if !self.learn_clock(&origin, true).await {
+            if let Some(date) = resp.headers().get(DATE) {
+                let now = SystemTime::now();
+                self.clock.record_date_header(date, now, now);
+            }
+        }
+    }
+
+    /// Sends one attempt and classifies the answer (the one place that decides).
+    pub(crate) async fn send(&self, request: Request) -> Result<Attempt> {
+        let signing = self.classifier.signer.is_some();
+        let sent = signing.then(SystemTime::now);
+        let resp = self.http.execute(request).await.map_err(Error::request)?;
+        if let (Some(sent), Some(date)) = (sent, resp.headers().get(DATE)) {
+            self.clock.record_date_header(date, sent, SystemTime::now());
+        }
+        let (verdict, resp) = if self.classifier.reads_bodies() {
+            self.classifier.classify(resp).await
+        } else {
+            (self.classifier.by_head(&resp), resp)
+        };
+        Ok(match verdict {
+            Rejection::Credential => {
+                self.counters.auth_failures.inc();
+                tracing::debug!(
+                    status = resp.status().as_u16(),
+                    url = %display_url(resp.url()),
+                    "credential rejected"
+                );
+                Attempt::Rejected(resp)
+            }
+            Rejection::Timestamp | Rejection::Nonce => Attempt::Resign(verdict, resp),
+            _ => Attempt::Accepted(resp),
+        })
     }
 
     pub(crate) async fn retry(&self, template: &Request, cred: &Credential) -> Result<Attempt> {
         let mut request = template
             .try_clone()
             .ok_or_else(|| Error::new(Kind::Request, "request body cannot be replayed"))?;
-        self.auth.apply(&mut request, cred)?;
+        self.auth.apply(&mut request, cred, &self.sign_context())?;
         self.counters.retries.inc();
         tracing::debug!(version = %cred.version(), "retrying with another credential");
         self.send(request).await

@@ -27,6 +27,7 @@ pub(crate) struct Counters {
     pub(crate) rotation_waits: Counter,
     pub(crate) source_errors: Counter,
     pub(crate) probes: Counter,
+    pub(crate) resigns: Counter,
     pub(crate) background_failures: Counter,
 }
 
@@ -42,6 +43,7 @@ impl Counters {
             rotation_waits: self.rotation_waits.get(),
             source_errors: self.source_errors.get(),
             probes: self.probes.get(),
+            resigns: self.resigns.get(),
             background_failures: self.background_failures.get(),
         }
     }
@@ -74,6 +76,9 @@ pub struct Stats {
     /// Requests that tried the newest credential during a propagation hold (see
     /// [`ClientBuilder::probe_interval`](crate::ClientBuilder::probe_interval)).
     pub probes: u64,
+    /// Attempts signed again and retried once because the server rejected their timestamp
+    /// (after re-learning its clock) or their nonce. Not counted in `auth_failures`.
+    pub resigns: u64,
     /// Panics caught in background work (the watch/poll driver, a source's load, an
     /// `on_rotate` hook). Each was logged and the work resumed.
     pub background_failures: u64,
