@@ -1,0 +1,278 @@
+//! Exchange signers end to end, against local exchanges that verify every signature
+//! server-side: rotation of the key pair with hard revocation, a skewed server clock, Kraken's
+//! HTTP 200 errors, nonce rejections, and key pairs that are never mixed across rotations.
+
+mod common;
+#[path = "common/exchange.rs"]
+mod exchange;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use exchange::{Exchange, Flavour};
+use keyswap::sign::{BinanceSigner, KrakenSigner};
+use keyswap::{Auth, BoxFuture, Client, Credential, CredentialSource, Error, Source};
+
+/// A key pair the test rotates; every load returns one consistent pair.
+#[derive(Clone)]
+struct Pair(Arc<Mutex<(String, String)>>);
+
+impl Pair {
+    fn new(key: &str, secret: &str) -> Self {
+        Pair(Arc::new(Mutex::new((key.into(), secret.into()))))
+    }
+    fn set(&self, key: &str, secret: &str) {
+        *self.0.lock().unwrap() = (key.into(), secret.into());
+    }
+}
+
+impl CredentialSource for Pair {
+    fn name(&self) -> String {
+        "pair".into()
+    }
+    fn load(&self) -> BoxFuture<'_, Result<Credential, Error>> {
+        let (key, secret) = self.0.lock().unwrap().clone();
+        Box::pin(async move { Ok(Credential::new(key).with_secret(secret)) })
+    }
+}
+
+fn kraken_secret(n: u8) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode([n; 64])
+}
+
+#[tokio::test]
+async fn binance_rotation_with_hard_revocation_is_absorbed_and_every_attempt_is_signed_afresh() {
+    let ex = Exchange::default();
+    ex.honour_only(&[("key-1", "secret-1")]);
+    let server = ex.clone().start(Flavour::Binance).await;
+    let pair = Pair::new("key-1", "secret-1");
+    let client = Client::builder()
+        .source(Source::custom(pair.clone()))
+        .auth(Auth::signer(BinanceSigner::new()))
+        .base_url(server.uri())
+        .build()
+        .await
+        .unwrap();
+    let order = [("symbol", "BTCUSDT"), ("side", "BUY"), ("quantity", "0.01")];
+    assert_eq!(
+        client
+            .post("/api/v3/order")
+            .query(&order)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // The exchange revokes the pair; the source has the new one a moment later.
+    ex.honour_only(&[("key-2", "secret-2")]);
+    let later = pair.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        later.set("key-2", "secret-2");
+    });
+    let resp = client
+        .post("/api/v3/order")
+        .form(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "absorbed: refreshed, re-signed, retried"
+    );
+    let ledger = ex.ledger();
+    assert_eq!((ledger.accepted, ledger.bad_key), (2, 1), "{ledger:?}");
+    assert_eq!(ledger.bad_signature, 0, "{ledger:?}");
+    let mut sigs = ledger.signatures.clone();
+    sigs.sort();
+    sigs.dedup();
+    assert_eq!(
+        sigs.len(),
+        ledger.signatures.len(),
+        "a signature is never replayed"
+    );
+}
+
+#[tokio::test]
+async fn a_skewed_exchange_clock_is_learned_at_start_and_relearned_on_a_timestamp_rejection() {
+    let ex = Exchange::default();
+    ex.honour_only(&[("key-1", "secret-1")]);
+    // The host is 3 s ahead of the exchange (the exchange runs 3 s behind).
+    ex.set_skew_ms(-3_000);
+    let server = ex.clone().start(Flavour::Binance).await;
+    let client = Client::builder()
+        .source(Source::custom(Pair::new("key-1", "secret-1")))
+        .auth(Auth::signer(BinanceSigner::new()))
+        .base_url(server.uri())
+        .build()
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let resp = client.get("/api/v3/account").send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(
+        ex.ledger().bad_timestamp,
+        0,
+        "learned before the first request"
+    );
+
+    // The exchange's clock jumps: one rejection, re-learned, re-signed, retried once.
+    ex.set_skew_ms(8_000);
+    let resp = client.get("/api/v3/account").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let ledger = ex.ledger();
+    assert_eq!(ledger.bad_timestamp, 1, "{ledger:?}");
+    let stats = client.stats();
+    assert_eq!((stats.resigns, stats.auth_failures), (1, 0), "{stats:?}");
+}
+
+#[tokio::test]
+async fn without_a_base_url_the_clock_is_learned_from_the_first_origin_once() {
+    let ex = Exchange::default();
+    ex.honour_only(&[("key-1", "secret-1")]);
+    ex.set_skew_ms(4_000);
+    let server = ex.clone().start(Flavour::Binance).await;
+    let client = Client::builder()
+        .source(Source::custom(Pair::new("key-1", "secret-1")))
+        .auth(Auth::signer(BinanceSigner::new()))
+        .build()
+        .await
+        .unwrap();
+    let url = format!("{}/api/v3/account", server.uri());
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move { client.get(&url).send().await.unwrap().status() })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(ex.ledger().bad_timestamp, 0);
+    let time_calls = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/v3/time")
+        .count();
+    assert_eq!(
+        time_calls, 1,
+        "one lookup shared by the concurrent first requests"
+    );
+}
+
+#[tokio::test]
+async fn kraken_http_200_errors_are_read_from_the_body() {
+    let ex = Exchange::default();
+    ex.honour_only(&[("kr-1", &kraken_secret(1))]);
+    let server = ex.clone().start(Flavour::Kraken).await;
+    let pair = Pair::new("kr-1", &kraken_secret(1));
+    let client = Client::builder()
+        .source(Source::custom(pair.clone()))
+        .auth(Auth::signer(KrakenSigner::new()))
+        .base_url(server.uri())
+        .build()
+        .await
+        .unwrap();
+    let balance = || client.post("/0/private/Balance").form(&[("asset", "XBT")]);
+    let body = balance().send().await.unwrap().text().await.unwrap();
+    assert!(body.contains("XXBT"), "{body}");
+
+    // "EAPI:Invalid key" with HTTP 200: the credential was rejected.
+    ex.honour_only(&[("kr-2", &kraken_secret(2))]);
+    pair.set("kr-2", &kraken_secret(2));
+    let resp = balance().send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.contains("XXBT"),
+        "the consumer reads the success body: {body}"
+    );
+    assert_eq!(client.stats().auth_failures, 1);
+
+    // "EAPI:Invalid nonce" (another process used a larger nonce): re-signed with a new nonce.
+    ex.refuse_next_nonce();
+    let resp = balance().send().await.unwrap();
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("XXBT"), "re-signed and retried once: {body}");
+    assert_eq!(client.stats().resigns, 1);
+    assert_eq!(ex.ledger().bad_nonce, 1);
+
+    // A rejection body the consumer gets back reads exactly as the exchange sent it.
+    ex.honour_only(&[]);
+    let resp = Client::builder()
+        .source(Source::custom(pair.clone()))
+        .auth(Auth::signer(KrakenSigner::new()))
+        .base_url(server.uri())
+        .await_rotation(Duration::ZERO)
+        .build()
+        .await
+        .unwrap()
+        .post("/0/private/Balance")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.text().await.unwrap(),
+        r#"{"error":["EAPI:Invalid key"]}"#
+    );
+    assert_eq!(ex.ledger().bad_signature, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_never_signed_with_parts_of_two_rotations() {
+    let ex = Exchange::default();
+    ex.honour_only(&[("key-0", "secret-0")]);
+    let server = ex.clone().start(Flavour::Binance).await;
+    let pair = Pair::new("key-0", "secret-0");
+    let client = Client::builder()
+        .source(Source::custom(pair.clone()))
+        .auth(Auth::signer(BinanceSigner::new()))
+        .base_url(server.uri())
+        .build()
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut failures = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let resp = client.get("/api/v3/openOrders").send().await.unwrap();
+                    failures += u32::from(resp.status() != 200);
+                }
+                failures
+            })
+        })
+        .collect();
+    for n in 1..=20 {
+        // Both pairs are honoured during the change; the client's refresh lands concurrently
+        // with requests being signed.
+        let (key, secret) = (format!("key-{n}"), format!("secret-{n}"));
+        let (old_key, old_secret) = (format!("key-{}", n - 1), format!("secret-{}", n - 1));
+        ex.honour_only(&[(&old_key, &old_secret), (&key, &secret)]);
+        pair.set(&key, &secret);
+        client.refresh().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = 0;
+    for w in workers {
+        failures += w.await.unwrap();
+    }
+    let ledger = ex.ledger();
+    assert!(ledger.accepted > 100, "{ledger:?}");
+    assert_eq!(
+        ledger.bad_signature, 0,
+        "a key signed with another pair's secret"
+    );
+    assert_eq!(failures, 0);
+}
