@@ -1,3 +1,4 @@
+#![allow(dead_code)] // shared by tests and the trading_bot example, which use different parts
 //! Local mock exchanges (Binance- and Kraken-shaped) that verify every signature server-side
 //! with the secret of the key the request names, keep their own clock (possibly skewed from
 //! the host's), and answer rejections the way the real exchanges document them.
