@@ -276,3 +276,139 @@ async fn a_request_is_never_signed_with_parts_of_two_rotations() {
     );
     assert_eq!(failures, 0);
 }
+
+/// An OKX-shaped endpoint: verifies `OK-ACCESS-SIGN` with the secret of the key it names and
+/// checks the passphrase of that same pair; a 401 with code 50111 for an unknown key.
+#[derive(Clone, Default)]
+struct Okx {
+    /// key → (secret, passphrase)
+    pairs: Arc<Mutex<std::collections::HashMap<String, (String, String)>>>,
+    mixed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl wiremock::Respond for Okx {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        use base64::Engine;
+        use hmac::Mac;
+        let header = |n: &str| {
+            req.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let Some((secret, passphrase)) = self
+            .pairs
+            .lock()
+            .unwrap()
+            .get(&header("ok-access-key"))
+            .cloned()
+        else {
+            return wiremock::ResponseTemplate::new(401).set_body_json(
+                serde_json::json!({"code": "50111", "msg": "Invalid OK-ACCESS-KEY"}),
+            );
+        };
+        let path = match req.url.query() {
+            Some(q) => format!("{}?{q}", req.url.path()),
+            None => req.url.path().to_owned(),
+        };
+        let prehash = format!("{}{}{path}", header("ok-access-timestamp"), req.method);
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(prehash.as_bytes());
+        mac.update(&req.body);
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        if expected != header("ok-access-sign") || passphrase != header("ok-access-passphrase") {
+            self.mixed.fetch_add(1, Ordering::SeqCst);
+            return wiremock::ResponseTemplate::new(401)
+                .set_body_json(serde_json::json!({"code": "50113", "msg": "Invalid Sign"}));
+        }
+        wiremock::ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"code": "0", "data": []}))
+    }
+}
+
+/// A key, secret and passphrase the test rotates together.
+#[derive(Clone)]
+struct Triple(Arc<Mutex<(String, String, String)>>);
+
+impl CredentialSource for Triple {
+    fn name(&self) -> String {
+        "triple".into()
+    }
+    fn load(&self) -> BoxFuture<'_, Result<Credential, Error>> {
+        let (k, s, p) = self.0.lock().unwrap().clone();
+        Box::pin(async move { Ok(Credential::new(k).with_secret(s).with_passphrase(p)) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn okx_passphrase_rotates_with_the_pair() {
+    let okx = Okx::default();
+    let honour = |n: u32| {
+        okx.pairs.lock().unwrap().insert(
+            format!("ok-{n}"),
+            (format!("ok-secret-{n}"), format!("ok-pass-{n}")),
+        );
+    };
+    honour(0);
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(okx.clone())
+        .mount(&server)
+        .await;
+    let source = Triple(Arc::new(Mutex::new((
+        "ok-0".into(),
+        "ok-secret-0".into(),
+        "ok-pass-0".into(),
+    ))));
+    let client = Client::builder()
+        .source(Source::custom(source.clone()))
+        .auth(Auth::signer(keyswap::sign::OkxSigner::new()))
+        .base_url(server.uri())
+        .sync_clock(false)
+        .build()
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut failed = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let resp = client
+                        .get("/api/v5/account/balance?ccy=BTC")
+                        .send()
+                        .await
+                        .unwrap();
+                    failed += u32::from(resp.status() != 200);
+                }
+                failed
+            })
+        })
+        .collect();
+    for n in 1..=10 {
+        honour(n);
+        *source.0.lock().unwrap() = (
+            format!("ok-{n}"),
+            format!("ok-secret-{n}"),
+            format!("ok-pass-{n}"),
+        );
+        client.refresh().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The old pair is revoked after the new one is out.
+        okx.pairs.lock().unwrap().remove(&format!("ok-{}", n - 1));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut failed = 0;
+    for w in workers {
+        failed += w.await.unwrap();
+    }
+    assert_eq!(failed, 0);
+    assert_eq!(
+        okx.mixed.load(Ordering::SeqCst),
+        0,
+        "a passphrase or secret from another rotation"
+    );
+}
