@@ -94,7 +94,9 @@ impl ClientBuilder {
     }
 
     /// Sends through this `reqwest::Client` (proxies, timeouts, TLS roots, pool settings).
-    /// Default: a client with reqwest's defaults but redirects turned off.
+    /// Default: one client per process, with reqwest's defaults but redirects turned off,
+    /// shared by every keyswap client and endpoint source not given one (one connection pool,
+    /// TLS roots parsed once).
     ///
     /// Build it with `redirect(reqwest::redirect::Policy::none())`: keyswap follows redirects
     /// itself and decides per hop whether the credential goes along. A client that follows
@@ -261,10 +263,7 @@ impl ClientBuilder {
         }
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| Error::builder("cannot build the HTTP client").with_cause(e))?,
+            None => crate::http_client::shared_default().map_err(Error::builder)?,
         };
         let source_name = source.name();
         let first = load_valid(&source, &source_name, self.load_timeout, None).await?;

@@ -10,6 +10,7 @@ mod clock_sync;
 mod credential;
 mod driver;
 mod error;
+mod http_client;
 mod recover;
 mod redirect;
 mod refresh;

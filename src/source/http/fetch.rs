@@ -74,7 +74,6 @@ pub(crate) struct Fetcher {
     state: Mutex<FetchState>,
     ticker: Mutex<Weak<Ticker>>,
     pub(super) reuse_window: Duration,
-    client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Fetcher {
@@ -84,7 +83,6 @@ impl Fetcher {
             state: Default::default(),
             ticker: Mutex::new(Weak::new()),
             reuse_window,
-            client: std::sync::OnceLock::new(),
         }
     }
 
@@ -97,14 +95,7 @@ impl Fetcher {
         if let Some(client) = custom {
             return Ok(client.clone());
         }
-        if let Some(client) = self.client.get() {
-            return Ok(client.clone());
-        }
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Failure::new(format!("cannot build the HTTP client: {e}")))?;
-        Ok(self.client.get_or_init(|| client).clone())
+        crate::http_client::shared_default().map_err(Failure::new)
     }
 
     /// Loads through the gate: reuse a recent successful fetch, respect `Retry-After`, else run
