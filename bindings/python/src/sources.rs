@@ -181,7 +181,7 @@ impl FileSource {
 /// thread-safe (true of C libraries generally): changing ``os.environ`` while a client may be
 /// loading from an ``EnvSource`` on another thread (a 401-triggered refresh, a rotation wait)
 /// can crash the process or read a torn value. Safe ways: set the variable before any client
-/// starts, and after a change call ``client.refresh()`` from the thread that made it, with no
+/// starts, and after a change call ``client.refresh()`` from the same thread, with no
 /// requests in flight; or keep the key in a file (:class:`FileSource`, watched); or feed it
 /// from Python with :class:`CustomSource` (``load`` is a Python callable returning the key,
 /// e.g. from a variable your code updates under a lock).
