@@ -14,8 +14,6 @@ use crate::sources::Credential;
 #[pyclass(subclass, frozen, module = "keyswap")]
 pub struct Auth {
     pub(crate) inner: keyswap::Auth,
-    /// With query-parameter auth, the parameter's name: removed from URLs keyswap shows.
-    pub(crate) query_param: Option<String>,
     repr: String,
 }
 
@@ -26,16 +24,8 @@ impl Auth {
     }
 }
 
-fn auth(
-    inner: keyswap::Auth,
-    query_param: Option<String>,
-    repr: String,
-) -> PyClassInitializer<Auth> {
-    PyClassInitializer::from(Auth {
-        inner,
-        query_param,
-        repr,
-    })
+fn auth(inner: keyswap::Auth, repr: String) -> PyClassInitializer<Auth> {
+    PyClassInitializer::from(Auth { inner, repr })
 }
 
 /// The key as the value of header ``name`` (e.g. ``X-API-Key``).
@@ -49,12 +39,7 @@ impl Header {
         if HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(config_error(format!("invalid header name {name:?}")));
         }
-        Ok(auth(
-            keyswap::Auth::header(name),
-            None,
-            format!("Header({name:?})"),
-        )
-        .add_subclass(Header))
+        Ok(auth(keyswap::Auth::header(name), format!("Header({name:?})")).add_subclass(Header))
     }
 }
 
@@ -66,12 +51,13 @@ pub struct Bearer;
 impl Bearer {
     #[new]
     fn new() -> PyClassInitializer<Self> {
-        auth(keyswap::Auth::bearer(), None, "Bearer()".into()).add_subclass(Bearer)
+        auth(keyswap::Auth::bearer(), "Bearer()".into()).add_subclass(Bearer)
     }
 }
 
-/// The key as query parameter ``name`` (e.g. ``api_key``). The parameter is removed from URLs
-/// in errors, and from ``Response.url``.
+/// The key as query parameter ``name`` (e.g. ``api_key``). The keyswap core removes the
+/// parameter from ``Response.url`` (other parameters are kept) and the query string from URLs
+/// in errors.
 #[pyclass(extends = Auth, frozen, module = "keyswap")]
 pub struct Query;
 
@@ -83,7 +69,7 @@ impl Query {
             return Err(config_error("the query parameter name is empty"));
         }
         let repr = format!("Query({name:?})");
-        Ok(auth(keyswap::Auth::query(name.clone()), Some(name), repr).add_subclass(Query))
+        Ok(auth(keyswap::Auth::query(name), repr).add_subclass(Query))
     }
 }
 
@@ -96,7 +82,7 @@ impl Basic {
     #[new]
     fn new(user: String) -> PyClassInitializer<Self> {
         let repr = format!("Basic({user:?})");
-        auth(keyswap::Auth::basic(user), None, repr).add_subclass(Basic)
+        auth(keyswap::Auth::basic(user), repr).add_subclass(Basic)
     }
 }
 
@@ -121,7 +107,7 @@ impl Sign {
         }
         let callback = Arc::new(callback.clone().unbind());
         let inner = keyswap::Auth::sign(move |req, cred| sign(&callback, req, cred));
-        Ok(auth(inner, None, "Sign(..)".into()).add_subclass(Sign))
+        Ok(auth(inner, "Sign(..)".into()).add_subclass(Sign))
     }
 }
 

@@ -56,24 +56,15 @@ fn dispatcher() -> &'static mpsc::Sender<RotateEvent> {
     })
 }
 
-/// What a response needs from its client: which query parameter to redact, which statuses
-/// mean "credential rejected".
-struct Meta {
-    redact_param: Option<String>,
-    rejected: Vec<u16>,
-}
-
 pub(crate) struct Inner {
     client: RwLock<Option<keyswap::Client>>,
     callbacks: Arc<Callbacks>,
-    meta: Arc<Meta>,
     repr_fields: String,
 }
 
 /// A request converted from Python arguments, ready to go without the GIL.
 struct Prepared {
     client: keyswap::Client,
-    meta: Arc<Meta>,
     method: Method,
     url: String,
     query: Vec<(String, String)>,
@@ -91,6 +82,8 @@ struct Options<'a, 'py> {
     allow_insecure_http: bool,
     retry_on_status: Option<Vec<u16>>,
     overlap_window: f64,
+    propagation_hold: f64,
+    probe_interval: f64,
     await_rotation: f64,
     load_timeout: f64,
     max_redirects: usize,
@@ -103,12 +96,12 @@ struct Options<'a, 'py> {
 impl Inner {
     fn build(py: Python<'_>, o: Options<'_, '_>) -> PyResult<Inner> {
         let source = o.source.get();
-        let (auth, redact_param, auth_repr) = match o.auth {
+        let (auth, auth_repr) = match o.auth {
             Some(a) => {
                 let a = a.get();
-                (a.inner.clone(), a.query_param.clone(), a.__repr__())
+                (a.inner.clone(), a.__repr__())
             }
-            None => (keyswap::Auth::bearer(), None, "Bearer()".to_owned()),
+            None => (keyswap::Auth::bearer(), "Bearer()".to_owned()),
         };
         let statuses = o
             .retry_on_status
@@ -169,6 +162,8 @@ impl Inner {
             .allow_insecure_http(o.allow_insecure_http)
             .retry_on_status(&statuses)
             .overlap_window(seconds("overlap_window", o.overlap_window)?)
+            .propagation_hold(seconds("propagation_hold", o.propagation_hold)?)
+            .probe_interval(seconds("probe_interval", o.probe_interval)?)
             .await_rotation(seconds("await_rotation", o.await_rotation)?)
             .load_timeout(seconds("load_timeout", o.load_timeout)?)
             .max_redirects(o.max_redirects)
@@ -199,10 +194,6 @@ impl Inner {
         Ok(Inner {
             client: RwLock::new(Some(client)),
             callbacks,
-            meta: Arc::new(Meta {
-                redact_param,
-                rejected: statuses,
-            }),
             repr_fields,
         })
     }
@@ -256,7 +247,6 @@ impl Inner {
             body: convert::body(json, data)?,
             timeout: opt_seconds("timeout", timeout)?,
             client: self.client()?,
-            meta: Arc::clone(&self.meta),
         })
     }
 
@@ -281,6 +271,8 @@ impl Inner {
         d.set_item("fallbacks", s.fallbacks)?;
         d.set_item("rotation_waits", s.rotation_waits)?;
         d.set_item("source_errors", s.source_errors)?;
+        d.set_item("probes", s.probes)?;
+        d.set_item("background_failures", s.background_failures)?;
         Ok(d)
     }
 }
@@ -296,25 +288,6 @@ fn redacted_url_str(url: &str) -> String {
         }
         Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
     }
-}
-
-/// The response URL without the query-parameter credential and any password.
-fn response_url(url: &Url, meta: &Meta) -> String {
-    let mut url = url.clone();
-    let _ = url.set_password(None);
-    if let Some(param) = &meta.redact_param {
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| k != param)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        if kept.is_empty() {
-            url.set_query(None);
-        } else {
-            url.query_pairs_mut().clear().extend_pairs(kept);
-        }
-    }
-    url.to_string()
 }
 
 async fn send(p: Prepared) -> keyswap::Result<Response> {
@@ -349,7 +322,10 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
         Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/1.1",
     };
-    let url = response_url(resp.url(), &p.meta);
+    // The one rule for "credential rejected" is the core's (retry_on_status and predicate).
+    let rejected = p.client.is_credential_rejection(&resp);
+    // The core has already removed a query-parameter credential from the response's URL.
+    let url = resp.url().to_string();
     let headers: Vec<(String, String)> = resp
         .headers()
         .iter()
@@ -367,7 +343,7 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
         url,
         version,
         content,
-        rejected: p.meta.rejected.contains(&status),
+        rejected,
         content_obj: OnceLock::new(),
         headers_obj: OnceLock::new(),
     })
@@ -378,6 +354,13 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
 /// source (one read shared by all threads), retries once with the new key, falls back to the
 /// previous key inside ``overlap_window``, or waits up to ``await_rotation`` seconds for a new
 /// one.
+///
+/// Rotation etiquette: while the server rejects the new key but still accepts the previous one
+/// (it has not propagated the new key yet), requests stay on the previous key for up to
+/// ``propagation_hold`` seconds (never past ``overlap_window``; 0 turns the hold off), and one
+/// request per ``probe_interval`` seconds tries the new key meanwhile; the first time it is
+/// accepted, every request switches. This keeps the count of failed authentications (which
+/// exchanges and gateways watch) to a few per rotation.
 ///
 /// Requests run on a Tokio runtime shared by the process, with the GIL released; one client is
 /// safe to share between threads. Use it as a context manager, or call :meth:`close`.
@@ -466,7 +449,7 @@ macro_rules! client_class {
             #[new]
             #[pyo3(signature = (source, auth=None, base_url=None, *, allow_origins=None,
                 allow_insecure_http=false, retry_on_status=None, overlap_window=30.0,
-                await_rotation=1.0, load_timeout=5.0, max_redirects=10, timeout=None,
+                propagation_hold=30.0, probe_interval=0.2, await_rotation=1.0, load_timeout=5.0, max_redirects=10, timeout=None,
                 connect_timeout=None, headers=None, on_rotate=None))]
             #[allow(clippy::too_many_arguments)]
             fn new(
@@ -478,6 +461,8 @@ macro_rules! client_class {
                 allow_insecure_http: bool,
                 retry_on_status: Option<Vec<u16>>,
                 overlap_window: f64,
+                propagation_hold: f64,
+                probe_interval: f64,
                 await_rotation: f64,
                 load_timeout: f64,
                 max_redirects: usize,
@@ -488,7 +473,8 @@ macro_rules! client_class {
             ) -> PyResult<Self> {
                 let options = Options {
                     source, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
-                    overlap_window, await_rotation, load_timeout, max_redirects, timeout,
+                    overlap_window, propagation_hold, probe_interval, await_rotation,
+                    load_timeout, max_redirects, timeout,
                     connect_timeout, headers, on_rotate,
                 };
                 Ok(Self { inner: Inner::build(py, options)? })
@@ -596,7 +582,9 @@ client_class! {
     request;
 
     /// A snapshot of the counters: ``requests``, ``auth_failures``, ``retries``,
-    /// ``refreshes``, ``rotations``, ``fallbacks``, ``rotation_waits``, ``source_errors``.
+    /// ``refreshes``, ``rotations``, ``fallbacks``, ``rotation_waits``, ``source_errors``,
+    /// ``probes`` (requests that tried the new credential during a propagation hold),
+    /// ``background_failures`` (panics caught in background work, which then resumed).
     stats;
 
     /// Registers ``callback(old_version, new_version)``, called after every rotation (versions,

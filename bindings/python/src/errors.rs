@@ -130,9 +130,10 @@ fn create(py: Python<'_>) -> PyResult<Exceptions> {
         py,
         "CredentialRejectedError",
         &[&a, &s],
-        "Raised by Response.raise_for_status() when the status says the credential was \
-         rejected (401, 403, or a status given in retry_on_status) after keyswap already \
-         refreshed the credential, retried, and waited for a rotation. Both an AuthError and an \
+        "Raised by Response.raise_for_status() when the client counts the response as \
+         \"credential rejected\" (a status in its retry_on_status, 401 by default: the same \
+         rule that starts keyswap's recover path) after keyswap already refreshed the \
+         credential, retried, and waited for a rotation. Both an AuthError and an \
          HTTPStatusError.",
     )?;
     let closed = make(

@@ -140,9 +140,10 @@ impl Headers {
 
 /// An HTTP response, its body already read.
 ///
-/// ``raise_for_status()`` raises :class:`CredentialRejectedError` for 401, 403 and any status
-/// the client was told means "credential rejected" (``retry_on_status``) — keyswap has already
-/// refreshed, retried and waited by then — and :class:`HTTPStatusError` for other 4xx/5xx.
+/// ``raise_for_status()`` raises :class:`CredentialRejectedError` when the client counts the
+/// response as "credential rejected" (a status in its ``retry_on_status``, 401 by default) —
+/// keyswap has already refreshed, retried and waited by then — and :class:`HTTPStatusError`
+/// for other 4xx/5xx.
 #[pyclass(frozen, module = "keyswap")]
 pub struct Response {
     pub(crate) status: u16,
@@ -150,6 +151,8 @@ pub struct Response {
     pub(crate) url: String,
     pub(crate) version: &'static str,
     pub(crate) content: bytes::Bytes,
+    /// Whether the client's core counts this response as "credential rejected"
+    /// (`keyswap::Client::is_credential_rejection`), decided when the response was built.
     pub(crate) rejected: bool,
     pub(crate) content_obj: OnceLock<Py<PyBytes>>,
     pub(crate) headers_obj: OnceLock<Py<Headers>>,
@@ -214,7 +217,8 @@ impl Response {
         Ok(self.headers_obj.get_or_init(|| h).clone_ref(py))
     }
 
-    /// The final URL (after redirects), without a query-parameter credential.
+    /// The final URL (after redirects). With :class:`Query` auth the credential parameter is
+    /// not in it (the core removes it; other parameters are kept).
     #[getter]
     fn url(&self) -> &str {
         &self.url
@@ -272,8 +276,9 @@ impl Response {
     }
 
     /// Returns the response when its status is below 400; raises
-    /// :class:`CredentialRejectedError` (401, 403, ``retry_on_status``) or
-    /// :class:`HTTPStatusError` (other 4xx/5xx) otherwise.
+    /// :class:`CredentialRejectedError` when the client counts it as "credential rejected" (a
+    /// status in ``retry_on_status``, 401 by default), :class:`HTTPStatusError` for other
+    /// 4xx/5xx.
     fn raise_for_status<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
         let py = slf.py();
         let this = slf.get();
@@ -281,7 +286,7 @@ impl Response {
             return Ok(slf.clone());
         }
         let e = exceptions(py);
-        let ty = if this.rejected || this.status == 401 || this.status == 403 {
+        let ty = if this.rejected {
             &e.rejected
         } else {
             &e.status

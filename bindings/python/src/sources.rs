@@ -23,7 +23,8 @@ pub struct Credential {
 #[pymethods]
 impl Credential {
     /// Creates a credential. ``version`` defaults to a hash of the content; ``expires_at`` is
-    /// in Unix seconds.
+    /// in Unix seconds (a negative, NaN, infinite or unrepresentable value raises
+    /// :class:`ConfigError`, a ``ValueError``).
     #[new]
     #[pyo3(signature = (key, *, secret=None, version=None, expires_at=None))]
     fn new(
@@ -40,7 +41,10 @@ impl Credential {
             cred = cred.with_version(version);
         }
         if let Some(at) = expires_at {
-            cred = cred.with_expiry(SystemTime::UNIX_EPOCH + seconds("expires_at", at)?);
+            let at = SystemTime::UNIX_EPOCH
+                .checked_add(seconds("expires_at", at)?)
+                .ok_or_else(|| config_error(format!("expires_at is out of range: {at}")))?;
+            cred = cred.with_expiry(at);
         }
         Ok(Credential { inner: cred })
     }
@@ -171,6 +175,16 @@ impl FileSource {
 /// A credential in an environment variable (plain key or JSON, as for files), read again on
 /// every load: set ``os.environ[name]`` and call ``client.refresh()`` (or let the next 401 do
 /// it) to switch keys.
+///
+/// Thread safety: assigning to ``os.environ`` calls C ``setenv``, and loads read the variable
+/// with C ``getenv`` on keyswap's worker threads. glibc's ``getenv``/``setenv`` are not
+/// thread-safe (true of C libraries generally): changing ``os.environ`` while a client may be
+/// loading from an ``EnvSource`` on another thread (a 401-triggered refresh, a rotation wait)
+/// can crash the process or read a torn value. Safe ways: set the variable before any client
+/// starts, and after a change call ``client.refresh()`` from the same thread, with no
+/// requests in flight; or keep the key in a file (:class:`FileSource`, watched); or feed it
+/// from Python with :class:`CustomSource` (``load`` is a Python callable returning the key,
+/// e.g. from a variable your code updates under a lock).
 #[pyclass(extends = Source, frozen, module = "keyswap")]
 pub struct EnvSource {
     var: String,

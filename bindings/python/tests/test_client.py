@@ -97,8 +97,10 @@ def test_stats_and_properties(server):
     c.get("/b")
     s = c.stats()
     assert set(s) == {"requests", "auth_failures", "retries", "refreshes", "rotations",
-                      "fallbacks", "rotation_waits", "source_errors"}
+                      "fallbacks", "rotation_waits", "source_errors", "probes",
+                      "background_failures"}
     assert s["requests"] == 2 and s["auth_failures"] == 0
+    assert s["probes"] == 0 and s["background_failures"] == 0
     assert c.source_name == "fixed"
     assert c.credential_version.startswith("sha256:")
     assert c.refresh() == c.credential_version

@@ -53,8 +53,9 @@ class HTTPStatusError(KeyswapError):
     status_code: int
 
 class CredentialRejectedError(AuthError, HTTPStatusError):
-    """raise_for_status() on 401, 403 or a retry_on_status status, after keyswap already
-    refreshed, retried and waited for a rotation."""
+    """raise_for_status() when the client counts the response as "credential rejected" (a
+    status in its retry_on_status, 401 by default), after keyswap already refreshed, retried
+    and waited for a rotation."""
 
 class ClientClosedError(KeyswapError):
     """The client was closed."""
@@ -71,7 +72,8 @@ class Credential:
         secret: Optional[str] = None,
         version: Optional[str] = None,
         expires_at: Optional[float] = None,
-    ) -> None: ...
+    ) -> None:
+        """``expires_at`` in Unix seconds; negative, NaN, inf or out of range raises ConfigError."""
     @property
     def version(self) -> str:
         """The version label (from the source, or ``sha256:`` + 8 hex digits of the content)."""
@@ -112,7 +114,14 @@ class FileSource(Source):
         """The path read."""
 
 class EnvSource(Source):
-    """A credential in an environment variable, read again on every load."""
+    """A credential in an environment variable, read again on every load.
+
+    Mutating ``os.environ`` (C ``setenv``) while clients may read an EnvSource from worker
+    threads (C ``getenv``) is unsafe: glibc's getenv/setenv are not thread-safe, as in C
+    libraries generally. Set the variable before clients start and call ``client.refresh()``
+    from the same thread after a change (no requests in flight), or use a FileSource, or feed
+    the key from Python with CustomSource(load=callable).
+    """
 
     def __init__(self, name: str) -> None: ...
     @property
@@ -261,7 +270,7 @@ class Bearer(Auth):
     def __init__(self) -> None: ...
 
 class Query(Auth):
-    """The key as query parameter ``name`` (redacted from URLs keyswap shows)."""
+    """The key as query parameter ``name``; the core removes it from Response.url and URLs in errors."""
 
     def __init__(self, name: str) -> None: ...
 
@@ -332,7 +341,9 @@ class Response:
     def json(self) -> Any:
         """The body parsed with ``json.loads``."""
     def raise_for_status(self) -> Response:
-        """Returns self below 400; raises CredentialRejectedError or HTTPStatusError otherwise."""
+        """Returns self below 400; raises CredentialRejectedError when the client counts the
+        response as "credential rejected" (retry_on_status, 401 by default), HTTPStatusError
+        for other 4xx/5xx."""
 
 # --- clients --------------------------------------------------------------------------------
 
@@ -349,6 +360,8 @@ class Client:
         allow_insecure_http: bool = False,
         retry_on_status: Optional[Iterable[int]] = None,
         overlap_window: float = 30.0,
+        propagation_hold: float = 30.0,
+        probe_interval: float = 0.2,
         await_rotation: float = 1.0,
         load_timeout: float = 5.0,
         max_redirects: int = 10,
@@ -390,7 +403,8 @@ class Client:
     def refresh(self) -> str:
         """Re-loads the source now; returns the credential version in use."""
     def stats(self) -> dict[str, int]:
-        """A snapshot of the counters."""
+        """A snapshot of the counters: requests, auth_failures, retries, refreshes, rotations,
+        fallbacks, rotation_waits, source_errors, probes, background_failures."""
     def on_rotate(self, callback: _RotateCallback) -> _RotateCallback:
         """Registers callback(old_version, new_version)."""
     @property
@@ -416,6 +430,8 @@ class AsyncClient:
         allow_insecure_http: bool = False,
         retry_on_status: Optional[Iterable[int]] = None,
         overlap_window: float = 30.0,
+        propagation_hold: float = 30.0,
+        probe_interval: float = 0.2,
         await_rotation: float = 1.0,
         load_timeout: float = 5.0,
         max_redirects: int = 10,
