@@ -46,7 +46,7 @@ pub use source::{
     DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
     HeaderValueFrom, HttpSource,
 };
-pub use source::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES};
+pub use source::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES, file_reads};
 pub use stats::{Rotation, Stats};
 
 /// The reqwest this crate wraps, so your `Request`, `Response` and `Client` types always match.

@@ -1,22 +1,31 @@
-//! One `notify` watcher per directory per process, shared by every file source in it.
+//! One `notify` watcher per directory per process, shared by every file source in it, and
+//! dispatching each event only to the files it names.
 //!
 //! Why the directory and not the file (measured, see the field notes): a watch on the file dies
 //! after the first rename over it (`mv tmp api_key`, or Kubernetes swapping `..data`), while a
-//! non-recursive watch on the parent directory sees every pattern. Events in a Kubernetes volume
-//! name `..data`, never the key file, so any event in the directory means "re-read and compare".
-//! Access events are dropped: the source's own reads raise them, which would loop.
+//! non-recursive watch on the parent directory sees every pattern.
+//!
+//! Why dispatch by name: a directory holding ten thousand tenants' key files must not re-read
+//! all of them when one changes. An event naming a file goes to that file's listeners only.
+//! Events that may concern every file go to all: events in a Kubernetes volume name `..data`
+//! (never the key file, which is a symlink through it), an event without a path, and a watch
+//! error (a full queue may have lost events). Access events are dropped: the sources' own reads
+//! raise them, which would loop.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::watch;
 
-use super::{ChangeNotifier, Changes};
+/// What listens to a directory for one file name: a signal bumped on each relevant event.
+pub(super) type Signal = watch::Sender<u64>;
 
-struct DirWatch {
-    notifier: ChangeNotifier,
-    // Kept only so the watch lives as long as a subscriber does.
+pub(super) struct DirWatch {
+    listeners: Arc<Mutex<HashMap<OsString, Vec<Weak<Signal>>>>>,
+    // Kept only so the watch lives as long as a listener does.
     _watcher: Mutex<notify::RecommendedWatcher>,
 }
 
@@ -27,45 +36,79 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(Default::default)
 }
 
-/// Subscribes to changes in `dir`, starting a watcher if this process has none on it yet.
-pub(super) fn subscribe(dir: &Path) -> notify::Result<Changes> {
+/// The directory's watch, started if this process has none on it yet.
+pub(super) fn watch_dir(dir: &Path) -> notify::Result<Arc<DirWatch>> {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut watches = registry().lock().unwrap_or_else(|p| p.into_inner());
     watches.retain(|_, w| w.strong_count() > 0);
-    let watch = match watches.get(&dir).and_then(Weak::upgrade) {
-        Some(existing) => existing,
-        None => {
-            let started = Arc::new(start(&dir)?);
-            watches.insert(dir, Arc::downgrade(&started));
-            started
-        }
-    };
-    // Each subscriber gets its own receiver of the directory's one sender.
-    let rx = watch.notifier.tx.subscribe();
-    Ok(Changes {
-        rx,
-        debounce: std::time::Duration::ZERO,
-        _keep_alive: Some(watch),
-    })
+    if let Some(existing) = watches.get(&dir).and_then(Weak::upgrade) {
+        return Ok(existing);
+    }
+    let started = Arc::new(start(&dir)?);
+    watches.insert(dir, Arc::downgrade(&started));
+    Ok(started)
+}
+
+impl DirWatch {
+    /// Bumps `signal` on every event naming `name` and on every event that may concern all
+    /// files. The registration lasts as long as `signal` does.
+    pub(super) fn listen(&self, name: OsString, signal: &Arc<Signal>) {
+        let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = listeners.entry(name).or_default();
+        entry.retain(|w| w.strong_count() > 0);
+        entry.push(Arc::downgrade(signal));
+    }
 }
 
 fn start(dir: &Path) -> notify::Result<DirWatch> {
-    let (notifier, _unused) = super::changes();
-    let on_event = notifier.clone();
+    let listeners: Arc<Mutex<HashMap<OsString, Vec<Weak<Signal>>>>> = Arc::default();
+    let dispatch = Arc::clone(&listeners);
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        match res {
-            Ok(event) if matches!(event.kind, EventKind::Access(_)) => {}
-            Ok(_) => on_event.notify(),
-            // An error may mean lost events (queue overflow): re-reading is the safe answer.
-            Err(err) => {
-                tracing::debug!(error = %err, "file watch error; re-reading");
-                on_event.notify();
+        let names: Option<Vec<OsString>> = match res {
+            Ok(event) if matches!(event.kind, EventKind::Access(_)) => return,
+            Ok(event) => {
+                let names: Vec<OsString> = event
+                    .paths
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
+                    .collect();
+                let everyone = names.is_empty()
+                    || names
+                        .iter()
+                        .any(|n| n.as_encoded_bytes().starts_with(b".."));
+                (!everyone).then_some(names)
             }
+            // An error may mean lost events (queue overflow): every file re-reads.
+            Err(err) => {
+                tracing::debug!(error = %err, "file watch error; re-reading every file");
+                None
+            }
+        };
+        let mut listeners = dispatch.lock().unwrap_or_else(|p| p.into_inner());
+        let bump = |signals: &mut Vec<Weak<Signal>>| {
+            signals.retain(|w| match w.upgrade() {
+                Some(signal) => {
+                    signal.send_modify(|n| *n = n.wrapping_add(1));
+                    true
+                }
+                None => false,
+            });
+        };
+        match names {
+            Some(names) => {
+                for name in names {
+                    if let Some(signals) = listeners.get_mut(&name) {
+                        bump(signals);
+                    }
+                }
+            }
+            None => listeners.values_mut().for_each(bump),
         }
+        listeners.retain(|_, signals| !signals.is_empty());
     })?;
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     Ok(DirWatch {
-        notifier,
+        listeners,
         _watcher: Mutex::new(watcher),
     })
 }

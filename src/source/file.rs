@@ -2,10 +2,12 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use super::read::{MAX_CREDENTIAL_BYTES, describe_io, read_capped};
-use super::{BoxFuture, Changes, CredentialSource, dir_watch, parse};
+use super::shared_file::{self, SharedFile};
+use super::{BoxFuture, Changes, CredentialSource, parse};
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 
@@ -38,14 +40,31 @@ const STABLE_READ_ATTEMPTS: usize = 6;
 /// updated are all seen: write to a temporary file and rename over, truncate and rewrite in
 /// place, and the Kubernetes secret volume (`..data` symlink swapped by rename). Events are
 /// debounced; a load reads until two reads a few milliseconds apart agree, so a half-written
-/// file is not taken; a slow poll catches what events miss. One watcher per directory is
-/// shared by every client of the process.
-#[derive(Debug, Clone)]
+/// file is not taken; a slow poll catches what events miss.
+///
+/// Shared per process: one watcher per directory (events go only to the files they name), and
+/// per file one poll ticker and one read per change, fanned out to every client of the file
+/// (see [`file_reads`](crate::file_reads)).
+#[derive(Clone)]
 pub struct FileSource {
     path: PathBuf,
     watch: bool,
     poll_interval: Option<Duration>,
     debounce: Duration,
+    /// What every source of this path (with these settings) in the process shares: the change
+    /// signal and the reads. Set on first use, once the settings are final.
+    shared: OnceLock<Arc<SharedFile>>,
+}
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSource")
+            .field("path", &self.path)
+            .field("watch", &self.watch)
+            .field("poll_interval", &self.poll_interval)
+            .field("debounce", &self.debounce)
+            .finish()
+    }
 }
 
 impl FileSource {
@@ -55,7 +74,20 @@ impl FileSource {
             watch: true,
             poll_interval: Some(DEFAULT_FILE_POLL_INTERVAL),
             debounce: DEFAULT_FILE_DEBOUNCE,
+            shared: OnceLock::new(),
         }
+    }
+
+    fn shared(&self) -> &Arc<SharedFile> {
+        self.shared
+            .get_or_init(|| shared_file::shared(&self.path, self.watch, self.poll_interval))
+    }
+
+    async fn load_from(&self, since: Option<Instant>) -> Result<Credential> {
+        let name = self.name();
+        let read = self.shared().read(since, read_stable, describe_io).await;
+        let bytes = read.outcome.map_err(|f| Error::source(&name, f.0))?;
+        parse::parse(&bytes).map_err(|e| Error::source(&name, e.to_string()))
     }
 
     /// Whether to watch the directory for change events. Default: `true`. Without events the
@@ -90,40 +122,25 @@ impl CredentialSource for FileSource {
     }
 
     fn load(&self) -> BoxFuture<'_, Result<Credential>> {
-        let path = self.path.clone();
-        Box::pin(async move {
-            let name = format!("file:{}", path.display());
-            let bytes = tokio::task::spawn_blocking(move || read_stable(&path))
-                .await
-                .map_err(|e| Error::source(&name, format!("read task failed: {e}")))?
-                .map_err(|e| Error::source(&name, describe_io(&e)))?;
-            parse::parse(&bytes).map_err(|e| Error::source(&name, e.to_string()))
-        })
+        Box::pin(self.load_from(None))
+    }
+
+    fn load_since(&self, since: Instant) -> BoxFuture<'_, Result<Credential>> {
+        Box::pin(self.load_from(Some(since)))
     }
 
     fn changes(&self) -> Option<Changes> {
-        if !self.watch {
-            return None;
-        }
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        match dir_watch::subscribe(dir) {
-            Ok(changes) => Some(changes.with_debounce(self.debounce)),
-            Err(err) => {
-                tracing::warn!(
-                    source = %self.name(),
-                    error = %err,
-                    "cannot watch the directory; relying on polling"
-                );
-                None
-            }
-        }
+        Some(self.shared().changes()?.with_debounce(self.debounce))
     }
 
     fn poll_interval(&self) -> Option<Duration> {
-        self.poll_interval
+        // One poll ticker per file feeds every client's change signal; only without a runtime
+        // to run it in does each client's driver poll on its own.
+        if self.shared().polled() {
+            None
+        } else {
+            self.poll_interval
+        }
     }
 }
 

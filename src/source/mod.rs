@@ -15,6 +15,7 @@ mod http;
 mod parse;
 mod presets;
 mod read;
+mod shared_file;
 
 use std::any::Any;
 use std::fmt;
@@ -38,6 +39,7 @@ pub use http::{
     HeaderValueFrom, HttpSource,
 };
 pub use read::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES};
+pub use shared_file::file_reads;
 
 /// A boxed, `Send` future, as returned by [`CredentialSource::load`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

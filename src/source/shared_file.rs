@@ -1,0 +1,224 @@
+//! One read of a key file per change per process, however many clients use it.
+//!
+//! Every file source of a path (with the same settings) shares a [`SharedFile`]: one change
+//! signal (directory events naming the file, events that concern every file, and one poll
+//! ticker per file, not per client), and one read per signal. A load is answered by the last
+//! read if no signal came since that read began and, for a load after a rejection, if the read
+//! began after the rejected request was sent; otherwise it reads, and concurrent loads share
+//! that read ([`SingleFlight`]). At most [`MAX_CONCURRENT_READS`] reads run at once in the
+//! process, so a rotation of ten thousand files does not grow the blocking thread pool.
+//!
+//! Correct while clients of one file are built and dropped concurrently: the registry holds
+//! weak references only; a `SharedFile` lives while a source or a change subscription of it
+//! does, and its ticker and directory registration end with it.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, watch};
+
+use super::Changes;
+use super::dir_watch::{self, DirWatch, Signal};
+use crate::single_flight::{Flight, SingleFlight};
+
+/// The most key-file reads running at once in the process (each holds a blocking thread).
+pub(crate) const MAX_CONCURRENT_READS: usize = 4;
+
+/// Key-file reads this process made (loads answered by a shared read do not count).
+static READS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times this process read a key file (see the crate docs on shared reads): with
+/// many clients on one file, it grows by one per change, not by one per client.
+pub fn file_reads() -> u64 {
+    READS.load(Ordering::Relaxed)
+}
+
+/// What one read produced, and the signal count when it began.
+#[derive(Clone)]
+pub(super) struct Read {
+    generation: u64,
+    pub(super) outcome: Result<Arc<[u8]>, Failure>,
+}
+
+/// A failed read: the kind (for messages) and its description.
+#[derive(Clone)]
+pub(super) struct Failure(pub(super) String);
+
+#[derive(Hash, PartialEq, Eq, Clone)]
+struct Key {
+    path: PathBuf,
+    watch: bool,
+    poll: Option<Duration>,
+}
+
+pub(super) struct SharedFile {
+    path: PathBuf,
+    signal: Arc<Signal>,
+    /// Whether anything bumps the signal; without, a read is never reused by a later load.
+    signalled: bool,
+    flight: SingleFlight<Read>,
+    _dir: Option<Arc<DirWatch>>,
+    ticker: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for SharedFile {
+    fn drop(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.abort();
+        }
+    }
+}
+
+type Registry = Mutex<HashMap<Key, Weak<SharedFile>>>;
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// The shared state of `path` for these settings, created on first use. The directory watch
+/// and the poll ticker start here (the ticker only inside a Tokio runtime).
+pub(super) fn shared(path: &Path, watch: bool, poll: Option<Duration>) -> Arc<SharedFile> {
+    let key = Key {
+        path: absolute(path),
+        watch,
+        poll: poll.filter(|p| !p.is_zero()),
+    };
+    let mut files = registry().lock().unwrap_or_else(|p| p.into_inner());
+    files.retain(|_, f| f.strong_count() > 0);
+    if let Some(existing) = files.get(&key).and_then(Weak::upgrade) {
+        return existing;
+    }
+    let file = Arc::new(SharedFile::start(path, &key));
+    files.insert(key, Arc::downgrade(&file));
+    file
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    match path.file_name() {
+        Some(name) => dir.join(name),
+        None => path.to_path_buf(),
+    }
+}
+
+impl SharedFile {
+    fn start(path: &Path, key: &Key) -> Self {
+        let signal = Arc::new(watch::channel(0u64).0);
+        let dir = if key.watch {
+            let parent = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            match (dir_watch::watch_dir(parent), path.file_name()) {
+                (Ok(dir), Some(name)) => {
+                    dir.listen(name.to_os_string(), &signal);
+                    Some(dir)
+                }
+                (Err(err), _) => {
+                    tracing::warn!(source = %format!("file:{}", path.display()), error = %err, "cannot watch the directory; relying on polling");
+                    None
+                }
+                (Ok(_), None) => None,
+            }
+        } else {
+            None
+        };
+        let ticker = key.poll.and_then(|interval| {
+            let handle = tokio::runtime::Handle::try_current().ok()?;
+            let weak = Arc::downgrade(&signal);
+            let task = handle.spawn(async move {
+                loop {
+                    tokio::time::sleep(crate::driver::jittered(interval)).await;
+                    let Some(signal) = weak.upgrade() else {
+                        return;
+                    };
+                    signal.send_modify(|n| *n = n.wrapping_add(1));
+                }
+            });
+            Some(task.abort_handle())
+        });
+        SharedFile {
+            path: path.to_path_buf(),
+            signalled: dir.is_some() || ticker.is_some(),
+            signal,
+            flight: SingleFlight::new(),
+            _dir: dir,
+            ticker,
+        }
+    }
+
+    /// A change signal for one client: every directory event naming the file (or concerning
+    /// every file) and every poll tick.
+    pub(super) fn changes(self: &Arc<Self>) -> Option<Changes> {
+        if !self.signalled {
+            return None;
+        }
+        Some(Changes {
+            rx: self.signal.subscribe(),
+            debounce: Duration::ZERO,
+            _keep_alive: Some(Arc::clone(self) as Arc<dyn std::any::Any + Send + Sync>),
+        })
+    }
+
+    /// Whether a poll ticker drives this file's signal (the client's driver then need not poll).
+    pub(super) fn polled(&self) -> bool {
+        self.ticker.is_some()
+    }
+
+    /// The file's content: the last read if it is still current for this caller, else a new
+    /// read shared by every concurrent caller. `since`: a load after a rejection, which must
+    /// not be answered by a read that began before that request was sent.
+    pub(super) async fn read(
+        &self,
+        since: Option<Instant>,
+        read: fn(&Path) -> io::Result<Vec<u8>>,
+        describe: fn(&io::Error) -> String,
+    ) -> Read {
+        let current = *self.signal.borrow();
+        let reuse = |f: &Flight<Read>| {
+            self.signalled
+                && f.value.outcome.is_ok()
+                && f.value.generation == current
+                && since.is_none_or(|s| f.started >= s)
+        };
+        self.flight
+            .run(since, reuse, |_| async {
+                // Taken before reading: a change during the read makes the next load read again.
+                let generation = *self.signal.borrow();
+                let outcome = read_limited(&self.path, read, describe).await;
+                Read {
+                    generation,
+                    outcome,
+                }
+            })
+            .await
+    }
+}
+
+async fn read_limited(
+    path: &Path,
+    read: fn(&Path) -> io::Result<Vec<u8>>,
+    describe: fn(&io::Error) -> String,
+) -> Result<Arc<[u8]>, Failure> {
+    static SLOTS: Semaphore = Semaphore::const_new(MAX_CONCURRENT_READS);
+    let _slot = SLOTS
+        .acquire()
+        .await
+        .map_err(|_| Failure("read slots closed".into()))?;
+    READS.fetch_add(1, Ordering::Relaxed);
+    let path = path.to_path_buf();
+    match tokio::task::spawn_blocking(move || read(&path)).await {
+        Ok(Ok(bytes)) => Ok(Arc::from(bytes)),
+        Ok(Err(err)) => Err(Failure(describe(&err))),
+        Err(err) => Err(Failure(format!("read task failed: {err}"))),
+    }
+}
