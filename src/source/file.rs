@@ -22,6 +22,8 @@ pub const DEFAULT_FILE_DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// How long apart the two reads are that must agree before content is trusted.
 const STABLE_READ_GAP: Duration = Duration::from_millis(5);
+/// A file not modified for this long before it is read has no writer at work: one read will do.
+const QUIET_BEFORE_READ: Duration = Duration::from_millis(100);
 /// How many reads a load may take while waiting for content to stop changing.
 const STABLE_READ_ATTEMPTS: usize = 6;
 
@@ -145,10 +147,25 @@ impl CredentialSource for FileSource {
 }
 
 /// Reads until two reads `STABLE_READ_GAP` apart return the same bytes, so a writer caught
-/// half-way is waited out instead of trusted.
+/// half-way is waited out instead of trusted — unless the file was last modified long enough
+/// before the read ([`QUIET_BEFORE_READ`]): no writer is busy, one read is enough (a client
+/// built on an untouched file costs one read, not two and a pause).
 fn read_stable(path: &Path) -> io::Result<Vec<u8>> {
+    let first = read_capped(path, MAX_CREDENTIAL_BYTES)?;
+    let quiet = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+        .is_some_and(|age| age >= QUIET_BEFORE_READ);
+    if quiet {
+        return Ok(first);
+    }
+    let mut first = Some(first);
     read_until_stable(
-        || read_capped(path, MAX_CREDENTIAL_BYTES),
+        || match first.take() {
+            Some(bytes) => Ok(bytes),
+            None => read_capped(path, MAX_CREDENTIAL_BYTES),
+        },
         || std::thread::sleep(STABLE_READ_GAP),
     )
 }
