@@ -8,6 +8,9 @@ mod client;
 mod credential;
 mod driver;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod recover;
 mod redirect;
 mod refresh;
