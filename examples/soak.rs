@@ -31,8 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keyswap::{Auth, Client, Source, Stats};
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 const FILE_HEADER: &str = "x-api-key";
 const ENDPOINT_HEADER: &str = "x-endpoint-key";
@@ -107,21 +106,21 @@ struct Api {
     endpoint: Arc<Accepted>,
 }
 
-impl Respond for Api {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let (stream, key) = match req.headers.get(FILE_HEADER) {
+impl Handler for Api {
+    fn respond(&self, headers: &[(String, String)]) -> Reply {
+        let (stream, key) = match header(headers, FILE_HEADER) {
             Some(key) => (&self.file, key),
-            None => match req.headers.get(ENDPOINT_HEADER) {
+            None => match header(headers, ENDPOINT_HEADER) {
                 Some(key) => (&self.endpoint, key),
-                None => return ResponseTemplate::new(401),
+                None => return Reply::new(401, ""),
             },
         };
-        if key.to_str().is_ok_and(|k| stream.contains(k)) {
+        if stream.contains(key) {
             stream.served.fetch_add(1, Ordering::Relaxed);
-            ResponseTemplate::new(200).set_body_string(r#"{"price":"97123.45"}"#)
+            Reply::new(200, r#"{"price":"97123.45"}"#)
         } else {
             stream.rejected.fetch_add(1, Ordering::Relaxed);
-            ResponseTemplate::new(401).set_body_string(r#"{"error":"invalid API key"}"#)
+            Reply::new(401, r#"{"error":"invalid API key"}"#)
         }
     }
 }
@@ -153,23 +152,25 @@ struct Endpoint {
     failed: Arc<AtomicU64>,
 }
 
-impl Respond for Endpoint {
-    fn respond(&self, _req: &Request) -> ResponseTemplate {
+impl Handler for Endpoint {
+    fn respond(&self, _headers: &[(String, String)]) -> Reply {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let outage = *self.outage.lock().unwrap();
         let mut state = self.state.lock().unwrap();
-        let fail = |t: ResponseTemplate| {
+        let fail = |t: Reply| {
             self.failed.fetch_add(1, Ordering::Relaxed);
             t
         };
         match outage {
-            Outage::Status500 => return fail(ResponseTemplate::new(500)),
+            Outage::Status500 => return fail(Reply::new(500, "")),
             Outage::TooMany => {
                 state.last_too_many = Some(Instant::now());
-                return fail(ResponseTemplate::new(429).insert_header("Retry-After", "1"));
+                let mut reply = Reply::new(429, "");
+                reply.retry_after = Some(1);
+                return fail(reply);
             }
             Outage::InvalidJson => {
-                return fail(ResponseTemplate::new(200).set_body_string(r#"{"key": "#));
+                return fail(Reply::new(200, r#"{"key": "#));
             }
             Outage::None | Outage::Slow => {}
         }
@@ -177,13 +178,11 @@ impl Respond for Endpoint {
         if state.served.is_none_or(|(g, _)| g < generation) {
             state.served = Some((generation, Instant::now()));
         }
-        let resp =
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({ "key": state.key }));
+        let mut reply = Reply::new(200, &serde_json::json!({ "key": state.key }).to_string());
         if outage == Outage::Slow {
-            resp.set_delay(Duration::from_millis(250))
-        } else {
-            resp
+            reply.delay = Some(Duration::from_millis(250));
         }
+        reply
     }
 }
 
@@ -282,6 +281,98 @@ fn revoke_served(api: &Api, endpoint: &Endpoint, generation: u64) {
     }
 }
 
+/// An HTTP answer of the local servers.
+struct Reply {
+    status: u16,
+    body: String,
+    retry_after: Option<u64>,
+    delay: Option<Duration>,
+}
+
+impl Reply {
+    fn new(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            body: body.to_owned(),
+            retry_after: None,
+            delay: None,
+        }
+    }
+}
+
+trait Handler: Clone + Send + Sync + 'static {
+    fn respond(&self, headers: &[(String, String)]) -> Reply;
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 (keep-alive, bodies skipped): wiremock keeps
+/// every request a mock matched in memory, which would drown the RSS measurement.
+async fn serve(handler: impl Handler) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let uri = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            socket.set_nodelay(true).ok();
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let _ = connection(socket, handler).await;
+            });
+        }
+    });
+    Ok(uri)
+}
+
+async fn connection(socket: tokio::net::TcpStream, handler: impl Handler) -> std::io::Result<()> {
+    let (read, mut write) = socket.into_split();
+    let mut read = BufReader::new(read);
+    let mut line = String::new();
+    loop {
+        let mut headers = Vec::new();
+        line.clear();
+        if read.read_line(&mut line).await? == 0 {
+            return Ok(()); // the client closed the connection
+        }
+        loop {
+            line.clear();
+            if read.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = l.split_once(':') {
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+        }
+        if let Some(len) = header(&headers, "content-length").and_then(|v| v.parse().ok()) {
+            let mut body = vec![0u8; len];
+            read.read_exact(&mut body).await?;
+        }
+        let reply = handler.respond(&headers);
+        if let Some(delay) = reply.delay {
+            tokio::time::sleep(delay).await;
+        }
+        let mut head = format!(
+            "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            reply.status,
+            reply.body.len()
+        );
+        if let Some(secs) = reply.retry_after {
+            head.push_str(&format!("retry-after: {secs}\r\n"));
+        }
+        head.push_str("\r\n");
+        head.push_str(&reply.body);
+        write.write_all(head.as_bytes()).await?;
+    }
+}
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -299,6 +390,7 @@ struct Consumers {
 }
 
 fn spawn_consumers(
+    name: &'static str,
     client: &Client,
     n: usize,
     deadline: Instant,
@@ -317,11 +409,11 @@ fn spawn_consumers(
                         }
                         Ok(resp) => {
                             counts.failed.fetch_add(1, Ordering::Relaxed);
-                            eprintln!("consumer saw HTTP {}", resp.status());
+                            eprintln!("{name} consumer saw HTTP {}", resp.status());
                         }
                         Err(err) => {
                             counts.failed.fetch_add(1, Ordering::Relaxed);
-                            eprintln!("consumer saw error: {err}");
+                            eprintln!("{name} consumer saw error: {err}");
                         }
                     }
                 }
@@ -349,14 +441,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rotate = Duration::from_millis(opts.rotate_ms);
 
     let api = Api::default();
-    let api_server = MockServer::builder()
-        .disable_request_recording()
-        .start()
-        .await;
-    Mock::given(any())
-        .respond_with(api.clone())
-        .mount(&api_server)
-        .await;
+    let api_uri = serve(api.clone()).await?;
 
     let endpoint = Endpoint {
         state: Arc::default(),
@@ -364,14 +449,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         fetches: Arc::default(),
         failed: Arc::default(),
     };
-    let endpoint_server = MockServer::builder()
-        .disable_request_recording()
-        .start()
-        .await;
-    Mock::given(any())
-        .respond_with(endpoint.clone())
-        .mount(&endpoint_server)
-        .await;
+    let endpoint_uri = serve(endpoint.clone()).await?;
 
     // Generation 0 of both streams.
     let dir = tempfile::tempdir()?;
@@ -386,18 +464,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file_client = Client::builder()
         .source(Source::file(&key_file))
         .auth(Auth::header(FILE_HEADER))
-        .base_url(api_server.uri())
+        .base_url(&api_uri)
         .build()
         .await?;
     let endpoint_client = Client::builder()
         .source(
-            Source::http(&format!("{}/v1/credential", endpoint_server.uri()))
+            Source::http(&format!("{endpoint_uri}/v1/credential"))
                 .key_pointer("/key")
                 .poll_interval(Some(Duration::from_millis(20)))
+                // Polls every 20 ms must fetch, not reuse the last outcome (250 ms by default).
+                .reuse_window(Duration::from_millis(5))
                 .timeout(Duration::from_secs(2)),
         )
         .auth(Auth::header(ENDPOINT_HEADER))
-        .base_url(api_server.uri())
+        .base_url(&api_uri)
         .build()
         .await?;
 
@@ -452,17 +532,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     };
 
-    let counts = Arc::new(Consumers {
-        ok: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
-    });
-    let mut consumers = spawn_consumers(&file_client, opts.consumers / 2, deadline, &counts);
+    let new_counts = || {
+        Arc::new(Consumers {
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        })
+    };
+    let (file_counts, endpoint_counts) = (new_counts(), new_counts());
+    let mut consumers = spawn_consumers(
+        "file",
+        &file_client,
+        opts.consumers / 2,
+        deadline,
+        &file_counts,
+    );
     consumers.extend(spawn_consumers(
+        "endpoint",
         &endpoint_client,
         opts.consumers - opts.consumers / 2,
         deadline,
-        &counts,
+        &endpoint_counts,
     ));
+    let total = |field: fn(&Consumers) -> &AtomicU64| {
+        field(&file_counts).load(Ordering::Relaxed)
+            + field(&endpoint_counts).load(Ordering::Relaxed)
+    };
 
     let warm_up = Duration::from_secs(5).min(Duration::from_secs(opts.seconds) / 6);
     tokio::time::sleep(warm_up).await;
@@ -481,8 +575,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{:>5.1}s  requests {} · consumer failures {} · rotations file {}/{} endpoint {}/{} · \
              auth rejections {}+{} · source_errors {}+{} · background_failures {}+{} · RSS {} KiB",
             started.elapsed().as_secs_f64(),
-            counts.ok.load(Ordering::Relaxed) + counts.failed.load(Ordering::Relaxed),
-            counts.failed.load(Ordering::Relaxed),
+            total(|c| &c.ok) + total(|c| &c.failed),
+            total(|c| &c.failed),
             f.rotations,
             file_rotations.load(Ordering::Relaxed),
             e.rotations,
@@ -507,8 +601,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_end = rss_kib();
     let elapsed = started.elapsed().as_secs_f64();
     let (f, e) = (file_client.stats(), endpoint_client.stats());
-    let ok = counts.ok.load(Ordering::Relaxed);
-    let failed = counts.failed.load(Ordering::Relaxed);
+    let ok = total(|c| &c.ok);
+    let failed = total(|c| &c.failed);
     let growth = (rss_end as f64 - rss_start as f64) * 100.0 / rss_start.max(1) as f64;
 
     println!();
@@ -517,10 +611,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ok + failed,
         (ok + failed) as f64 / elapsed
     );
-    println!("consumer failures:   {failed}");
+    println!(
+        "consumer failures:   {failed} (file {}, endpoint {})",
+        file_counts.failed.load(Ordering::Relaxed),
+        endpoint_counts.failed.load(Ordering::Relaxed)
+    );
     println!(
         "{}",
-        stats_line("file client    ", &f, file_rotations.load(Ordering::Relaxed))
+        stats_line(
+            "file client    ",
+            &f,
+            file_rotations.load(Ordering::Relaxed)
+        )
     );
     println!(
         "{}",

@@ -319,7 +319,12 @@ pub(in crate::source) mod properties {
                 prop::collection::btree_map(
                     prop_oneof![
                         prop::sample::select(vec![
-                            "key", "secret", "passphrase", "version", "expires_at", "data",
+                            "key",
+                            "secret",
+                            "passphrase",
+                            "version",
+                            "expires_at",
+                            "data",
                         ])
                         .prop_map(str::to_owned),
                         any::<String>(),

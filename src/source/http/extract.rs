@@ -312,7 +312,12 @@ mod properties {
     /// A document shaped like what the pointers look for: nested data, a JSON-encoded string
     /// and a base64 string, each holding anything.
     fn arb_shaped_body() -> impl Strategy<Value = Vec<u8>> {
-        (arb_json(), arb_json(), arb_field_text(), prop::collection::vec(any::<u8>(), 0..16))
+        (
+            arb_json(),
+            arb_json(),
+            arb_field_text(),
+            prop::collection::vec(any::<u8>(), 0..16),
+        )
             .prop_map(|(data, enc, expires, raw)| {
                 let doc = json!({
                     "data": data,

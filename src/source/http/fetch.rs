@@ -461,14 +461,11 @@ mod properties {
                 let failure = status_failure(&resp);
                 let expected = format!("endpoint answered {status}");
                 prop_assert!(failure.why.starts_with(&expected), "{}", failure.why);
-                match failure.retry_after {
-                    Some(after) => {
-                        prop_assert!(status == 429 || status == 503);
-                        prop_assert!(after <= MAX_RETRY_AFTER);
-                        // The gate adds it to an Instant: never an overflow.
-                        let _ = crate::store::after(after);
-                    }
-                    None => {}
+                if let Some(after) = failure.retry_after {
+                    prop_assert!(status == 429 || status == 503);
+                    prop_assert!(after <= MAX_RETRY_AFTER);
+                    // The gate adds it to an Instant: never an overflow.
+                    let _ = crate::store::after(after);
                 }
             }
         }
