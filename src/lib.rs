@@ -11,6 +11,9 @@ mod credential;
 mod driver;
 mod error;
 mod http_client;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod recover;
 mod redirect;
 mod refresh;

@@ -40,6 +40,12 @@ pub use http::{
 };
 pub use read::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES};
 pub use shared_file::file_reads;
+// The parsers `crate::fuzzing` wraps for the cargo-fuzz targets (feature `fuzzing` only).
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::{
+    http::parse_retry_after,
+    parse::{parse, parse_expiry},
+};
 
 /// A boxed, `Send` future, as returned by [`CredentialSource::load`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

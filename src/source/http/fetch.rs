@@ -343,3 +343,135 @@ mod tests {
         }
     }
 }
+
+/// Property tests: `Retry-After` is whatever a server (or something pretending to be one)
+/// sends. `parse_retry_after` never panics and returns delta-seconds as given (up to
+/// `u64::MAX` s) or the time left until an HTTP date (bounded by 9999-12-31); the failure the
+/// source reports caps it at `MAX_RETRY_AFTER`, so the gate never sleeps past an hour and
+/// `Instant + retry_after` cannot overflow.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The latest instant an IMF-fixdate can name, as seconds since the epoch.
+    const LATEST_DATE_SECS: u64 = 253_402_300_799;
+
+    fn arb_http_date() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(vec!["Sun,", "Mon,", "x", ",", "Sunday,"]),
+            "[0-9]{0,3}",
+            prop::sample::select(vec!["Jan", "Feb", "Nov", "Dec", "jan", "Foo", ""]),
+            prop_oneof!["[0-9]{1,6}", "-[0-9]{1,4}", "\\+[0-9]{4,6}"],
+            "[0-9]{1,3}:[0-9]{1,3}:[0-9]{1,3}(\\.[0-9]{0,9})?",
+            prop::sample::select(vec!["GMT", "UTC", "gmt", "GMT GMT"]),
+            "[ \t]{1,3}",
+        )
+            .prop_map(|(dow, day, mon, year, time, zone, sp)| {
+                [dow, &day, mon, &year, &time, zone].join(&sp)
+            })
+    }
+
+    fn arb_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            any::<u64>().prop_map(|n| n.to_string()),
+            "[0-9]{15,40}",
+            "[ \t]*-?[0-9]{1,5}(\\.[0-9]{0,3})?[ \t]*",
+            arb_http_date(),
+            (0u64..=LATEST_DATE_SECS).prop_map(|secs| {
+                humantime::format_rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+                    .to_string()
+            }),
+        ]
+    }
+
+    fn response(status: u16, retry_after: &str) -> Option<reqwest::Response> {
+        let value = HeaderValue::from_str(retry_after).ok()?;
+        let resp = http::Response::builder()
+            .status(status)
+            .header(RETRY_AFTER, value)
+            .body(Vec::<u8>::new())
+            .ok()?;
+        Some(reqwest::Response::from(resp))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn retry_after_never_panics_and_is_bounded(value in arb_value()) {
+            let latest = (SystemTime::UNIX_EPOCH + Duration::from_secs(LATEST_DATE_SECS + 1))
+                .duration_since(SystemTime::now())
+                .unwrap();
+            match parse_retry_after(&value) {
+                None => {}
+                Some(after) => match value.trim().parse::<u64>() {
+                    Ok(secs) => prop_assert_eq!(after, Duration::from_secs(secs)),
+                    Err(_) => prop_assert!(after <= latest, "{value:?} -> {after:?}"),
+                },
+            }
+        }
+
+        #[test]
+        fn delta_seconds_are_exact(secs in any::<u64>(), pad in "[ \t]{0,3}") {
+            prop_assert_eq!(
+                parse_retry_after(&format!("{pad}{secs}{pad}")),
+                Some(Duration::from_secs(secs))
+            );
+        }
+
+        /// A date in the future is the time left until it (within the test's own slack).
+        #[test]
+        fn http_dates_are_time_left(ahead in 0u64..100_000_000) {
+            let now = SystemTime::now();
+            let at = now + Duration::from_secs(ahead + 2);
+            let secs = at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+            let at = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+            let rfc = humantime::format_rfc3339(at).to_string(); // 2026-03-01T10:00:00Z
+            let (date, time) = rfc.trim_end_matches('Z').split_once('T').unwrap();
+            let (year, rest) = date.split_once('-').unwrap();
+            let (month, day) = rest.split_once('-').unwrap();
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let imf = format!(
+                "Thu, {day} {} {year} {time} GMT",
+                months[month.parse::<usize>().unwrap() - 1]
+            );
+            let left = parse_retry_after(&imf).unwrap();
+            let expected = at.duration_since(now).unwrap();
+            prop_assert!(left <= expected && expected - left < Duration::from_secs(2), "{imf}: {left:?} vs {expected:?}");
+        }
+
+        /// What the endpoint source keeps, and its message, whatever the header says.
+        #[test]
+        fn status_failure_caps_retry_after(
+            status in prop::sample::select(vec![429u16, 503, 500, 302]),
+            value in arb_value(),
+        ) {
+            if let Some(resp) = response(status, &value) {
+                let failure = status_failure(&resp);
+                let expected = format!("endpoint answered {status}");
+                prop_assert!(failure.why.starts_with(&expected), "{}", failure.why);
+                if let Some(after) = failure.retry_after {
+                    prop_assert!(status == 429 || status == 503);
+                    prop_assert!(after <= MAX_RETRY_AFTER);
+                    // The gate adds it to an Instant: never an overflow.
+                    let _ = crate::store::after(after);
+                }
+            }
+        }
+    }
+
+    /// `u64::MAX` seconds is returned as is; only the cap makes it usable.
+    #[test]
+    fn the_largest_delta_is_capped_by_the_failure() {
+        assert_eq!(
+            parse_retry_after("18446744073709551615"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(parse_retry_after("18446744073709551616"), None);
+        let resp = response(429, "18446744073709551615").unwrap();
+        assert_eq!(status_failure(&resp).retry_after, Some(MAX_RETRY_AFTER));
+        assert!(status_failure(&resp).why.ends_with("(Retry-After: 3600s)"));
+    }
+}

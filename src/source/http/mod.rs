@@ -94,6 +94,15 @@ pub struct HttpSource {
     fetcher: Fetcher,
 }
 
+#[cfg(feature = "fuzzing")]
+impl HttpSource {
+    /// This source's decode steps and pointers applied to `body`, without a fetch (for
+    /// `crate::fuzzing`).
+    pub(crate) fn extract_body(&self, body: &[u8]) -> std::result::Result<Credential, String> {
+        self.extract.apply(body)
+    }
+}
+
 impl HttpSource {
     pub(crate) fn new(url: &str) -> Self {
         let url = Url::parse(url).map_err(|e| {
