@@ -358,8 +358,8 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
     if let Some((signer, status, headers)) = body_verdict {
         // The core reads at most 64 KiB to classify; a longer body is no rejection.
         if content.len() <= CLASSIFIED_BODY_LIMIT {
-            rejected = signer.classify(status, &headers, Some(&content))
-                == keyswap::Rejection::Credential;
+            rejected =
+                signer.classify(status, &headers, Some(&content)) == keyswap::Rejection::Credential;
         }
     }
     Ok(Response {

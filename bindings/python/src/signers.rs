@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use keyswap::reqwest::StatusCode;
 use keyswap::reqwest::header::{HeaderName, HeaderValue};
 use keyswap::sign::{
-    HashAlg, NonceUnit, Part, SecretEncoding, SigEncoding, TimeEndpoint, TimeUnit,
-    TimestampFormat,
+    HashAlg, NonceUnit, Part, SecretEncoding, SigEncoding, TimeEndpoint, TimeUnit, TimestampFormat,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString, PyTuple};
@@ -141,7 +140,10 @@ impl KrakenSigner {
         let (unit, shown) = choice(
             "nonce_unit",
             nonce_unit,
-            &[("ms", (NonceUnit::Millis, "ms")), ("us", (NonceUnit::Micros, "us"))],
+            &[
+                ("ms", (NonceUnit::Millis, "ms")),
+                ("us", (NonceUnit::Micros, "us")),
+            ],
         )?;
         let signer = keyswap::sign::KrakenSigner::new().nonce_unit(unit);
         let repr = format!("KrakenSigner(nonce_unit={shown:?})");
@@ -249,8 +251,14 @@ const PART_NAMES: &[(&str, &str)] = &[
     ("timestamp", "the timestamp as sent"),
     ("method", "the method, upper case"),
     ("path", "the URL path"),
-    ("query", "the query without '?', as sent, without the signature"),
-    ("path_and_query", "the path, plus '?query' when there is one"),
+    (
+        "query",
+        "the query without '?', as sent, without the signature",
+    ),
+    (
+        "path_and_query",
+        "the path, plus '?query' when there is one",
+    ),
     ("body", "the body's bytes"),
     ("query_or_body", "the query for GET, the body otherwise"),
     ("key", "the credential's key"),
@@ -302,12 +310,9 @@ fn placement(
     default_header: &str,
 ) -> PyResult<Option<Result<HeaderName, String>>> {
     match (header, query) {
-        (Some(h), Some(q)) if !h.eq_ignore_ascii_case(default_header) => {
-            let _ = q;
-            Err(config_error(format!(
-                "pass {what}_header or {what}_query, not both"
-            )))
-        }
+        (Some(h), Some(_)) if !h.eq_ignore_ascii_case(default_header) => Err(config_error(
+            format!("pass {what}_header or {what}_query, not both"),
+        )),
         (_, Some(q)) => Ok(Some(Err(non_empty(&format!("{what}_query"), q)?))),
         (Some(h), None) => Ok(Some(Ok(header_name(&format!("{what}_header"), &h)?))),
         (None, None) => Ok(None),
@@ -404,15 +409,16 @@ impl HmacSigner {
             repr.push(format!("parts=[{}]", shown.join(", ")));
             signer = signer.parts(list);
         } else {
-            repr.push(
-                "parts=[\"timestamp\", \"method\", \"path_and_query\", \"body\"]".to_owned(),
-            );
+            repr.push("parts=[\"timestamp\", \"method\", \"path_and_query\", \"body\"]".to_owned());
         }
 
         let h = choice(
             "hash",
             hash,
-            &[("sha256", (HashAlg::Sha256, "sha256")), ("sha512", (HashAlg::Sha512, "sha512"))],
+            &[
+                ("sha256", (HashAlg::Sha256, "sha256")),
+                ("sha512", (HashAlg::Sha512, "sha512")),
+            ],
         )?;
         signer = signer.hash(h.0);
         repr.push(format!("hash={:?}", h.1));
@@ -455,14 +461,24 @@ impl HmacSigner {
             Some(Err(q)) => signer.key_query(q),
             None => signer.no_key(),
         };
-        let ts = placement("timestamp", timestamp_header, timestamp_query, "x-timestamp")?;
+        let ts = placement(
+            "timestamp",
+            timestamp_header,
+            timestamp_query,
+            "x-timestamp",
+        )?;
         repr.push(shown(&ts, "timestamp"));
         signer = match ts {
             Some(Ok(h)) => signer.timestamp_header(h),
             Some(Err(q)) => signer.timestamp_query(q),
             None => signer.no_timestamp(),
         };
-        let sig = placement("signature", signature_header, signature_query, "x-signature")?;
+        let sig = placement(
+            "signature",
+            signature_header,
+            signature_query,
+            "x-signature",
+        )?;
         repr.push(shown(&sig, "signature"));
         signer = match sig {
             Some(Ok(h)) => signer.signature_header(h),
@@ -545,7 +561,9 @@ impl HmacSigner {
                 TimeUnit::Micros => "us",
                 _ => "ns",
             };
-            repr.push(format!("time_endpoint=({path:?}, {pointer:?}, {shown_unit:?})"));
+            repr.push(format!(
+                "time_endpoint=({path:?}, {pointer:?}, {shown_unit:?})"
+            ));
             signer = signer.with_time_endpoint(TimeEndpoint {
                 path: intern(&path),
                 pointer: intern(&pointer),
