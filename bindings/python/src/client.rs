@@ -58,6 +58,8 @@ fn dispatcher() -> &'static mpsc::Sender<RotateEvent> {
 
 pub(crate) struct Inner {
     client: RwLock<Option<keyswap::Client>>,
+    /// The exchange signer of the client's `auth`, if any (see `send`).
+    signer: Option<Arc<dyn keyswap::sign::Signer>>,
     callbacks: Arc<Callbacks>,
     repr_fields: String,
 }
@@ -65,6 +67,7 @@ pub(crate) struct Inner {
 /// A request converted from Python arguments, ready to go without the GIL.
 struct Prepared {
     client: keyswap::Client,
+    signer: Option<Arc<dyn keyswap::sign::Signer>>,
     method: Method,
     url: String,
     query: Vec<(String, String)>,
@@ -91,17 +94,18 @@ struct Options<'a, 'py> {
     connect_timeout: Option<f64>,
     headers: Option<&'a Bound<'py, PyAny>>,
     on_rotate: Option<&'a Bound<'py, PyAny>>,
+    sync_clock: bool,
 }
 
 impl Inner {
     fn build(py: Python<'_>, o: Options<'_, '_>) -> PyResult<Inner> {
         let source = o.source.get();
-        let (auth, auth_repr) = match o.auth {
+        let (auth, auth_repr, signer) = match o.auth {
             Some(a) => {
                 let a = a.get();
-                (a.inner.clone(), a.__repr__())
+                (a.inner.clone(), a.__repr__(), a.signer.clone())
             }
-            None => (keyswap::Auth::bearer(), "Bearer()".to_owned()),
+            None => (keyswap::Auth::bearer(), "Bearer()".to_owned(), None),
         };
         let statuses = o
             .retry_on_status
@@ -167,6 +171,7 @@ impl Inner {
             .await_rotation(seconds("await_rotation", o.await_rotation)?)
             .load_timeout(seconds("load_timeout", o.load_timeout)?)
             .max_redirects(o.max_redirects)
+            .sync_clock(o.sync_clock)
             .on_rotate(move |rotation| {
                 if hook_callbacks.count.load(Ordering::Acquire) > 0 {
                     let _ = dispatcher().send((
@@ -193,6 +198,7 @@ impl Inner {
         }
         Ok(Inner {
             client: RwLock::new(Some(client)),
+            signer,
             callbacks,
             repr_fields,
         })
@@ -247,6 +253,7 @@ impl Inner {
             body: convert::body(json, data)?,
             timeout: opt_seconds("timeout", timeout)?,
             client: self.client()?,
+            signer: self.signer.clone(),
         })
     }
 
@@ -272,6 +279,7 @@ impl Inner {
         d.set_item("rotation_waits", s.rotation_waits)?;
         d.set_item("source_errors", s.source_errors)?;
         d.set_item("probes", s.probes)?;
+        d.set_item("resigns", s.resigns)?;
         d.set_item("background_failures", s.background_failures)?;
         Ok(d)
     }
@@ -289,6 +297,9 @@ fn redacted_url_str(url: &str) -> String {
         Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
     }
 }
+
+/// The most the core reads of a body to classify it (`keyswap`'s `MAX_CLASSIFIED_BODY`).
+const CLASSIFIED_BODY_LIMIT: usize = 64 * 1024;
 
 async fn send(p: Prepared) -> keyswap::Result<Response> {
     let mut b = p.client.request(p.method, &p.url);
@@ -322,8 +333,15 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
         Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/1.1",
     };
-    // The one rule for "credential rejected" is the core's (retry_on_status and predicate).
-    let rejected = p.client.is_credential_rejection(&resp);
+    // The one rule for "credential rejected" is the core's (retry_on_status, and an exchange
+    // signer's reading of status and headers) ...
+    let mut rejected = p.client.is_credential_rejection(&resp);
+    // ... and of the body, where the signer's exchange reports rejections (Kraken's HTTP 200
+    // errors, Binance's 400 codes), as the core's recover path classified it.
+    let body_verdict = p
+        .signer
+        .filter(|s| !rejected && s.needs_body(resp.status(), resp.headers()))
+        .map(|s| (s, resp.status(), resp.headers().clone()));
     // The core has already removed a query-parameter credential from the response's URL.
     let url = resp.url().to_string();
     let headers: Vec<(String, String)> = resp
@@ -337,6 +355,13 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
         })
         .collect();
     let content = resp.bytes().await.map_err(keyswap::Error::from)?;
+    if let Some((signer, status, headers)) = body_verdict {
+        // The core reads at most 64 KiB to classify; a longer body is no rejection.
+        if content.len() <= CLASSIFIED_BODY_LIMIT {
+            rejected =
+                signer.classify(status, &headers, Some(&content)) == keyswap::Rejection::Credential;
+        }
+    }
     Ok(Response {
         status,
         headers: Arc::new(headers),
@@ -361,6 +386,13 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
 /// request per ``probe_interval`` seconds tries the new key meanwhile; the first time it is
 /// accepted, every request switches. This keeps the count of failed authentications (which
 /// exchanges and gateways watch) to a few per rotation.
+///
+/// With an exchange signer (:class:`BinanceSigner`, :class:`KrakenSigner`, ...) as ``auth``,
+/// every attempt is signed in Rust with the exchange's clock (learned from its time endpoint
+/// when the client is built with ``base_url``, else before the first request, from its origin;
+/// ``sync_clock=False`` skips that step; the clock is still kept current from ``Date`` headers
+/// and re-learned when a timestamp is rejected) and a fresh nonce; a rejected timestamp or
+/// nonce is signed again and retried once (counted in ``stats()["resigns"]``).
 ///
 /// Requests run on a Tokio runtime shared by the process, with the GIL released; one client is
 /// safe to share between threads. Use it as a context manager, or call :meth:`close`.
@@ -450,7 +482,7 @@ macro_rules! client_class {
             #[pyo3(signature = (source, auth=None, base_url=None, *, allow_origins=None,
                 allow_insecure_http=false, retry_on_status=None, overlap_window=30.0,
                 propagation_hold=30.0, probe_interval=0.2, await_rotation=1.0, load_timeout=5.0, max_redirects=10, timeout=None,
-                connect_timeout=None, headers=None, on_rotate=None))]
+                connect_timeout=None, headers=None, on_rotate=None, sync_clock=true))]
             #[allow(clippy::too_many_arguments)]
             fn new(
                 py: Python<'_>,
@@ -470,12 +502,13 @@ macro_rules! client_class {
                 connect_timeout: Option<f64>,
                 headers: Option<&Bound<'_, PyAny>>,
                 on_rotate: Option<&Bound<'_, PyAny>>,
+                sync_clock: bool,
             ) -> PyResult<Self> {
                 let options = Options {
                     source, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
                     overlap_window, propagation_hold, probe_interval, await_rotation,
                     load_timeout, max_redirects, timeout,
-                    connect_timeout, headers, on_rotate,
+                    connect_timeout, headers, on_rotate, sync_clock,
                 };
                 Ok(Self { inner: Inner::build(py, options)? })
             }
@@ -584,7 +617,8 @@ client_class! {
     /// A snapshot of the counters: ``requests``, ``auth_failures``, ``retries``,
     /// ``refreshes``, ``rotations``, ``fallbacks``, ``rotation_waits``, ``source_errors``,
     /// ``probes`` (requests that tried the new credential during a propagation hold),
-    /// ``background_failures`` (panics caught in background work, which then resumed).
+    /// ``resigns`` (attempts an exchange signer signed again and retried once after the
+    /// exchange rejected their timestamp or nonce), ``background_failures`` (panics caught in background work, which then resumed).
     stats;
 
     /// Registers ``callback(old_version, new_version)``, called after every rotation (versions,

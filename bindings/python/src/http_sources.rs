@@ -166,8 +166,8 @@ macro_rules! endpoint_source {
 /// ``headers`` (values: ``str``, :class:`FromFile` or :class:`FromEnv`, the latter two read
 /// again on every fetch); the answer goes through the ``decode`` steps in order
 /// (``("json", pointer)`` parses the string at ``pointer`` as JSON, ``("base64", pointer)``
-/// decodes it), then RFC 6901 pointers pick the key and optionally the secret, version and
-/// expiry.
+/// decodes it), then RFC 6901 pointers pick the key and optionally the secret
+/// (``secret_pointer``), passphrase (``passphrase_pointer``), version and expiry.
 ///
 /// The endpoint is polled every ``poll_interval`` seconds (``None``: only on authentication
 /// failures and before expiry), once per process however many clients share the source;
@@ -179,7 +179,8 @@ pub struct HttpSource;
 
 endpoint_source! {
     HttpSource(url, *, key_pointer="".to_owned(), headers=None, bearer=None, secret_pointer=None,
-        version_pointer=None, version_last_segment=false, expiry_pointer=None, decode=Vec::new())
+        version_pointer=None, version_last_segment=false, expiry_pointer=None, decode=Vec::new(),
+        passphrase_pointer=None)
         then (base_url=None);
     fn new(
         url: &str,
@@ -191,6 +192,7 @@ endpoint_source! {
         version_last_segment: bool,
         expiry_pointer: Option<String>,
         decode: Vec<(String, String)>,
+        passphrase_pointer: Option<String>,
     ) then (base_url: Option<String>) {
         let mut src = keyswap::Source::http(url);
         for (kind, pointer) in decode {
@@ -217,6 +219,9 @@ endpoint_source! {
         }
         if let Some(p) = expiry_pointer {
             src = src.expiry_pointer(p);
+        }
+        if let Some(p) = passphrase_pointer {
+            src = src.passphrase_pointer(p);
         }
         (src, Extra { headers, secret_pointer, base_url })
     }

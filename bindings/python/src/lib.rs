@@ -9,6 +9,7 @@ mod convert;
 mod errors;
 mod http_sources;
 mod response;
+mod signers;
 mod sources;
 
 use pyo3::prelude::*;
@@ -64,6 +65,12 @@ fn _keyswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<auth::Basic>()?;
     m.add_class::<auth::Sign>()?;
     m.add_class::<auth::SigningRequest>()?;
+    m.add_class::<signers::BinanceSigner>()?;
+    m.add_class::<signers::KrakenSigner>()?;
+    m.add_class::<signers::CoinbaseSigner>()?;
+    m.add_class::<signers::OkxSigner>()?;
+    m.add_class::<signers::BybitSigner>()?;
+    m.add_class::<signers::HmacSigner>()?;
     m.add_class::<response::Headers>()?;
     m.add_class::<response::Response>()?;
     m.add_class::<client::Client>()?;

@@ -141,9 +141,10 @@ impl Headers {
 /// An HTTP response, its body already read.
 ///
 /// ``raise_for_status()`` raises :class:`CredentialRejectedError` when the client counts the
-/// response as "credential rejected" (a status in its ``retry_on_status``, 401 by default) —
-/// keyswap has already refreshed, retried and waited by then — and :class:`HTTPStatusError`
-/// for other 4xx/5xx.
+/// response as "credential rejected" (a status in its ``retry_on_status``, 401 by default; with
+/// an exchange signer also a rejection the exchange reports in the body, such as Kraken's
+/// HTTP 200 ``EAPI:Invalid key``) — keyswap has already refreshed, retried and waited by then —
+/// and :class:`HTTPStatusError` for other 4xx/5xx.
 #[pyclass(frozen, module = "keyswap")]
 pub struct Response {
     pub(crate) status: u16,
@@ -277,12 +278,13 @@ impl Response {
 
     /// Returns the response when its status is below 400; raises
     /// :class:`CredentialRejectedError` when the client counts it as "credential rejected" (a
-    /// status in ``retry_on_status``, 401 by default), :class:`HTTPStatusError` for other
-    /// 4xx/5xx.
+    /// status in ``retry_on_status``, 401 by default, or what an exchange signer reads in the
+    /// body: then whatever the status, as Kraken answers a rejected key with HTTP 200),
+    /// :class:`HTTPStatusError` for other 4xx/5xx.
     fn raise_for_status<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
         let py = slf.py();
         let this = slf.get();
-        if this.status < 400 {
+        if this.status < 400 && !this.rejected {
             return Ok(slf.clone());
         }
         let e = exceptions(py);
@@ -291,7 +293,9 @@ impl Response {
         } else {
             &e.status
         };
-        let kind = if this.status < 500 {
+        let kind = if this.status < 400 {
+            "credential rejected"
+        } else if this.status < 500 {
             "client error"
         } else {
             "server error"

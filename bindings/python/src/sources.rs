@@ -22,20 +22,25 @@ pub struct Credential {
 
 #[pymethods]
 impl Credential {
-    /// Creates a credential. ``version`` defaults to a hash of the content; ``expires_at`` is
+    /// Creates a credential. ``passphrase`` is the one some exchanges (OKX) issue with a key
+    /// pair; it rotates with the pair. ``version`` defaults to a hash of the content; ``expires_at`` is
     /// in Unix seconds (a negative, NaN, infinite or unrepresentable value raises
     /// :class:`ConfigError`, a ``ValueError``).
     #[new]
-    #[pyo3(signature = (key, *, secret=None, version=None, expires_at=None))]
+    #[pyo3(signature = (key, *, secret=None, version=None, expires_at=None, passphrase=None))]
     fn new(
         key: String,
         secret: Option<String>,
         version: Option<String>,
         expires_at: Option<f64>,
+        passphrase: Option<String>,
     ) -> PyResult<Self> {
         let mut cred = keyswap::Credential::new(key);
         if let Some(secret) = secret {
             cred = cred.with_secret(secret);
+        }
+        if let Some(passphrase) = passphrase {
+            cred = cred.with_passphrase(passphrase);
         }
         if let Some(version) = version {
             cred = cred.with_version(version);
@@ -62,6 +67,12 @@ impl Credential {
         self.inner.has_secret()
     }
 
+    /// Whether a passphrase is present.
+    #[getter]
+    fn has_passphrase(&self) -> bool {
+        self.inner.expose_passphrase().is_some()
+    }
+
     /// Expiry in Unix seconds, or ``None``.
     #[getter]
     fn expires_at(&self) -> Option<f64> {
@@ -86,6 +97,11 @@ impl Credential {
     /// The signing secret, or ``None``.
     fn expose_secret(&self) -> Option<&str> {
         self.inner.expose_secret()
+    }
+
+    /// The passphrase, or ``None``.
+    fn expose_passphrase(&self) -> Option<&str> {
+        self.inner.expose_passphrase()
     }
 
     fn __repr__(&self) -> String {
@@ -136,7 +152,8 @@ fn source(inner: impl Into<keyswap::Source>, repr: String) -> PyClassInitializer
 }
 
 /// A credential in a file: the key alone (whitespace trimmed), or JSON
-/// ``{"key": ..., "secret": ..., "version": ..., "expires_at": ...}``.
+/// ``{"key": ..., "secret": ..., "passphrase": ..., "version": ..., "expires_at": ...}``
+/// (key, secret and passphrase are one credential: they rotate together).
 ///
 /// The directory is watched so all real update patterns are seen (rename over the file,
 /// rewrite in place, the Kubernetes secret-volume ``..data`` symlink swap); events are
@@ -218,11 +235,12 @@ pub struct FixedSource;
 #[pymethods]
 impl FixedSource {
     #[new]
-    #[pyo3(signature = (key, *, secret=None, version=None))]
+    #[pyo3(signature = (key, *, secret=None, version=None, passphrase=None))]
     fn new(
         key: &Bound<'_, PyAny>,
         secret: Option<String>,
         version: Option<String>,
+        passphrase: Option<String>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let mut cred = if let Ok(c) = key.cast::<Credential>() {
             c.get().inner.clone()
@@ -233,6 +251,9 @@ impl FixedSource {
         };
         if let Some(secret) = secret {
             cred = cred.with_secret(secret);
+        }
+        if let Some(passphrase) = passphrase {
+            cred = cred.with_passphrase(passphrase);
         }
         if let Some(version) = version {
             cred = cred.with_version(version);

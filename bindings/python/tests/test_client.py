@@ -97,7 +97,7 @@ def test_stats_and_properties(server):
     c.get("/b")
     s = c.stats()
     assert set(s) == {"requests", "auth_failures", "retries", "refreshes", "rotations",
-                      "fallbacks", "rotation_waits", "source_errors", "probes",
+                      "fallbacks", "rotation_waits", "source_errors", "probes", "resigns",
                       "background_failures"}
     assert s["requests"] == 2 and s["auth_failures"] == 0
     assert s["probes"] == 0 and s["background_failures"] == 0

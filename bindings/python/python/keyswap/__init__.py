@@ -22,6 +22,11 @@ Quick start::
     r = client.get("/v1/ticker", params={"symbol": "BTCUSDT"}, timeout=5.0)
     r.raise_for_status()
     print(r.json())
+
+Exchange APIs: ``auth=keyswap.BinanceSigner()`` (or ``KrakenSigner``, ``CoinbaseSigner``,
+``OkxSigner``, ``BybitSigner``, ``HmacSigner(...)``) signs every attempt in Rust with the
+exchange's clock and a fresh nonce; key, secret and passphrase rotate together from a JSON
+source ``{"key": ..., "secret": ...}``.
 """
 
 from collections.abc import Mapping as _Mapping
@@ -29,13 +34,16 @@ from collections.abc import Mapping as _Mapping
 from ._keyswap import (
     AsyncClient,
     Auth,
+    AuthError,
     AwsSecretsManagerAgentSource,
     AzureKeyVaultSource,
-    AuthError,
     Basic,
     Bearer,
+    BinanceSigner,
+    BybitSigner,
     Client,
     ClientClosedError,
+    CoinbaseSigner,
     ConfigError,
     ConnectError,
     Credential,
@@ -49,20 +57,23 @@ from ._keyswap import (
     GcpSecretManagerSource,
     Header,
     Headers,
-    HTTPStatusError,
+    HmacSigner,
     HttpSource,
+    HTTPStatusError,
     InsecureTransportError,
     KeyswapError,
+    KrakenSigner,
+    OkxSigner,
     Query,
     RedirectError,
     RequestError,
     RequestTimeoutError,
     Response,
     Sign,
+    SignError,
     SigningRequest,
     Source,
     SourceError,
-    SignError,
     VaultSource,
     __version__,
 )
@@ -72,13 +83,16 @@ _Mapping.register(Headers)
 __all__ = [
     "AsyncClient",
     "Auth",
+    "AuthError",
     "AwsSecretsManagerAgentSource",
     "AzureKeyVaultSource",
-    "AuthError",
     "Basic",
     "Bearer",
+    "BinanceSigner",
+    "BybitSigner",
     "Client",
     "ClientClosedError",
+    "CoinbaseSigner",
     "ConfigError",
     "ConnectError",
     "Credential",
@@ -90,12 +104,15 @@ __all__ = [
     "FromEnv",
     "FromFile",
     "GcpSecretManagerSource",
-    "HTTPStatusError",
     "Header",
     "Headers",
+    "HmacSigner",
     "HttpSource",
+    "HTTPStatusError",
     "InsecureTransportError",
     "KeyswapError",
+    "KrakenSigner",
+    "OkxSigner",
     "Query",
     "RedirectError",
     "RequestError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Awaitable, Optional, Tuple, Union
+from typing import Any, Awaitable, Literal, Optional, Tuple, Union
 
 
 __version__: str
@@ -72,14 +72,19 @@ class Credential:
         secret: Optional[str] = None,
         version: Optional[str] = None,
         expires_at: Optional[float] = None,
+        passphrase: Optional[str] = None,
     ) -> None:
-        """``expires_at`` in Unix seconds; negative, NaN, inf or out of range raises ConfigError."""
+        """``expires_at`` in Unix seconds; negative, NaN, inf or out of range raises ConfigError.
+        ``passphrase``: the one some exchanges (OKX) issue with a key pair."""
     @property
     def version(self) -> str:
         """The version label (from the source, or ``sha256:`` + 8 hex digits of the content)."""
     @property
     def has_secret(self) -> bool:
         """Whether a signing secret is present."""
+    @property
+    def has_passphrase(self) -> bool:
+        """Whether a passphrase is present."""
     @property
     def expires_at(self) -> Optional[float]:
         """Expiry in Unix seconds, or None."""
@@ -90,6 +95,8 @@ class Credential:
         """The key."""
     def expose_secret(self) -> Optional[str]:
         """The signing secret, or None."""
+    def expose_passphrase(self) -> Optional[str]:
+        """The passphrase, or None."""
 
 class Source:
     """Base class of credential sources."""
@@ -99,7 +106,8 @@ class Source:
         """The source's name as errors and logs show it (``file:/path``, ``env:NAME``, ...)."""
 
 class FileSource(Source):
-    """A credential in a file (plain key or JSON), watched for every real update pattern."""
+    """A credential in a file (plain key or JSON ``{"key", "secret", "passphrase", "version",
+    "expires_at"}``), watched for every real update pattern."""
 
     def __init__(
         self,
@@ -132,7 +140,12 @@ class FixedSource(Source):
     """A credential that never changes."""
 
     def __init__(
-        self, key: Union[str, Credential], *, secret: Optional[str] = None, version: Optional[str] = None
+        self,
+        key: Union[str, Credential],
+        *,
+        secret: Optional[str] = None,
+        version: Optional[str] = None,
+        passphrase: Optional[str] = None,
     ) -> None: ...
 
 class CustomSource(Source):
@@ -179,6 +192,7 @@ class HttpSource(Source):
         version_last_segment: bool = False,
         expiry_pointer: Optional[str] = None,
         decode: Sequence[Tuple[str, str]] = (),
+        passphrase_pointer: Optional[str] = None,
         poll_interval: Optional[float] = 300.0,
         timeout: float = 5.0,
         max_body_bytes: int = 1048576,
@@ -257,7 +271,9 @@ class AzureKeyVaultSource(Source):
 # --- auth -----------------------------------------------------------------------------------
 
 class Auth:
-    """Base class of the ways a credential is attached."""
+    """Base class of the ways a credential is attached: Header, Bearer, Query, Basic, Sign,
+    and the exchange signers BinanceSigner, KrakenSigner, CoinbaseSigner, OkxSigner,
+    BybitSigner, HmacSigner."""
 
 class Header(Auth):
     """The key as the value of header ``name``."""
@@ -306,6 +322,97 @@ class Sign(Auth):
 
 # --- responses ------------------------------------------------------------------------------
 
+# --- exchange signers ------------------------------------------------------------------------
+
+_Part = Union[
+    Literal["timestamp", "method", "path", "query", "path_and_query", "body", "query_or_body", "key"],
+    Tuple[Literal["literal"], str],
+]
+
+class BinanceSigner(Auth):
+    """Binance SIGNED endpoints: ``X-MBX-APIKEY``; ``recvWindow``, ``timestamp`` (exchange
+    time) and ``signature`` = hex HMAC-SHA256(secret, query + body) appended to the query.
+    Pass parameters with ``params=`` (query) or ``data=`` (form body). 401 / -2014 / -2015 /
+    -1022 are key rejections; 400 -1021 re-learns the clock and re-signs once."""
+
+    def __init__(self, recv_window: int = 5000) -> None:
+        """``recv_window``: milliseconds, 1 to 60000."""
+    @property
+    def recv_window(self) -> int:
+        """The recvWindow sent, in milliseconds."""
+
+class KrakenSigner(Auth):
+    """Kraken private endpoints: ``nonce`` put first in the form body (``data=``), ``API-Key``
+    and ``API-Sign`` = base64 HMAC-SHA512(b64decode(secret), path + SHA256(nonce + body)).
+    HTTP 200 ``EAPI:Invalid key`` / ``EAPI:Invalid signature`` are key rejections;
+    ``EAPI:Invalid nonce`` re-signs once with a new nonce."""
+
+    def __init__(self, nonce_unit: Literal["ms", "us"] = "ms") -> None: ...
+    @property
+    def nonce_unit(self) -> str:
+        """``"ms"`` or ``"us"``."""
+
+class CoinbaseSigner(Auth):
+    """Coinbase Advanced Trade (CDP keys): a fresh ES256 JWT per attempt as
+    ``Authorization: Bearer``; the key is the key name, the secret the PEM EC private key."""
+
+    def __init__(self, lifetime: int = 120) -> None:
+        """``lifetime``: JWT lifetime in seconds, 1 to 120."""
+    @property
+    def lifetime(self) -> int:
+        """The JWT lifetime in seconds."""
+
+class OkxSigner(Auth):
+    """OKX v5: ``OK-ACCESS-KEY/SIGN/TIMESTAMP/PASSPHRASE``, base64 HMAC-SHA256 over
+    timestamp + METHOD + path?query + body; the passphrase comes from the credential."""
+
+    def __init__(self) -> None: ...
+
+class BybitSigner(Auth):
+    """Bybit v5: ``X-BAPI-*`` headers, hex HMAC-SHA256 over timestamp + key + recvWindow +
+    (query for GET, body otherwise)."""
+
+    def __init__(self, recv_window: int = 5000) -> None:
+        """``recv_window``: milliseconds."""
+    @property
+    def recv_window(self) -> int:
+        """The receive window in milliseconds."""
+
+class HmacSigner(Auth):
+    """A configurable HMAC signer: the signed text is ``parts`` concatenated; key, timestamp
+    and signature each go in a header (defaults ``X-API-KEY``, ``X-TIMESTAMP``,
+    ``X-SIGNATURE``) or a query parameter (``*_query`` replaces the default header;
+    ``key_header=None`` / ``timestamp_header=None`` alone sends none). Bad values raise
+    ConfigError (a ValueError) naming the argument."""
+
+    def __init__(
+        self,
+        name: str = "hmac",
+        *,
+        parts: Optional[Sequence[_Part]] = None,
+        hash: Literal["sha256", "sha512"] = "sha256",
+        encoding: Literal["hex", "base64"] = "hex",
+        secret_encoding: Literal["raw", "base64"] = "raw",
+        timestamp: Literal["ms", "s", "iso"] = "ms",
+        key_header: Optional[str] = "X-API-KEY",
+        key_query: Optional[str] = None,
+        timestamp_header: Optional[str] = "X-TIMESTAMP",
+        timestamp_query: Optional[str] = None,
+        signature_header: Optional[str] = "X-SIGNATURE",
+        signature_query: Optional[str] = None,
+        passphrase_header: Optional[str] = None,
+        headers: _Headers = None,
+        params: _Params = None,
+        credential_statuses: Optional[Iterable[int]] = None,
+        time_endpoint: Optional[Tuple[str, str, Literal["s", "ms", "us", "ns"]]] = None,
+    ) -> None:
+        """``parts`` default: ``["timestamp", "method", "path_and_query", "body"]``;
+        ``credential_statuses`` default ``[401]``; ``time_endpoint=(path, json_pointer, unit)``,
+        e.g. ``("/api/v3/time", "/serverTime", "ms")``."""
+    @property
+    def name(self) -> str:
+        """The signer's name (in errors)."""
+
 class Headers(Mapping[str, str]):
     """Case-insensitive, read-only response headers."""
 
@@ -342,8 +449,9 @@ class Response:
         """The body parsed with ``json.loads``."""
     def raise_for_status(self) -> Response:
         """Returns self below 400; raises CredentialRejectedError when the client counts the
-        response as "credential rejected" (retry_on_status, 401 by default), HTTPStatusError
-        for other 4xx/5xx."""
+        response as "credential rejected" (retry_on_status, 401 by default, or a rejection an
+        exchange signer reads in the body, whatever the status: Kraken answers HTTP 200),
+        HTTPStatusError for other 4xx/5xx."""
 
 # --- clients --------------------------------------------------------------------------------
 
@@ -369,6 +477,7 @@ class Client:
         connect_timeout: Optional[float] = None,
         headers: _Headers = None,
         on_rotate: Union[_RotateCallback, Iterable[_RotateCallback], None] = None,
+        sync_clock: bool = True,
     ) -> None: ...
     def request(
         self, method: str, url: str, *, params: _Params = None, headers: _Headers = None,
@@ -404,7 +513,8 @@ class Client:
         """Re-loads the source now; returns the credential version in use."""
     def stats(self) -> dict[str, int]:
         """A snapshot of the counters: requests, auth_failures, retries, refreshes, rotations,
-        fallbacks, rotation_waits, source_errors, probes, background_failures."""
+        fallbacks, rotation_waits, source_errors, probes, resigns (attempts an exchange signer
+        signed again after a timestamp or nonce rejection), background_failures."""
     def on_rotate(self, callback: _RotateCallback) -> _RotateCallback:
         """Registers callback(old_version, new_version)."""
     @property
@@ -439,6 +549,7 @@ class AsyncClient:
         connect_timeout: Optional[float] = None,
         headers: _Headers = None,
         on_rotate: Union[_RotateCallback, Iterable[_RotateCallback], None] = None,
+        sync_clock: bool = True,
     ) -> None: ...
     def request(
         self, method: str, url: str, *, params: _Params = None, headers: _Headers = None,
