@@ -10,10 +10,10 @@ mod clock_sync;
 mod credential;
 mod driver;
 mod error;
-mod http_client;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod http_client;
 mod recover;
 mod redirect;
 mod refresh;

@@ -87,10 +87,11 @@ const LATEST_EXPIRY_SECS: f64 = 253_402_300_799.0;
 /// timestamp. Anything out of range is an error, never a panic.
 pub(crate) fn parse_expiry(value: &serde_json::Value) -> Result<SystemTime, ParseError> {
     match value {
-        serde_json::Value::Number(n) => {
-            let n = n.as_f64().ok_or(ParseError::ExpiryRange)?;
-            unix_time(n)
-        }
+        serde_json::Value::Number(n) => match n.as_u64() {
+            // Whole numbers exactly (milliseconds through f64 would be off by microseconds).
+            Some(whole) => unix_time_whole(whole),
+            None => unix_time(n.as_f64().ok_or(ParseError::ExpiryRange)?),
+        },
         serde_json::Value::String(s) => {
             humantime::parse_rfc3339_weak(s.trim()).map_err(|e| match e {
                 humantime::TimestampError::OutOfRange => ParseError::ExpiryRange,
@@ -100,6 +101,21 @@ pub(crate) fn parse_expiry(value: &serde_json::Value) -> Result<SystemTime, Pars
         }
         _ => Err(ParseError::Expiry),
     }
+}
+
+/// Whole unix seconds or milliseconds as a `SystemTime`, exactly, checked.
+fn unix_time_whole(n: u64) -> Result<SystemTime, ParseError> {
+    let since_epoch = if n as f64 > MILLIS_ABOVE {
+        Duration::from_millis(n)
+    } else {
+        Duration::from_secs(n)
+    };
+    if since_epoch.as_secs_f64() > LATEST_EXPIRY_SECS {
+        return Err(ParseError::ExpiryRange);
+    }
+    SystemTime::UNIX_EPOCH
+        .checked_add(since_epoch)
+        .ok_or(ParseError::ExpiryRange)
 }
 
 /// Unix seconds or milliseconds as a `SystemTime`, checked.
@@ -588,20 +604,7 @@ pub(in crate::source) mod properties {
                     parse_expiry(&json!(humantime::format_rfc3339_millis(at_ms).to_string()));
                 prop_assert_eq!(from_text.ok(), Some(at_ms));
                 let from_ms = parse_expiry(&json!(ms)).map_err(|e| TestCaseError::fail(e.to_string()))?;
-                if millis == 0 {
-                    prop_assert_eq!(from_ms, at);
-                } else {
-                    // ms / 1000.0 goes through an f64: off by up to half its ulp, under 1 µs
-                    // until 2100, up to 15 µs by 9999 (see `millisecond_expiries_are_exact`).
-                    let off = from_ms
-                        .duration_since(at_ms)
-                        .unwrap_or_else(|e| e.duration());
-                    let bound = if secs < 4_102_444_800 { 1 } else { 16 };
-                    prop_assert!(
-                        off < Duration::from_micros(bound),
-                        "{ms} ms is off by {off:?}"
-                    );
-                }
+                prop_assert_eq!(from_ms, at_ms);
             }
         }
 
@@ -634,14 +637,9 @@ pub(in crate::source) mod properties {
         }
     }
 
-    /// Found by `expiry_forms_agree`: an integer number of milliseconds is divided as an
-    /// f64, so `68719476736376` (year 4147) comes out 7.08 µs away from `…:56.376Z`; for
-    /// today's dates the error is under 1 µs. Harmless for an expiry, but the forms do not
-    /// agree exactly. Proposed fix in `parse_expiry`: take integers exactly (`n.as_u64()`:
-    /// `Duration::from_millis` above 10^11, `Duration::from_secs` below) and keep the f64
-    /// path for fractional numbers only.
+    /// Found by `expiry_forms_agree`: integer milliseconds once went through an f64 and
+    /// came out microseconds off (`68719476736376` by 7.08 µs); integers are now exact.
     #[test]
-    #[ignore = "known imprecision: integer milliseconds go through f64 (see the comment)"]
     fn millisecond_expiries_are_exact() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_millis(68_719_476_736_376);
         assert_eq!(parse_expiry(&json!(68_719_476_736_376u64)).unwrap(), at);
