@@ -9,13 +9,14 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features keyswap/aws -- -D warnings
 
-# Licenses, bans and sources need no network once the crates are fetched. The advisory
-# database cannot be fetched on the machines this project is built on, so advisories are not
-# checked here (docs/security.md says so); run `cargo deny check advisories` where it can.
+# Supply-chain policy (deny.toml). Licenses, bans and sources need crates.io only; the
+# advisory database cannot be fetched on the machines this project is built on, so advisories
+# are not checked here (docs/security.md says so): run `cargo deny check advisories` where it
+# can. A debug build of cargo-deny installs in about a minute and checks in about a second.
 if ! command -v cargo-deny >/dev/null; then
-  cargo install cargo-deny --locked --quiet
+  cargo install cargo-deny --locked --debug --quiet
 fi
-cargo deny --offline check licenses bans sources
+cargo deny check licenses bans sources
 
 source scripts/moto-env.sh
 cargo test --workspace --features keyswap/aws
