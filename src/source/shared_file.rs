@@ -2,11 +2,12 @@
 //!
 //! Every file source of a path (with the same settings) shares a [`SharedFile`]: one change
 //! signal (directory events naming the file, events that concern every file, and one poll
-//! ticker per file, not per client), and one read per signal. A load is answered by the last
-//! read if no signal came since that read began and, for a load after a rejection, if the read
-//! began after the rejected request was sent; otherwise it reads, and concurrent loads share
-//! that read ([`SingleFlight`]). At most [`MAX_CONCURRENT_READS`] reads run at once in the
-//! process, so a rotation of ten thousand files does not grow the blocking thread pool.
+//! ticker per file, not per client), and the last read. A load is answered by the last read
+//! when the file is provably the same as when that read began: same device, inode, length and
+//! modification time (one `stat`, no read; not a signal count, since an event may still be on
+//! its way when a load starts). Otherwise it reads, and concurrent loads share that read
+//! ([`SingleFlight`]). At most [`MAX_CONCURRENT_READS`] reads run at once in the process, so a
+//! rotation of ten thousand files does not grow the blocking thread pool.
 //!
 //! Correct while clients of one file are built and dropped concurrently: the registry holds
 //! weak references only; a `SharedFile` lives while a source or a change subscription of it
@@ -37,11 +38,37 @@ pub fn file_reads() -> u64 {
     READS.load(Ordering::Relaxed)
 }
 
-/// What one read produced, and the signal count when it began.
+/// What one read produced, and what the file looked like when it began.
 #[derive(Clone)]
 pub(super) struct Read {
-    generation: u64,
+    identity: Option<Identity>,
     pub(super) outcome: Result<Arc<[u8]>, Failure>,
+}
+
+/// What tells two versions of a file apart without reading it.
+#[derive(Clone, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+fn identity(path: &Path) -> Option<Identity> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let (dev, ino) = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    };
+    #[cfg(not(unix))]
+    let (dev, ino) = (0, 0);
+    Some(Identity {
+        dev,
+        ino,
+        len: meta.len(),
+        modified: meta.modified().ok(),
+    })
 }
 
 /// A failed read: the kind (for messages) and its description.
@@ -58,7 +85,7 @@ struct Key {
 pub(super) struct SharedFile {
     path: PathBuf,
     signal: Arc<Signal>,
-    /// Whether anything bumps the signal; without, a read is never reused by a later load.
+    /// Whether anything bumps the signal (else no client gets change events).
     signalled: bool,
     flight: SingleFlight<Read>,
     _dir: Option<Arc<DirWatch>>,
@@ -174,31 +201,23 @@ impl SharedFile {
         self.ticker.is_some()
     }
 
-    /// The file's content: the last read if it is still current for this caller, else a new
-    /// read shared by every concurrent caller. `since`: a load after a rejection, which must
-    /// not be answered by a read that began before that request was sent.
+    /// The file's content: the last read if the file is still the one it read, else a new
+    /// read shared by every concurrent caller. A failed read is never reused.
     pub(super) async fn read(
         &self,
         since: Option<Instant>,
         read: fn(&Path) -> io::Result<Vec<u8>>,
         describe: fn(&io::Error) -> String,
     ) -> Read {
-        let current = *self.signal.borrow();
-        let reuse = |f: &Flight<Read>| {
-            self.signalled
-                && f.value.outcome.is_ok()
-                && f.value.generation == current
-                && since.is_none_or(|s| f.started >= s)
-        };
+        let now = identity(&self.path);
+        let reuse =
+            |f: &Flight<Read>| f.value.outcome.is_ok() && now.is_some() && f.value.identity == now;
         self.flight
             .run(since, reuse, |_| async {
                 // Taken before reading: a change during the read makes the next load read again.
-                let generation = *self.signal.borrow();
+                let identity = identity(&self.path);
                 let outcome = read_limited(&self.path, read, describe).await;
-                Read {
-                    generation,
-                    outcome,
-                }
+                Read { identity, outcome }
             })
             .await
     }
