@@ -20,13 +20,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use super::Changes;
 use super::dir_watch::{self, DirWatch, Signal};
 use crate::single_flight::{Flight, SingleFlight};
 
-/// The most key-file reads running at once in the process (each holds a blocking thread).
+/// The key-file reader threads of the process (reads run on them, not on async workers).
 pub(crate) const MAX_CONCURRENT_READS: usize = 4;
 
 /// Key-file reads this process made (loads answered by a shared read do not count).
@@ -228,16 +228,64 @@ async fn read_limited(
     read: fn(&Path) -> io::Result<Vec<u8>>,
     describe: fn(&io::Error) -> String,
 ) -> Result<Arc<[u8]>, Failure> {
-    static SLOTS: Semaphore = Semaphore::const_new(MAX_CONCURRENT_READS);
-    let _slot = SLOTS
-        .acquire()
-        .await
-        .map_err(|_| Failure("read slots closed".into()))?;
     READS.fetch_add(1, Ordering::Relaxed);
     let path = path.to_path_buf();
-    match tokio::task::spawn_blocking(move || read(&path)).await {
-        Ok(Ok(bytes)) => Ok(Arc::from(bytes)),
-        Ok(Err(err)) => Err(Failure(describe(&err))),
-        Err(err) => Err(Failure(format!("read task failed: {err}"))),
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    readers().submit(Box::new(move || {
+        let result = std::panic::catch_unwind(|| read(&path));
+        let _ = done.send(result);
+    }))?;
+    match outcome.await {
+        Ok(Ok(Ok(bytes))) => Ok(Arc::from(bytes)),
+        Ok(Ok(Err(err))) => Err(Failure(describe(&err))),
+        Ok(Err(_)) => Err(Failure("the read panicked".into())),
+        Err(_) => Err(Failure("the read was dropped".into())),
     }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed pool of [`MAX_CONCURRENT_READS`] reader threads, started on first use. Not tokio's
+/// blocking pool: that one grows a thread whenever none is idle at the instant a task arrives,
+/// so a burst of ten thousand short reads grows it well past the number running at once. The
+/// threads are detached: process exit never waits for a read in progress.
+struct Readers {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Readers {
+    fn submit(&self, job: Job) -> Result<(), Failure> {
+        self.jobs
+            .send(job)
+            .map_err(|_| Failure("the reader threads are gone".into()))
+    }
+}
+
+fn readers() -> &'static Readers {
+    static READERS: OnceLock<Readers> = OnceLock::new();
+    READERS.get_or_init(|| {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..MAX_CONCURRENT_READS {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("keyswap-read-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = {
+                            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+                            queue.recv()
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "cannot start a key-file reader thread");
+            }
+        }
+        Readers { jobs }
+    })
 }
