@@ -185,7 +185,10 @@ async fn next_trigger(changes: Option<&mut Changes>, wait: Option<Duration>) -> 
                 if !changes.changed().await {
                     return Trigger::SignalClosed;
                 }
-                tokio::time::sleep(changes.debounce()).await;
+                // A file renamed into place cannot be read half-written: no need to wait.
+                if !changes.atomic() {
+                    tokio::time::sleep(changes.debounce()).await;
+                }
                 changes.mark_seen();
                 Trigger::Changed
             }

@@ -17,6 +17,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use notify::event::ModifyKind;
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::watch;
 
@@ -64,6 +65,16 @@ fn start(dir: &Path) -> notify::Result<DirWatch> {
     let listeners: Arc<Mutex<HashMap<OsString, Vec<Weak<Signal>>>>> = Arc::default();
     let dispatch = Arc::clone(&listeners);
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Whether the change cannot have left a half-written file behind: a rename into place
+        // (a Kubernetes `..data` swap is one), a removal. Writes in place are not, nor is a
+        // creation (a writer may still be filling the new file).
+        let atomic = matches!(
+            &res,
+            Ok(e) if matches!(
+                e.kind,
+                EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+            )
+        );
         let names: Option<Vec<OsString>> = match res {
             Ok(event) if matches!(event.kind, EventKind::Access(_)) => return,
             Ok(event) => {
@@ -88,7 +99,7 @@ fn start(dir: &Path) -> notify::Result<DirWatch> {
         let bump = |signals: &mut Vec<Weak<Signal>>| {
             signals.retain(|w| match w.upgrade() {
                 Some(signal) => {
-                    signal.send_modify(|n| *n = n.wrapping_add(1));
+                    super::signal(&signal, atomic);
                     true
                 }
                 None => false,

@@ -223,11 +223,23 @@ pub fn changes() -> (ChangeNotifier, Changes) {
 impl ChangeNotifier {
     /// Signals that the credential may have changed.
     pub fn notify(&self) {
-        self.tx.send_modify(|n| *n = n.wrapping_add(1));
+        signal(&self.tx, false);
     }
 }
 
+/// Bumps a change signal. Its value counts in steps of two; the low bit says whether the last
+/// change was atomic (a file renamed into place, a Kubernetes `..data` swap): such content
+/// cannot be read half-written, so the driver skips the debounce for it.
+pub(crate) fn signal(tx: &watch::Sender<u64>, atomic: bool) {
+    tx.send_modify(|n| *n = (n.wrapping_add(2) & !1) | u64::from(atomic));
+}
+
 impl Changes {
+    /// Whether the last change signalled was atomic (see [`signal`]).
+    pub(crate) fn atomic(&self) -> bool {
+        *self.rx.borrow() & 1 == 1
+    }
+
     /// Waits this long after a signal, absorbing further signals, before the client re-loads:
     /// a file written in several steps is then read once, complete. Default: zero.
     pub fn with_debounce(mut self, debounce: Duration) -> Self {

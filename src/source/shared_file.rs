@@ -168,7 +168,7 @@ impl SharedFile {
                     let Some(signal) = weak.upgrade() else {
                         return;
                     };
-                    signal.send_modify(|n| *n = n.wrapping_add(1));
+                    super::signal(&signal, false);
                 }
             });
             Some(task.abort_handle())
