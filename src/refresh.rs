@@ -12,13 +12,18 @@ use futures_util::FutureExt;
 use crate::client::Shared;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
-use crate::single_flight::SingleFlight;
+use crate::single_flight::{Flight, SingleFlight};
 use crate::source::Source;
 use crate::store::{Offered, after};
 
 /// While waiting for a rotation, how often the source is re-loaded (single-flight). Sources
 /// with change events usually deliver sooner.
 const AWAIT_POLL_STEP: Duration = Duration::from_millis(100);
+/// A refresh that starts within [`BURST_WINDOW`] of the previous one is part of a burst of
+/// rejections (a storm of requests in flight when a key was revoked): it waits this long first,
+/// so the rejections still arriving share it instead of each costing a load.
+const BURST_GATHER: Duration = Duration::from_millis(20);
+const BURST_WINDOW: Duration = Duration::from_millis(200);
 
 pub(crate) struct Refresher {
     flight: SingleFlight<()>,
@@ -151,10 +156,15 @@ impl Shared {
     /// that failed before that load began, never one that began before its own failure.
     /// Returns the credential current afterwards.
     pub(crate) async fn refresh_shared(&self, failed: Failed) -> Arc<Credential> {
+        let gather = |last: Option<&Flight<()>>| match last {
+            Some(f) if f.finished.elapsed() < BURST_WINDOW => BURST_GATHER,
+            _ => Duration::ZERO,
+        };
         self.refresher
             .flight
-            .run(
+            .run_gathered(
                 Some(failed.sent),
+                gather,
                 |f| f.started > failed.at && f.since.is_some_and(|s| s >= failed.sent),
                 |since| async move {
                     // A failure is counted and logged by `accept`; callers go on with what is

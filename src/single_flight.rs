@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A finished load, as later callers see it.
 #[derive(Clone)]
@@ -53,6 +53,25 @@ impl<T: Clone> SingleFlight<T> {
         F: FnOnce(Option<Instant>) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
+        self.run_gathered(since, |_| Duration::ZERO, reuse, load)
+            .await
+    }
+
+    /// Like [`run`](Self::run), but a load that has to start first waits `gather(last)` (with
+    /// the lock held): callers arriving meanwhile queue behind it and, since it begins only
+    /// after the wait, may be answered by it. A burst of needs spread over a few milliseconds
+    /// then costs one load instead of one per caller.
+    pub(crate) async fn run_gathered<F, Fut>(
+        &self,
+        since: Option<Instant>,
+        gather: impl FnOnce(Option<&Flight<T>>) -> Duration,
+        reuse: impl Fn(&Flight<T>) -> bool,
+        load: F,
+    ) -> T
+    where
+        F: FnOnce(Option<Instant>) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
         if let Some(since) = since {
             self.latest_since
                 .fetch_max(nanos_since_epoch(since), Ordering::AcqRel);
@@ -60,6 +79,10 @@ impl<T: Clone> SingleFlight<T> {
         let mut last = self.last.lock().await;
         if let Some(flight) = last.as_ref().filter(|f| reuse(f)) {
             return flight.value.clone();
+        }
+        let wait = gather(last.as_ref());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         let started = Instant::now();
         let since = from_nanos(self.latest_since.load(Ordering::Acquire));
@@ -81,8 +104,7 @@ fn epoch() -> Instant {
         // An origin a little in the past, so instants taken just before the first call still
         // map to a positive offset.
         let now = Instant::now();
-        now.checked_sub(std::time::Duration::from_secs(3600))
-            .unwrap_or(now)
+        now.checked_sub(Duration::from_secs(3600)).unwrap_or(now)
     })
 }
 
@@ -94,7 +116,7 @@ fn nanos_since_epoch(at: Instant) -> u64 {
 fn from_nanos(nanos: u64) -> Option<Instant> {
     (nanos != 0).then(|| {
         epoch()
-            .checked_add(std::time::Duration::from_nanos(nanos))
+            .checked_add(Duration::from_nanos(nanos))
             .unwrap_or_else(Instant::now)
     })
 }

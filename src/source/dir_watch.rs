@@ -65,15 +65,18 @@ fn start(dir: &Path) -> notify::Result<DirWatch> {
     let listeners: Arc<Mutex<HashMap<OsString, Vec<Weak<Signal>>>>> = Arc::default();
     let dispatch = Arc::clone(&listeners);
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        // Whether the change cannot have left a half-written file behind: a rename into place
-        // (a Kubernetes `..data` swap is one), a removal. Writes in place are not, nor is a
-        // creation (a writer may still be filling the new file).
+        // Whether the change cannot have left a half-written file behind: a rename into place,
+        // a removal, or any step of a Kubernetes volume update (names starting with `..`: the
+        // kubelet writes a new directory, then swaps `..data` by rename). Writes in place are
+        // not, nor is a creation (a writer may still be filling the new file).
         let atomic = matches!(
             &res,
             Ok(e) if matches!(
                 e.kind,
                 EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
-            )
+            ) || (!e.paths.is_empty() && e.paths.iter().all(|p| {
+                p.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b".."))
+            }))
         );
         let names: Option<Vec<OsString>> = match res {
             Ok(event) if matches!(event.kind, EventKind::Access(_)) => return,

@@ -149,9 +149,14 @@ impl CredentialSource for FileSource {
 /// Reads until two reads `STABLE_READ_GAP` apart return the same bytes, so a writer caught
 /// half-way is waited out instead of trusted — unless the file was last modified long enough
 /// before the read ([`QUIET_BEFORE_READ`]): no writer is busy, one read is enough (a client
-/// built on an untouched file costs one read, not two and a pause).
-fn read_stable(path: &Path) -> io::Result<Vec<u8>> {
+/// built on an untouched file costs one read, not two and a pause), or the last change was
+/// atomic (a rename into place, a Kubernetes `..data` swap).
+fn read_stable(path: &Path, atomic: bool) -> io::Result<Vec<u8>> {
     let first = read_capped(path, MAX_CREDENTIAL_BYTES)?;
+    // The last change was a rename into place: the new file was complete before it appeared.
+    if atomic {
+        return Ok(first);
+    }
     let quiet = std::fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()

@@ -206,7 +206,7 @@ impl SharedFile {
     pub(super) async fn read(
         &self,
         since: Option<Instant>,
-        read: fn(&Path) -> io::Result<Vec<u8>>,
+        read: fn(&Path, bool) -> io::Result<Vec<u8>>,
         describe: fn(&io::Error) -> String,
     ) -> Read {
         let now = identity(&self.path);
@@ -216,7 +216,9 @@ impl SharedFile {
             .run(since, reuse, |_| async {
                 // Taken before reading: a change during the read makes the next load read again.
                 let identity = identity(&self.path);
-                let outcome = read_limited(&self.path, read, describe).await;
+                // The last change signalled was atomic: no writer can be half-way.
+                let atomic = *self.signal.borrow() & 1 == 1;
+                let outcome = read_limited(&self.path, atomic, read, describe).await;
                 Read { identity, outcome }
             })
             .await
@@ -225,14 +227,15 @@ impl SharedFile {
 
 async fn read_limited(
     path: &Path,
-    read: fn(&Path) -> io::Result<Vec<u8>>,
+    atomic: bool,
+    read: fn(&Path, bool) -> io::Result<Vec<u8>>,
     describe: fn(&io::Error) -> String,
 ) -> Result<Arc<[u8]>, Failure> {
     READS.fetch_add(1, Ordering::Relaxed);
     let path = path.to_path_buf();
     let (done, outcome) = tokio::sync::oneshot::channel();
     readers().submit(Box::new(move || {
-        let result = std::panic::catch_unwind(|| read(&path));
+        let result = std::panic::catch_unwind(|| read(&path, atomic));
         let _ = done.send(result);
     }))?;
     match outcome.await {
