@@ -9,7 +9,7 @@ use crate::auth::Auth;
 use crate::classify::{BodyRule, Classifier, ResponsePredicate};
 use crate::client::{Client, Shared};
 use crate::error::{Error, Result};
-use crate::refresh::{Refresher, load_valid};
+use crate::refresh::Refresher;
 use crate::scope::Scope;
 use crate::sign::{Clock, Nonces, Rejection};
 use crate::source::Source;
@@ -247,12 +247,32 @@ impl ClientBuilder {
 
     /// Loads the first credential and starts watching the source. Fails, naming the source
     /// and the cause, when no valid credential can be loaded. Must run inside a Tokio runtime.
+    /// The same as [`build_lazy`](Self::build_lazy) followed by [`Client::ready`].
     pub async fn build(self) -> Result<Client> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::builder(
                 "keyswap::Client must be built inside a Tokio runtime",
             ));
         }
+        let client = self.build_lazy()?;
+        client.ready().await?;
+        Ok(client)
+    }
+
+    /// Builds the client without loading anything and without a runtime, as reqwest's
+    /// `Client::build` does: it checks the settings only. The first load (and the start of the
+    /// background watch) happens on first use — the first request, [`Client::refresh`] or
+    /// [`Client::ready`] — inside whatever Tokio runtime runs it; until it succeeds, requests
+    /// fail with the source's error and [`Client::health`] says `Failing`. Call
+    /// [`Client::ready`] for the fail-fast check of [`build`](Self::build).
+    ///
+    /// ```
+    /// use keyswap::{Client, Source};
+    /// // In a `static`, in `main` before the runtime exists, in a sync constructor…
+    /// let client = Client::builder().source(Source::env("API_KEY")).build_lazy()?;
+    /// # Ok::<(), keyswap::Error>(())
+    /// ```
+    pub fn build_lazy(self) -> Result<Client> {
         let source = self
             .source
             .ok_or_else(|| Error::builder("no credential source: call ClientBuilder::source"))?;
@@ -266,12 +286,9 @@ impl ClientBuilder {
             None => crate::http_client::shared_default().map_err(Error::builder)?,
         };
         let source_name = source.name();
-        let first = load_valid(&source, &source_name, self.load_timeout, None).await?;
-        tracing::info!(source = %source_name, version = %first.version(), "credential loaded");
         let shared = Arc::new(Shared {
             http,
-            store: Store::new(
-                first,
+            store: Store::unloaded(
                 Etiquette {
                     overlap: self.overlap,
                     hold: self.hold,
@@ -281,7 +298,7 @@ impl ClientBuilder {
                 source_name.clone(),
             ),
             source,
-            source_name: source_name.clone(),
+            source_name,
             classifier: Classifier {
                 statuses: self.statuses,
                 predicate: self.predicate,
@@ -299,16 +316,10 @@ impl ClientBuilder {
             load_timeout: self.load_timeout,
             max_redirects: self.max_redirects,
             counters: Counters::default(),
+            health: Default::default(),
+            started: tokio::sync::OnceCell::new(),
             driver: Mutex::new(None),
         });
-        if shared.sync_clock && shared.auth.as_signer().is_some() {
-            if let Some(base) = &shared.base_url {
-                shared.learn_clock(base, false).await;
-                let _ = shared.clock_learned.set(());
-            }
-        }
-        let driver = crate::driver::spawn(&shared);
-        *shared.driver.lock().unwrap_or_else(|p| p.into_inner()) = driver;
         Ok(Client { shared })
     }
 }

@@ -48,6 +48,9 @@ pub(crate) struct Shared {
     pub(crate) load_timeout: Duration,
     pub(crate) max_redirects: usize,
     pub(crate) counters: Counters,
+    pub(crate) health: crate::health::Tracker,
+    /// Set once the first credential is loaded and the watch started (see `lifecycle.rs`).
+    pub(crate) started: tokio::sync::OnceCell<()>,
     pub(crate) driver: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
@@ -107,6 +110,9 @@ impl Client {
     /// Sends a request built elsewhere (`reqwest::Request::new`, or
     /// [`RequestBuilder::build`]) with the credential, the recover path and redirect handling.
     pub async fn execute(&self, request: Request) -> Result<Response> {
+        if !self.shared.is_started() {
+            self.ready().await?;
+        }
         let span = tracing::debug_span!(
             "keyswap.request",
             method = %request.method(),
@@ -118,6 +124,10 @@ impl Client {
     /// Re-loads the source now. Returns the version in use afterwards. On a source error the
     /// current credential stays and the error is returned.
     pub async fn refresh(&self) -> Result<String> {
+        if !self.shared.is_started() {
+            self.ready().await?;
+            return Ok(self.credential_version());
+        }
         self.shared.refresh_now().await?;
         Ok(self.credential_version())
     }

@@ -13,7 +13,9 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod health;
 mod http_client;
+mod lifecycle;
 mod recover;
 mod redirect;
 mod refresh;
@@ -36,6 +38,7 @@ pub use builder::{
 pub use client::Client;
 pub use credential::Credential;
 pub use error::{Error, Result};
+pub use health::{Health, HealthState};
 pub use request::RequestBuilder;
 pub use sign::Rejection;
 #[cfg(feature = "aws")]

@@ -96,9 +96,13 @@ impl Shared {
     /// Offers a load's outcome to the store; a failure is counted and logged and changes nothing.
     pub(crate) fn accept(&self, loaded: Result<Credential>) -> Result<Offered> {
         match loaded {
-            Ok(cred) => Ok(self.store.offer(cred, &self.counters)),
+            Ok(cred) => {
+                self.health.succeeded();
+                Ok(self.store.offer(cred, &self.counters))
+            }
             Err(err) => {
                 self.counters.source_errors.inc();
+                self.health.failed(&err);
                 if err.is_panic() {
                     self.counters.background_failures.inc();
                 }

@@ -120,6 +120,37 @@ impl Store {
         }
     }
 
+    /// A store with nothing loaded yet (a lazily built client): a placeholder that no request
+    /// uses, replaced by [`Store::initialize`].
+    pub(crate) fn unloaded(
+        etiquette: Etiquette,
+        hooks: Vec<RotateHook>,
+        source_name: String,
+    ) -> Self {
+        Store::new(Credential::new(""), etiquette, hooks, source_name)
+    }
+
+    /// Installs the first credential: no rotation, no hooks, no previous of this process's.
+    pub(crate) fn initialize(&self, mut first: Credential) {
+        let mut state = self.state();
+        state.previous = first.take_previous().map(|credential| Previous {
+            credential,
+            until: after(self.etiquette.overlap),
+            verified: false,
+        });
+        let first = Arc::new(first);
+        state.newest = Arc::clone(&first);
+        state.newest_rejected = false;
+        self.active.store(first);
+    }
+
+    /// Whether the server rejected the credential requests use now and the source has nothing
+    /// newer (outside a hold, which uses an accepted one).
+    pub(crate) fn active_rejected(&self) -> bool {
+        let state = self.state();
+        state.newest_rejected && state.hold.is_none()
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
