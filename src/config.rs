@@ -182,9 +182,9 @@ impl Client {
         builder_from(|name| match std::env::var(name) {
             Ok(v) => Ok(Some(v)),
             Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(Error::builder(format!(
-                "{name} is not valid UTF-8"
-            ))),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(Error::builder(format!("{name} is not valid UTF-8")))
+            }
         })
     }
 }
@@ -481,7 +481,10 @@ fn fields<'a>(cx: Cx, fragment: Option<&'a str>, passphrase: bool) -> Result<Fie
         None => Opts::none(),
     };
     if key.is_some() && opts.get("key").is_some() {
-        return Err(cx.err("fragment option `key`", "given twice (also before the first `&`)"));
+        return Err(cx.err(
+            "fragment option `key`",
+            "given twice (also before the first `&`)",
+        ));
     }
     let key = key.or(opts.get("key"));
     if let Some(key) = key {
@@ -525,8 +528,12 @@ fn with_fields(mut src: HttpSource, at: &str, f: &Fields<'_>) -> HttpSource {
 
 /// `//` after the scheme, as in `aws-sm://id`.
 fn after_slashes<'a>(cx: Cx, rest: &'a str, example: &str) -> Result<&'a str> {
-    rest.strip_prefix("//")
-        .ok_or_else(|| cx.err("scheme", format!("expected `//` after the scheme ({example})")))
+    rest.strip_prefix("//").ok_or_else(|| {
+        cx.err(
+            "scheme",
+            format!("expected `//` after the scheme ({example})"),
+        )
+    })
 }
 
 /// A URL as a base (`https://host:port`): https, or http to loopback; no credentials, no
@@ -567,7 +574,10 @@ fn parse_source(input: &str) -> Result<Source> {
         scheme: None,
     };
     if s.is_empty() {
-        return Err(any.err("scheme", format!("empty string; expected one of {SOURCE_SCHEMES}")));
+        return Err(any.err(
+            "scheme",
+            format!("empty string; expected one of {SOURCE_SCHEMES}"),
+        ));
     }
     let Some((scheme, rest)) = s.split_once(':') else {
         return Err(any.err(
@@ -633,7 +643,10 @@ fn file_path(rest: &str) -> Result<std::path::PathBuf> {
         return Ok(path);
     }
     if rest.is_empty() {
-        return Err(cx.err("path", "empty; expected file:///abs/path or file:relative/path"));
+        return Err(cx.err(
+            "path",
+            "empty; expected file:///abs/path or file:relative/path",
+        ));
     }
     if rest.chars().any(char::is_control) {
         return Err(cx.err("path", "contains control characters"));
@@ -660,7 +673,10 @@ fn vault(url: &str) -> Result<HttpSource> {
     };
     let (mount, secret_path) = (mount.trim_matches('/'), secret_path.trim_matches('/'));
     if mount.is_empty() || secret_path.is_empty() {
-        return Err(cx.err("path", "expected /v1/MOUNT/data/PATH with MOUNT and PATH non-empty"));
+        return Err(cx.err(
+            "path",
+            "expected /v1/MOUNT/data/PATH with MOUNT and PATH non-empty",
+        ));
     }
     let opts = match query {
         Some(q) => Opts::parse(cx, "option", q, &["token_env", "token_file", "namespace"])?,
@@ -690,7 +706,7 @@ fn vault(url: &str) -> Result<HttpSource> {
 }
 
 /// An AWS secret name or ARN: letters, digits and `/_+=.@-`, plus `:` for ARNs.
-fn aws_secret_id<'a>(cx: Cx, body: &'a str) -> Result<&'a str> {
+fn aws_secret_id(cx: Cx, body: &str) -> Result<&str> {
     if body.is_empty() {
         return Err(cx.err("secret id", "missing (aws-sm://SECRET_NAME_OR_ARN)"));
     }
@@ -759,8 +775,8 @@ fn aws_sm_agent(rest: &str) -> Result<HttpSource> {
     };
     let token = token(cx, "option", &opts, AGENT_TOKEN_ENV)?;
     let f = fields(cx, fragment, true)?;
-    let mut src = HttpSource::aws_secrets_manager_agent(id)
-        .header("X-Aws-Parameters-Secrets-Token", token);
+    let mut src =
+        HttpSource::aws_secrets_manager_agent(id).header("X-Aws-Parameters-Secrets-Token", token);
     if let Some(port) = opts.get("port") {
         let port: u16 = port
             .parse()
@@ -826,17 +842,19 @@ fn azure_kv(rest: &str) -> Result<HttpSource> {
         let name = path
             .strip_prefix("/secrets/")
             .filter(|n| !n.contains('/'))
-            .ok_or_else(|| cx.err("path", "expected https://VAULT.vault.azure.net/secrets/SECRET"))?;
+            .ok_or_else(|| {
+                cx.err(
+                    "path",
+                    "expected https://VAULT.vault.azure.net/secrets/SECRET",
+                )
+            })?;
         (url.origin().ascii_serialization(), name.to_owned())
     } else {
         let Some((vault, name)) = body.trim_end_matches('/').split_once('/') else {
             return Err(cx.err("path", "expected azure-kv://VAULT/SECRET"));
         };
         if vault.len() < 3 || !azure_name(vault, 24) {
-            return Err(cx.err(
-                "host",
-                "a vault name is 3-24 letters, digits and `-`",
-            ));
+            return Err(cx.err("host", "a vault name is 3-24 letters, digits and `-`"));
         }
         (format!("https://{vault}.vault.azure.net"), name.to_owned())
     };
@@ -966,7 +984,10 @@ fn parse_auth(input: &str) -> Result<Auth> {
         scheme: None,
     };
     if s.is_empty() {
-        return Err(any.err("kind", format!("empty string; expected one of {AUTH_KINDS}")));
+        return Err(any.err(
+            "kind",
+            format!("empty string; expected one of {AUTH_KINDS}"),
+        ));
     }
     // `kind:arg` or `kind[?options]`.
     let (kind, arg) = match s.split_once(':') {
@@ -1094,7 +1115,9 @@ fn kraken(cx: Cx, opts: &Opts<'_>) -> Result<KrakenSigner> {
     Ok(match opts.get("nonce") {
         None => KrakenSigner::new(),
         Some(v) if v.eq_ignore_ascii_case("ms") => KrakenSigner::new(),
-        Some(v) if v.eq_ignore_ascii_case("us") => KrakenSigner::new().nonce_unit(NonceUnit::Micros),
+        Some(v) if v.eq_ignore_ascii_case("us") => {
+            KrakenSigner::new().nonce_unit(NonceUnit::Micros)
+        }
         Some(_) => return Err(cx.err("option `nonce`", "expected ms or us")),
     })
 }
@@ -1123,7 +1146,10 @@ mod tests {
         let d = http_debug("vault+https://v:8200/v1/secret/data/app#api_key");
         assert!(d.contains("HeaderValueFrom::env(VAULT_TOKEN)"), "{d}");
         assert!(d.contains("key: \"/data/data/api_key\""), "{d}");
-        assert!(d.contains("version: Some(\"/data/metadata/version\")"), "{d}");
+        assert!(
+            d.contains("version: Some(\"/data/metadata/version\")"),
+            "{d}"
+        );
 
         let d = http_debug(
             "vault+https://v/v1/kv/team/data/a/b?token_file=/vault/token&namespace=ns1#k&secret=s/x&passphrase=p",
@@ -1144,15 +1170,24 @@ mod tests {
         assert!(d.contains("HeaderValueFrom::env(AWS_SESSION_TOKEN)"), "{d}");
         assert!(d.contains("Json(\"/SecretString\")"), "{d}");
         assert!(d.contains("key: \"/SecretString/api_key\""), "{d}");
-        assert!(d.contains("secret: Some(\"/SecretString/api_secret\")"), "{d}");
+        assert!(
+            d.contains("secret: Some(\"/SecretString/api_secret\")"),
+            "{d}"
+        );
         let d = http_debug("aws-sm-agent://prod/exchange?port=2999&token_file=/run/agent");
-        assert!(d.contains("http://localhost:2999/secretsmanager/get"), "{d}");
+        assert!(
+            d.contains("http://localhost:2999/secretsmanager/get"),
+            "{d}"
+        );
         assert!(d.contains("HeaderValueFrom::file(/run/agent)"), "{d}");
         assert!(d.contains("key: \"/SecretString\""), "{d}");
         assert!(!d.contains("Json("), "{d}");
 
         let d = http_debug("gcp-sm://projects/p-1/secrets/s_1#api_key");
-        assert!(d.contains("HeaderValueFrom::env(GOOGLE_OAUTH_ACCESS_TOKEN)"), "{d}");
+        assert!(
+            d.contains("HeaderValueFrom::env(GOOGLE_OAUTH_ACCESS_TOKEN)"),
+            "{d}"
+        );
         assert!(
             d.contains("[Base64(\"/payload/data\"), Json(\"/payload/data\")]"),
             "{d}"
@@ -1161,10 +1196,16 @@ mod tests {
 
         let d = http_debug("azure-kv://my-vault/exchange-key?token_env=AZ_TOK#k&secret=s");
         assert!(d.contains("HeaderValueFrom::env(AZ_TOK)"), "{d}");
-        assert!(d.contains("https://my-vault.vault.azure.net/secrets/exchange-key"), "{d}");
+        assert!(
+            d.contains("https://my-vault.vault.azure.net/secrets/exchange-key"),
+            "{d}"
+        );
         assert!(d.contains("key: \"/value/k\""), "{d}");
         let d = http_debug("azure-kv://my-vault/exchange-key");
-        assert!(d.contains("HeaderValueFrom::env(AZURE_ACCESS_TOKEN)"), "{d}");
+        assert!(
+            d.contains("HeaderValueFrom::env(AZURE_ACCESS_TOKEN)"),
+            "{d}"
+        );
         assert!(d.contains("key: \"/value\""), "{d}");
     }
 
@@ -1180,10 +1221,16 @@ mod tests {
         assert!(d.contains("secret: Some(\"/data/secret\")"), "{d}");
         assert!(d.contains("version: Some(\"/v\")"), "{d}");
         assert!(d.contains("expiry: Some(\"/exp\")"), "{d}");
-        assert!(d.contains("(\"authorization\", HeaderValueFrom::env(TOK))"), "{d}");
+        assert!(
+            d.contains("(\"authorization\", HeaderValueFrom::env(TOK))"),
+            "{d}"
+        );
         let d = http_debug("https://h/creds#key=/k&token_file=/t&token_header=X-Token");
         assert!(d.contains("key: \"/k\""), "{d}");
-        assert!(d.contains("(\"X-Token\", HeaderValueFrom::file(/t))"), "{d}");
+        assert!(
+            d.contains("(\"X-Token\", HeaderValueFrom::file(/t))"),
+            "{d}"
+        );
     }
 
     #[test]
@@ -1243,7 +1290,10 @@ mod tests {
         assert!(d.contains("https://api.example.com"), "{d}");
 
         let err = builder_from(env(&[(ENV_AUTH, "bearer")])).unwrap_err();
-        assert!(err.is_builder() && err.to_string().contains(ENV_SOURCE), "{err}");
+        assert!(
+            err.is_builder() && err.to_string().contains(ENV_SOURCE),
+            "{err}"
+        );
         let err = builder_from(env(&[(ENV_SOURCE, "  ")])).unwrap_err();
         assert!(err.to_string().contains("is not set"), "{err}");
     }

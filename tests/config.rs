@@ -134,7 +134,10 @@ fn aws_secrets_manager_form() {
         name("aws-sm://prod/exchange?region=eu-west-1#api_key&secret=api_secret"),
         "aws-secretsmanager:prod/exchange"
     );
-    source_err("aws-sm://prod/x#k&passphrase=p", "fragment option `passphrase`");
+    source_err(
+        "aws-sm://prod/x#k&passphrase=p",
+        "fragment option `passphrase`",
+    );
     source_err(&format!("aws-sm://prod/x?region=a/{MARKER}"), "region");
 }
 
@@ -154,7 +157,10 @@ fn malformed_sources_name_the_wrong_part() {
     source_err(&format!("ftp://host/{MARKER}"), "scheme");
     source_err("vault://host/v1/secret/data/app#k", "scheme");
     source_err(&format!("gcp-sm:{MARKER}"), "scheme");
-    source_err(&format!("http://example.com/creds?token={MARKER}"), "scheme");
+    source_err(
+        &format!("http://example.com/creds?token={MARKER}"),
+        "scheme",
+    );
     source_err(
         &format!("vault+http://vault.example.com/v1/secret/data/app?token_env={MARKER}#k"),
         "plain http",
@@ -170,7 +176,10 @@ fn malformed_sources_name_the_wrong_part() {
     source_err(&format!("file:///k?{MARKER}"), "path");
     source_err(&format!("file://{MARKER}.example/k"), "host");
     source_err(&format!("vault+https://host/v1/{MARKER}#k"), "path");
-    source_err(&format!("vault+https://host/v2/secret/data/{MARKER}#k"), "path");
+    source_err(
+        &format!("vault+https://host/v2/secret/data/{MARKER}#k"),
+        "path",
+    );
     source_err("vault+https://host/v1/secret/data/#k", "path");
     source_err(&format!("gcp-sm://projects/p/{MARKER}/s"), "path");
     source_err(&format!("gcp-sm://p/s.{MARKER}"), "path");
@@ -200,10 +209,7 @@ fn malformed_sources_name_the_wrong_part() {
     );
     source_err(&format!("https://h/creds#{MARKER}"), "fragment");
     source_err(&format!("https://h/creds#/k?token={MARKER}"), "fragment");
-    source_err(
-        &format!("gcp-sm://p/s#secret={MARKER}"),
-        "fragment",
-    );
+    source_err(&format!("gcp-sm://p/s#secret={MARKER}"), "fragment");
     // Options.
     source_err(
         &format!("vault+https://host/v1/secret/data/app?token={MARKER}#k"),
@@ -290,7 +296,10 @@ fn malformed_auth_names_the_wrong_part() {
     auth_err(&format!("query:a&{MARKER}"), "argument");
     auth_err(&format!("basic:user:{MARKER}"), "argument");
     auth_err(&format!("bearer:{MARKER}"), "argument");
-    auth_err(&format!("binance?recv_window={MARKER}"), "option `recv_window`");
+    auth_err(
+        &format!("binance?recv_window={MARKER}"),
+        "option `recv_window`",
+    );
     auth_err("binance?recv_window=0", "option `recv_window`");
     auth_err("bybit?recv_window=none", "option `recv_window`");
     auth_err(&format!("binance?secret={MARKER}"), "option `secret`");
@@ -321,7 +330,10 @@ async fn from_env_reads_the_keyswap_variables() {
 
     // Required: the source.
     let err = Client::from_env().unwrap_err();
-    assert!(err.is_builder() && err.to_string().contains(SOURCE), "{err}");
+    assert!(
+        err.is_builder() && err.to_string().contains(SOURCE),
+        "{err}"
+    );
     set(SOURCE, "   ");
     let err = Client::from_env().unwrap_err();
     assert!(err.to_string().contains("not set"), "{err}");
@@ -367,8 +379,12 @@ async fn from_env_reads_the_keyswap_variables() {
             "option `token`",
         ),
         (AUTH, format!("binance?recv_window={MARKER}"), "recv_window"),
-        (AUTH, format!("{MARKER}"), "kind"),
-        (BASE, format!("https://user:{MARKER}@api.example.com"), "host"),
+        (AUTH, MARKER.to_string(), "kind"),
+        (
+            BASE,
+            format!("https://user:{MARKER}@api.example.com"),
+            "host",
+        ),
         (BASE, format!("ftp://api.example.com/{MARKER}"), "scheme"),
         (BASE, format!("not a url {MARKER}"), "URL"),
     ];
@@ -381,9 +397,15 @@ async fn from_env_reads_the_keyswap_variables() {
         let text = err.to_string();
         assert!(err.is_builder(), "{var}={value}: {text}");
         assert!(text.contains(var), "{var}={value}: {text}");
-        assert!(text.contains(part), "{var}={value}: should name {part}: {text}");
+        assert!(
+            text.contains(part),
+            "{var}={value}: should name {part}: {text}"
+        );
         assert!(!text.contains(MARKER), "{var}={value}: leaks: {text}");
-        assert!(!format!("{err:?}").contains(MARKER), "{var}={value}: leaks: {err:?}");
+        assert!(
+            !format!("{err:?}").contains(MARKER),
+            "{var}={value}: leaks: {err:?}"
+        );
     }
 
     for var in [SOURCE, AUTH, BASE] {
