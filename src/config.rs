@@ -46,7 +46,7 @@ impl Source {
     /// | `file:///abs/path`, `file:/abs/path`, `file:relative/path` | [`Source::file`] (a `file://` URL is percent-decoded; the other forms are taken as written) |
     /// | `env:NAME` | [`Source::env`] |
     /// | `vault+https://HOST[:PORT]/v1/MOUNT/data/PATH[?OPTS]#FIELD[&FOPTS]` | [`Source::vault_kv2`]; `vault+http://` to loopback only |
-    /// | `aws-sm://SECRET_ID[?region=R][#FIELD[&FOPTS]]` | [`Source::aws_secrets_manager`] (cargo feature `aws`) |
+    /// | `aws-sm://SECRET_ID[?region=R][#FIELD[&FOPTS]]` | `Source::aws_secrets_manager` (cargo feature `aws`) |
     /// | `aws-sm-agent://SECRET_ID[?OPTS][#FIELD[&FOPTS]]` | [`Source::aws_secrets_manager_agent`]; also `port=N` |
     /// | `gcp-sm://projects/PROJECT/secrets/SECRET[?OPTS][#FIELD[&FOPTS]]`, `gcp-sm://PROJECT/SECRET` | [`Source::gcp_secret_manager`] |
     /// | `azure-kv://VAULT/SECRET[?OPTS][#FIELD[&FOPTS]]`, `azure-kv://https://VAULT.vault.azure.net/secrets/SECRET` | [`Source::azure_key_vault`] (the short form means `https://VAULT.vault.azure.net`) |
