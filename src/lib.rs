@@ -7,6 +7,7 @@ mod builder;
 mod classify;
 mod client;
 mod clock_sync;
+mod config;
 mod credential;
 mod driver;
 mod error;
