@@ -87,7 +87,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for round in ["before the rotation", "after the rotation"] {
         println!("{round}:");
 
-        let status = plain.get(format!("{base}/v1/balance")).send().await?.status();
+        let status = plain
+            .get(format!("{base}/v1/balance"))
+            .send()
+            .await?
+            .status();
         println!("  plain reqwest, hand-set header:      {status}");
 
         // Builder style: relative URL against base_url; a plain reqwest::Response comes back.
@@ -115,7 +119,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 write_key(&key_file, "key-2").expect("write key file");
             });
-            println!("API rotated to a new key and revoked the old one; the key file follows in 100 ms");
+            println!(
+                "API rotated to a new key and revoked the old one; the key file follows in 100 ms"
+            );
         }
     }
 
