@@ -15,7 +15,7 @@ use crate::auth::Auth;
 use crate::convert::{self, Body, opt_seconds, seconds};
 use crate::errors::{closed_error, config_error, to_py};
 use crate::response::Response;
-use crate::runtime;
+use crate::{runtime, sync_runtime};
 use crate::sources::Source;
 
 /// Python callbacks registered with `on_rotate`, shared with the rotation hook.
@@ -410,15 +410,24 @@ pub struct AsyncClient {
 }
 
 impl Client {
-    /// Sends a prepared request and waits for the response with the GIL released.
+    /// Sends a prepared request and waits for the response with the GIL released, on the
+    /// calling thread (see `SyncRuntime`).
     fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Response> {
-        py.detach(move || runtime().block_on(send(request)))
+        py.detach(move || sync_runtime().block_on(send(request)))
             .map_err(to_py)
     }
 }
 
 impl AsyncClient {
+    /// Sends a prepared request on the shared runtime; returns an asyncio future of the
+    /// response, completed on the loop's thread (see `bridge`).
+    #[cfg(unix)]
+    fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Bound<'_, PyAny>> {
+        crate::bridge::spawn(py, send(request))
+    }
+
     /// Sends a prepared request on the shared runtime; returns an awaitable of the response.
+    #[cfg(not(unix))]
     fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Bound<'_, PyAny>> {
         pyo3_async_runtimes::tokio::future_into_py(
             py,
