@@ -270,12 +270,8 @@ DIST = {"keyswap": "keyswap", "pyreqwest": "pyreqwest", "httpr": "httpr", "nique
         "httpx": "httpx", "requests": "requests", "aiohttp": "aiohttp"}
 
 
-class AsyncKeyswapBefore(AsyncKeyswap):
-    name = "keyswap-before"
-
-
 def version(name: str) -> str:
-    if name == "keyswap-before":
+    if name.startswith("keyswap-"):
         return "before"
     try:
         return metadata.version(DIST[name])
@@ -285,8 +281,22 @@ def version(name: str) -> str:
 
 # --- measurement --------------------------------------------------------------------------------
 
+SERVER_PID = [0]
 
-def measure_threads(factory, threads: int, duration: float, warmup: float) -> tuple[float, int]:
+
+def cpu_now() -> tuple[float, float]:
+    """(this process's CPU seconds, the server process's CPU seconds or nan)."""
+    server = float("nan")
+    try:
+        with open(f"/proc/{SERVER_PID[0]}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    return time.process_time(), server
+
+
+def measure_threads(factory, threads: int, duration: float, warmup: float):
     gets = [factory() for _ in range(threads)]
     counts = [0] * threads
     errors = [0] * threads
@@ -312,16 +322,26 @@ def measure_threads(factory, threads: int, duration: float, warmup: float) -> tu
     time.sleep(warmup)
     phase["measuring"] = True
     start = time.perf_counter()
+    cpu0 = cpu_now()
     time.sleep(duration)
+    cpu1 = cpu_now()
     elapsed = time.perf_counter() - start
     phase["stop"] = True
     for t in ts:
         t.join()
-    return sum(counts) / elapsed, sum(errors)
+    n = sum(counts)
+    return n / elapsed, sum(errors), cpu_per_request(cpu0, cpu1, n)
+
+
+def cpu_per_request(cpu0, cpu1, n):
+    """µs of CPU per request in the client and in the server process during the measurement
+    (counts of the whole period divided by the requests completed in it)."""
+    n = max(n, 1)
+    return tuple(round((b - a) * 1e6 / n, 1) for a, b in zip(cpu0, cpu1))
 
 
 def measure_async(cm_cls, url, keyfile, tasks: int, duration: float, warmup: float,
-                  loop_kind: str) -> tuple[float, int]:
+                  loop_kind: str) -> tuple[float, int, tuple]:
     async def main():
         phase = {"measuring": False, "stop": False}
         counts = [0] * tasks
@@ -342,11 +362,14 @@ def measure_async(cm_cls, url, keyfile, tasks: int, duration: float, warmup: flo
             await asyncio.sleep(warmup)
             phase["measuring"] = True
             start = time.perf_counter()
+            cpu0 = cpu_now()
             await asyncio.sleep(duration)
+            cpu1 = cpu_now()
             elapsed = time.perf_counter() - start
             phase["stop"] = True
             await asyncio.gather(*workers)
-        return sum(counts) / elapsed, sum(errors)
+        n = sum(counts)
+        return n / elapsed, sum(errors), cpu_per_request(cpu0, cpu1, n)
 
     if loop_kind == "uvloop":
         import uvloop  # type: ignore[import-not-found]
@@ -368,14 +391,19 @@ def main() -> int:
                     help="event loop of the client side in the 64a mode")
     ap.add_argument("--json", help="append one JSON line per measurement to this file")
     ap.add_argument("--baseline-module", help="an importable copy of an older keyswap package "
-                    "(e.g. keyswap_base on PYTHONPATH), measured as client 'keyswap-before'")
+                    "(e.g. keyswap_base on PYTHONPATH), measured as client 'keyswap-before'; "
+                    "several, comma-separated, are measured as 'keyswap-MODULE'")
     args = ap.parse_args()
-    if args.baseline_module:
-        KEYSWAP_MODULE["keyswap-before"] = args.baseline_module
-        SYNC["keyswap-before"] = lambda url, kf: make_keyswap(url, kf, "keyswap-before")
-        ASYNC["keyswap-before"] = AsyncKeyswapBefore
-        if "keyswap-before" not in args.clients:
-            args.clients = "keyswap-before," + args.clients
+    for module in (args.baseline_module or "").split(","):
+        if not module.strip():
+            continue
+        name = "keyswap-before" if module == args.baseline_module else f"keyswap-{module}"
+        KEYSWAP_MODULE[name] = module.strip()
+        SYNC[name] = lambda url, kf, name=name: make_keyswap(url, kf, name)
+        ASYNC[name] = type(f"Async_{module}", (AsyncKeyswap,), {"name": name})
+        DIST[name] = name
+        if name not in args.clients:
+            args.clients = name + "," + args.clients
 
     tmp = Path(tempfile.mkdtemp(prefix="keyswap-bench-"))
     keypath = tmp / "api_key"
@@ -388,6 +416,7 @@ def main() -> int:
     out = open(args.json, "a") if args.json else None
     try:
         port, server_loop = q.get(timeout=30)
+        SERVER_PID[0] = proc.pid
         url = f"http://127.0.0.1:{port}/v1/ticker?symbol=BTCUSDT"
         wanted = [n.strip() for n in args.clients.split(",") if n.strip()]
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -408,28 +437,32 @@ def main() -> int:
                     if name not in factories:
                         factories[name] = SYNC[name](url, KeyFile(keypath))
         samples = {m: {n: [] for n in cells[m]} for m in modes}
+        cpus = {m: {n: [] for n in cells[m]} for m in modes}
         for rnd in range(1, args.rounds + 1):
             for mode in modes:
                 order = cells[mode] if rnd % 2 else list(reversed(cells[mode]))
                 for name in order:
                     if mode == "64a":
-                        rps, errors = measure_async(ASYNC[name], url, KeyFile(keypath),
+                        rps, errors, cpu = measure_async(ASYNC[name], url, KeyFile(keypath),
                                                     args.tasks, args.duration, args.warmup,
                                                     args.loop)
                     else:
-                        rps, errors = measure_threads(factories[name], mode_n[mode],
+                        rps, errors, cpu = measure_threads(factories[name], mode_n[mode],
                                                       args.duration, args.warmup)
                     samples[mode][name].append(rps)
+                    cpus[mode][name].append(cpu)
                     rec = {"round": rnd, "mode": mode, "client": name,
-                           "version": versions[name], "rps": round(rps, 1), "errors": errors}
+                           "version": versions[name], "rps": round(rps, 1), "errors": errors,
+                           "client_cpu_us": cpu[0], "server_cpu_us": cpu[1]}
                     if out:
                         out.write(json.dumps(rec) + "\n")
                         out.flush()
                     print(json.dumps(rec), flush=True)
 
         print()
-        print("| mode | client | req/s (median) | min–max | keyswap ÷ this |")
-        print("|---|---|---:|---:|---:|")
+        print("| mode | client | req/s (median) | min–max | keyswap ÷ this "
+              "| client CPU µs/req | server CPU µs/req |")
+        print("|---|---|---:|---:|---:|---:|---:|")
         summary = {}
         for mode in modes:
             med = {n: statistics.median(v) for n, v in samples[mode].items()}
@@ -437,8 +470,10 @@ def main() -> int:
             for name in sorted(med, key=med.get, reverse=True):
                 lo, hi = min(samples[mode][name]), max(samples[mode][name])
                 ratio = f"{ks / med[name]:.2f}×" if ks else "-"
+                c_cpu = statistics.median(c for c, _ in cpus[mode][name])
+                s_cpu = statistics.median(s for _, s in cpus[mode][name])
                 print(f"| {mode} | {name} {versions[name]} | {med[name]:.0f} | "
-                      f"{lo:.0f}–{hi:.0f} | {ratio} |")
+                      f"{lo:.0f}–{hi:.0f} | {ratio} | {c_cpu:.1f} | {s_cpu:.1f} |")
             peers = {n: r for n, r in med.items() if not n.startswith("keyswap")}
             if ks and peers:
                 best = max(peers, key=peers.get)
