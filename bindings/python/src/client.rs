@@ -243,8 +243,7 @@ impl Inner {
         data: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<Prepared> {
-        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| config_error(format!("invalid HTTP method {method:?}")))?;
+        let method = parse_method(method)?;
         Ok(Prepared {
             method,
             url: url.to_owned(),
@@ -283,6 +282,21 @@ impl Inner {
         d.set_item("background_failures", s.background_failures)?;
         Ok(d)
     }
+}
+
+/// An HTTP method from its name, any case (no allocation for the usual upper-case names).
+fn parse_method(method: &str) -> PyResult<Method> {
+    let parsed = match method {
+        "GET" => Ok(Method::GET),
+        "POST" => Ok(Method::POST),
+        "PUT" => Ok(Method::PUT),
+        "PATCH" => Ok(Method::PATCH),
+        "DELETE" => Ok(Method::DELETE),
+        "HEAD" => Ok(Method::HEAD),
+        "OPTIONS" => Ok(Method::OPTIONS),
+        _ => Method::from_bytes(method.to_ascii_uppercase().as_bytes()),
+    };
+    parsed.map_err(|_| config_error(format!("invalid HTTP method {method:?}")))
 }
 
 /// Shows a URL without password, query and fragment.
@@ -324,7 +338,7 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
     if let Some(t) = p.timeout {
         b = b.timeout(t);
     }
-    let resp = b.send().await?;
+    let mut resp = b.send().await?;
     let status = resp.status().as_u16();
     let version = match resp.version() {
         Version::HTTP_09 => "HTTP/0.9",
@@ -344,16 +358,8 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
         .map(|s| (s, resp.status(), resp.headers().clone()));
     // The core has already removed a query-parameter credential from the response's URL.
     let url = resp.url().to_string();
-    let headers: Vec<(String, String)> = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    // Moved out, not copied: the body does not need them.
+    let raw_headers = std::mem::take(resp.headers_mut());
     let content = resp.bytes().await.map_err(keyswap::Error::from)?;
     if let Some((signer, status, headers)) = body_verdict {
         // The core reads at most 64 KiB to classify; a longer body is no rejection.
@@ -364,7 +370,8 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
     }
     Ok(Response {
         status,
-        headers: Arc::new(headers),
+        raw_headers,
+        header_items: OnceLock::new(),
         url,
         version,
         content,
