@@ -120,7 +120,10 @@ struct DoneCallback {
 #[pymethods]
 impl DoneCallback {
     fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
-        if fut.call_method0(intern!(fut.py(), "cancelled"))?.is_truthy()? {
+        if fut
+            .call_method0(intern!(fut.py(), "cancelled"))?
+            .is_truthy()?
+        {
             let p = lock(&self.bridge.pending).remove(&self.id);
             if let Some(p) = p {
                 p.abort.abort();

@@ -15,8 +15,8 @@ use crate::auth::Auth;
 use crate::convert::{self, Body, opt_seconds, seconds};
 use crate::errors::{closed_error, config_error, to_py};
 use crate::response::Response;
-use crate::{runtime, sync_runtime};
 use crate::sources::Source;
+use crate::{runtime, sync_runtime};
 
 /// Python callbacks registered with `on_rotate`, shared with the rotation hook.
 struct Callbacks {
@@ -401,8 +401,9 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
 /// and re-learned when a timestamp is rejected) and a fresh nonce; a rejected timestamp or
 /// nonce is signed again and retried once (counted in ``stats()["resigns"]``).
 ///
-/// Requests run on a Tokio runtime shared by the process, with the GIL released; one client is
-/// safe to share between threads. Use it as a context manager, or call :meth:`close`.
+/// Requests run with the GIL released, on the calling thread (no hand-off to another thread);
+/// one client is safe to share between threads. Use it as a context manager, or call
+/// :meth:`close`.
 #[pyclass(frozen, module = "keyswap")]
 pub struct Client {
     inner: Inner,

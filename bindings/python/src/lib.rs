@@ -16,8 +16,9 @@ mod sources;
 
 use pyo3::prelude::*;
 
-/// The Tokio runtime every client of the process shares: the one pyo3-async-runtimes owns,
-/// so sync and async clients use the same worker threads and connection machinery.
+/// The multi-thread Tokio runtime of the process: the one pyo3-async-runtimes owns. It runs
+/// `AsyncClient` requests, builds clients, runs `refresh()` and the background work (source
+/// watching, rotation). The blocking `Client` sends its requests on `sync_runtime` instead.
 ///
 /// `KEYSWAP_WORKER_THREADS` (read once, before the first client is built) sets its number of
 /// worker threads; default: one per CPU, as Tokio does. One worker gives the lowest latency
