@@ -15,8 +15,8 @@ use crate::auth::Auth;
 use crate::convert::{self, Body, opt_seconds, seconds};
 use crate::errors::{closed_error, config_error, to_py};
 use crate::response::Response;
-use crate::runtime;
 use crate::sources::Source;
+use crate::{runtime, sync_runtime};
 
 /// Python callbacks registered with `on_rotate`, shared with the rotation hook.
 struct Callbacks {
@@ -243,8 +243,7 @@ impl Inner {
         data: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<Prepared> {
-        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| config_error(format!("invalid HTTP method {method:?}")))?;
+        let method = parse_method(method)?;
         Ok(Prepared {
             method,
             url: url.to_owned(),
@@ -283,6 +282,21 @@ impl Inner {
         d.set_item("background_failures", s.background_failures)?;
         Ok(d)
     }
+}
+
+/// An HTTP method from its name, any case (no allocation for the usual upper-case names).
+fn parse_method(method: &str) -> PyResult<Method> {
+    let parsed = match method {
+        "GET" => Ok(Method::GET),
+        "POST" => Ok(Method::POST),
+        "PUT" => Ok(Method::PUT),
+        "PATCH" => Ok(Method::PATCH),
+        "DELETE" => Ok(Method::DELETE),
+        "HEAD" => Ok(Method::HEAD),
+        "OPTIONS" => Ok(Method::OPTIONS),
+        _ => Method::from_bytes(method.to_ascii_uppercase().as_bytes()),
+    };
+    parsed.map_err(|_| config_error(format!("invalid HTTP method {method:?}")))
 }
 
 /// Shows a URL without password, query and fragment.
@@ -324,7 +338,7 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
     if let Some(t) = p.timeout {
         b = b.timeout(t);
     }
-    let resp = b.send().await?;
+    let mut resp = b.send().await?;
     let status = resp.status().as_u16();
     let version = match resp.version() {
         Version::HTTP_09 => "HTTP/0.9",
@@ -344,16 +358,8 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
         .map(|s| (s, resp.status(), resp.headers().clone()));
     // The core has already removed a query-parameter credential from the response's URL.
     let url = resp.url().to_string();
-    let headers: Vec<(String, String)> = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    // Moved out, not copied: the body does not need them.
+    let raw_headers = std::mem::take(resp.headers_mut());
     let content = resp.bytes().await.map_err(keyswap::Error::from)?;
     if let Some((signer, status, headers)) = body_verdict {
         // The core reads at most 64 KiB to classify; a longer body is no rejection.
@@ -364,7 +370,8 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
     }
     Ok(Response {
         status,
-        headers: Arc::new(headers),
+        raw_headers,
+        header_items: OnceLock::new(),
         url,
         version,
         content,
@@ -394,8 +401,9 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
 /// and re-learned when a timestamp is rejected) and a fresh nonce; a rejected timestamp or
 /// nonce is signed again and retried once (counted in ``stats()["resigns"]``).
 ///
-/// Requests run on a Tokio runtime shared by the process, with the GIL released; one client is
-/// safe to share between threads. Use it as a context manager, or call :meth:`close`.
+/// Requests run with the GIL released, on the calling thread (no hand-off to another thread);
+/// one client is safe to share between threads. Use it as a context manager, or call
+/// :meth:`close`.
 #[pyclass(frozen, module = "keyswap")]
 pub struct Client {
     inner: Inner,
@@ -410,15 +418,24 @@ pub struct AsyncClient {
 }
 
 impl Client {
-    /// Sends a prepared request and waits for the response with the GIL released.
+    /// Sends a prepared request and waits for the response with the GIL released, on the
+    /// calling thread (see `SyncRuntime`).
     fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Response> {
-        py.detach(move || runtime().block_on(send(request)))
+        py.detach(move || sync_runtime().block_on(send(request)))
             .map_err(to_py)
     }
 }
 
 impl AsyncClient {
+    /// Sends a prepared request on the shared runtime; returns an asyncio future of the
+    /// response, completed on the loop's thread (see `bridge`).
+    #[cfg(unix)]
+    fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Bound<'_, PyAny>> {
+        crate::bridge::spawn(py, send(request))
+    }
+
     /// Sends a prepared request on the shared runtime; returns an awaitable of the response.
+    #[cfg(not(unix))]
     fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Bound<'_, PyAny>> {
         pyo3_async_runtimes::tokio::future_into_py(
             py,

@@ -7,6 +7,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList};
 
+use keyswap::reqwest::header::{CONTENT_TYPE, HeaderMap};
+
 use crate::errors::exceptions;
 
 /// Response headers: a read-only, case-insensitive mapping. A name sent several times maps to
@@ -148,7 +150,10 @@ impl Headers {
 #[pyclass(frozen, module = "keyswap")]
 pub struct Response {
     pub(crate) status: u16,
-    pub(crate) headers: Arc<Vec<(String, String)>>,
+    /// The headers as received; converted to `(name, value)` strings on first use of
+    /// `headers` (most callers read only the status and the body).
+    pub(crate) raw_headers: HeaderMap,
+    pub(crate) header_items: OnceLock<Arc<Vec<(String, String)>>>,
     pub(crate) url: String,
     pub(crate) version: &'static str,
     pub(crate) content: bytes::Bytes,
@@ -163,11 +168,8 @@ static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 impl Response {
     fn charset(&self) -> Option<String> {
-        let ct = self
-            .headers
-            .iter()
-            .find(|(k, _)| k == "content-type")
-            .map(|(_, v)| v.to_ascii_lowercase())?;
+        let ct = self.raw_headers.get(CONTENT_TYPE)?;
+        let ct = String::from_utf8_lossy(ct.as_bytes()).to_ascii_lowercase();
         ct.split(';').skip(1).find_map(|p| {
             let p = p.trim();
             p.strip_prefix("charset=")
@@ -209,10 +211,23 @@ impl Response {
         if let Some(h) = self.headers_obj.get() {
             return Ok(h.clone_ref(py));
         }
+        let items = self.header_items.get_or_init(|| {
+            Arc::new(
+                self.raw_headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+            )
+        });
         let h = Py::new(
             py,
             Headers {
-                items: Arc::clone(&self.headers),
+                items: Arc::clone(items),
             },
         )?;
         Ok(self.headers_obj.get_or_init(|| h).clone_ref(py))

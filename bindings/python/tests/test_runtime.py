@@ -1,0 +1,150 @@
+"""How requests reach the runtime: the blocking Client drives a current-thread runtime on the
+calling thread (a keeper thread drives it between requests); AsyncClient completes its asyncio
+futures on the loop's thread. These tests pin the behaviour that design must keep."""
+
+import asyncio
+import socket
+import threading
+import time
+
+import pytest
+
+import keyswap
+
+
+class ClosingServer:
+    """Answers each request 200 with keep-alive, then closes the connection ``close_after``
+    seconds later without saying so (as servers do with idle keep-alive connections)."""
+
+    def __init__(self, close_after=0.05):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.close_after = close_after
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                buf += data
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            time.sleep(self.close_after)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def closing_server():
+    s = ClosingServer()
+    yield s
+    s.close()
+
+
+def client(cls, url):
+    return cls(source=keyswap.FixedSource("k1"), auth=keyswap.Header("X-API-Key"),
+               base_url=url, timeout=5.0)
+
+
+def test_sync_idle_connection_closed_by_server(closing_server):
+    # Between the two requests nobody calls the client: the keeper must drive the runtime so
+    # that the pooled connection sees the server's close and is not reused.
+    with client(keyswap.Client, closing_server.url) as c:
+        for _ in range(3):
+            assert c.get("/a").content == b"ok"
+            time.sleep(0.3)
+    assert closing_server.connections == 3
+
+
+def test_sync_threads_share_the_runtime(server):
+    with client(keyswap.Client, server.url) as c:
+        errors = []
+
+        def run():
+            try:
+                for i in range(50):
+                    assert c.get(f"/t{i}").status_code == 200
+                    if i % 10 == 0:
+                        time.sleep(0.01)  # let the keeper take the runtime now and then
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+
+        ts = [threading.Thread(target=run) for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert not errors
+        assert c.stats()["requests"] == 400
+
+
+def test_sync_timeout_on_the_calling_thread(server):
+    with client(keyswap.Client, server.url) as c:
+        start = time.monotonic()
+        with pytest.raises(keyswap.RequestTimeoutError):
+            c.get("/slow", params={"delay": 2}, timeout=0.2)
+        assert time.monotonic() - start < 1.5
+        assert c.get("/after").status_code == 200
+
+
+def test_async_cancel_and_errors(server):
+    async def main():
+        async with client(keyswap.AsyncClient, server.url) as c:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.get("/slow", params={"delay": 2}), 0.1)
+            fut = c.get("/x")
+            assert asyncio.isfuture(fut)
+            assert (await fut).status_code == 200
+            rs = await asyncio.gather(*(c.get(f"/g{i}") for i in range(100)))
+            assert {r.status_code for r in rs} == {200}
+        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
+                                       base_url="http://127.0.0.1:9") as c:
+            with pytest.raises(keyswap.ConnectError):
+                await c.get("/refused")
+
+    # A new loop each time: every loop gets its own completion channel.
+    for _ in range(3):
+        asyncio.run(main())
+
+
+def test_async_and_sync_together(server):
+    sync = client(keyswap.Client, server.url)
+    stop = threading.Event()
+    counts = []
+
+    def background():
+        n = 0
+        while not stop.is_set():
+            assert sync.get("/s").status_code == 200
+            n += 1
+        counts.append(n)
+
+    t = threading.Thread(target=background)
+    t.start()
+    try:
+        async def main():
+            async with client(keyswap.AsyncClient, server.url) as c:
+                rs = await asyncio.gather(*(c.get(f"/a{i}") for i in range(50)))
+                assert all(r.status_code == 200 for r in rs)
+
+        asyncio.run(main())
+    finally:
+        stop.set()
+        t.join()
+        sync.close()
+    assert counts and counts[0] > 0
