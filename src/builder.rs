@@ -298,7 +298,7 @@ impl ClientBuilder {
                 source_name.clone(),
             ),
             source,
-            source_name,
+            source_name: source_name.clone(),
             classifier: Classifier {
                 statuses: self.statuses,
                 predicate: self.predicate,
@@ -317,6 +317,7 @@ impl ClientBuilder {
             max_redirects: self.max_redirects,
             counters: Counters::default(),
             health: Default::default(),
+            metrics: crate::metrics::Metrics::new(&source_name),
             started: tokio::sync::OnceCell::new(),
             driver: Mutex::new(None),
         });

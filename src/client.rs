@@ -49,6 +49,7 @@ pub(crate) struct Shared {
     pub(crate) max_redirects: usize,
     pub(crate) counters: Counters,
     pub(crate) health: crate::health::Tracker,
+    pub(crate) metrics: crate::metrics::Metrics,
     /// Set once the first credential is loaded and the watch started (see `lifecycle.rs`).
     pub(crate) started: tokio::sync::OnceCell<()>,
     pub(crate) driver: Mutex<Option<tokio::task::AbortHandle>>,

@@ -17,6 +17,7 @@ pub mod fuzzing;
 mod health;
 mod http_client;
 mod lifecycle;
+mod metrics;
 mod recover;
 mod redirect;
 mod refresh;

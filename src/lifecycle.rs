@@ -34,11 +34,13 @@ async fn start(shared: &Arc<Shared>) -> Result<()> {
                 .await
                 .inspect_err(|err| {
                     shared.counters.source_errors.inc();
+                    shared.metrics.source_error();
                     shared.health.failed(err);
                 })?;
             tracing::info!(source = %shared.source_name, version = %first.version(), "credential loaded");
             shared.store.initialize(first);
             shared.health.succeeded();
+            shared.metrics.started();
             if shared.sync_clock && shared.auth.as_signer().is_some() {
                 if let Some(base) = &shared.base_url {
                     shared.learn_clock(base, false).await;

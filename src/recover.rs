@@ -45,6 +45,7 @@ impl Shared {
 
         if let Some((prev, _testing)) = self.fallback(&tried).await {
             self.counters.fallbacks.inc();
+            self.metrics.fallback();
             // `_testing` (held for an untried previous) keeps other requests from sending it
             // until this attempt has decided.
             match self.retry(template, &prev).await? {

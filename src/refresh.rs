@@ -98,10 +98,16 @@ impl Shared {
         match loaded {
             Ok(cred) => {
                 self.health.succeeded();
-                Ok(self.store.offer(cred, &self.counters))
+                self.metrics.loaded();
+                let offered = self.store.offer(cred, &self.counters);
+                if offered == Offered::Rotated {
+                    self.metrics.rotation();
+                }
+                Ok(offered)
             }
             Err(err) => {
                 self.counters.source_errors.inc();
+                self.metrics.source_error();
                 self.health.failed(&err);
                 if err.is_panic() {
                     self.counters.background_failures.inc();
@@ -153,6 +159,7 @@ impl Shared {
     /// One counted load of the source through the refresh path.
     async fn refresh_once(&self, since: Option<Instant>) -> Result<Offered> {
         self.counters.refreshes.inc();
+        self.metrics.refresh();
         self.accept(self.load_valid(since).await)
     }
 
