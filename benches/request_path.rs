@@ -12,7 +12,8 @@
 //! Options: `--server URL` (use a running `bench_server` instead of starting one; else the bench
 //! starts `$CARGO_TARGET_DIR/release/examples/bench_server` as a child process), `--rounds N`
 //! (default 11), `--secs S` per round and contender (default 0.6), `--concurrency 1,8,64`,
-//! `--only reqwest|keyswap|keyswap-abs` (one contender, for a profiler), `--contenders a,b`.
+//! `--only reqwest|keyswap|keyswap-abs` (one contender, for a profiler), `--contenders a,b`, `--sizes` (print the
+//! sizes of the request futures and exit).
 //!
 //! Setup: a multi-thread Tokio runtime with 2 workers. Contenders, each sending
 //! `GET /v1/ticker?symbol=BTCUSDT` from `concurrency` tasks in a closed loop:
@@ -181,6 +182,7 @@ struct Options {
     secs: f64,
     concurrency: Vec<usize>,
     contenders: Vec<Contender>,
+    sizes: bool,
 }
 
 fn options() -> Options {
@@ -194,6 +196,7 @@ fn options() -> Options {
             Contender::Keyswap,
             Contender::KeyswapAbs,
         ],
+        sizes: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -210,6 +213,7 @@ fn options() -> Options {
             }
             "--only" => o.contenders = vec![Contender::parse(&value())],
             "--contenders" => o.contenders = value().split(',').map(Contender::parse).collect(),
+            "--sizes" => o.sizes = true,
             // `cargo bench` passes `--bench`.
             "--bench" => {}
             other => panic!("unknown argument {other:?}; see the doc comment of request_path.rs"),
@@ -287,6 +291,18 @@ async fn run(o: &Options, base: &str) {
             .await
             .unwrap(),
     };
+    if o.sizes {
+        let req = || clients.keyswap.get(PATH).build().unwrap();
+        eprintln!(
+            "future sizes, bytes: keyswap RequestBuilder::send {}, keyswap Client::execute {}, \
+             reqwest RequestBuilder::send {}, reqwest Client::execute {}",
+            std::mem::size_of_val(&clients.keyswap.get(PATH).send()),
+            std::mem::size_of_val(&clients.keyswap.execute(req())),
+            std::mem::size_of_val(&clients.bare.get(&*clients.url).send()),
+            std::mem::size_of_val(&clients.bare.execute(req())),
+        );
+        return;
+    }
     eprintln!(
         "request_path: server {base}, {} rounds x {} s, 2 Tokio workers, contenders {:?}",
         o.rounds,
@@ -294,10 +310,12 @@ async fn run(o: &Options, base: &str) {
         o.contenders.iter().map(|c| c.name()).collect::<Vec<_>>()
     );
     let mut table = Vec::new();
+    // Every request sent, warm-ups included (to normalise a profiler's sample counts).
+    let mut total_requests = 0;
     for &c in &o.concurrency {
         // Warm-up: connections opened, allocator and caches settled.
         for &who in &o.contenders {
-            round(&clients, who, c, 0.3).await;
+            total_requests += round(&clients, who, c, 0.3).await.requests;
         }
         let mut results: Vec<Vec<Round>> = o.contenders.iter().map(|_| Vec::new()).collect();
         for r in 0..o.rounds {
@@ -317,12 +335,14 @@ async fn run(o: &Options, base: &str) {
                     got.p50_us,
                     got.p99_us
                 );
+                total_requests += got.requests;
                 results[idx].push(got);
             }
         }
         table.push((c, results));
     }
     assert_eq!(clients.keyswap.stats().auth_failures, 0);
+    eprintln!("requests sent in all (warm-ups included): {total_requests}");
 
     println!();
     println!(
