@@ -301,6 +301,12 @@ async fn run(o: &Options, base: &str) {
             std::mem::size_of_val(&clients.bare.get(&*clients.url).send()),
             std::mem::size_of_val(&clients.bare.execute(req())),
         );
+        eprintln!(
+            "reqwest::Request {}, reqwest::Response {}, keyswap::Error {}",
+            std::mem::size_of::<reqwest::Request>(),
+            std::mem::size_of::<reqwest::Response>(),
+            std::mem::size_of::<keyswap::Error>(),
+        );
         return;
     }
     eprintln!(
