@@ -357,7 +357,15 @@ async fn run(o: &Options, base: &str) {
     );
     println!(
         "{:>4} {:<12} {:>10} {:>9} {:>9} {:>9} {:>15} {:>15} {:>15}",
-        "c", "client", "cpu ns/req", "req/s", "p50 us", "p99 us", "cpu ratio", "req/s ratio", "p99 ratio"
+        "c",
+        "client",
+        "cpu ns/req",
+        "req/s",
+        "p50 us",
+        "p99 us",
+        "cpu ratio",
+        "req/s ratio",
+        "p99 ratio"
     );
     let base_idx = o.contenders.iter().position(|&c| c == Contender::Reqwest);
     for (c, results) in &table {

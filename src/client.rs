@@ -114,10 +114,7 @@ impl Client {
     ///
     /// (A plain `fn` returning the future rather than an `async fn`: one level less, and one copy
     /// of the request less, in the state of every request in flight.)
-    pub fn execute(
-        &self,
-        request: Request,
-    ) -> impl Future<Output = Result<Response>> + Send + '_ {
+    pub fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + Send + '_ {
         // Fields are only evaluated when the span is enabled.
         let span = tracing::debug_span!(
             "keyswap.request",

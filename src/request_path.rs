@@ -1,10 +1,9 @@
 //! The request path: pick the credential (one atomic load), attach it, send, classify; hand
 //! rejections to the recover path; follow redirects hop by hop.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
-
-use futures_util::FutureExt;
-use futures_util::future::{Either, ready};
 
 use reqwest::header::DATE;
 use reqwest::{Request, Response};
@@ -17,6 +16,25 @@ use crate::redirect::next_hop;
 use crate::refresh::Failed;
 use crate::scope::display_url;
 use crate::sign::{Rejection, SignContext};
+
+pin_project_lite::pin_project! {
+    /// The caller's request: its first hop's future, answering with the response alone.
+    struct Answer<F> {
+        #[pin]
+        hop: F,
+    }
+}
+
+impl<F: Future<Output = Result<(Response, Option<Request>)>>> Future for Answer<F> {
+    type Output = Result<Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .hop
+            .poll(cx)
+            .map(|hop| hop.map(|(resp, _)| resp))
+    }
+}
 
 /// An attempt's outcome: accepted, rejected as an authentication failure, or rejected for its
 /// timestamp or nonce (to be signed again).
@@ -31,18 +49,15 @@ impl Shared {
     ///
     /// The state of every request in flight is what the caches hold under concurrency, and each
     /// level of `async fn` adds its arguments (a `Request` is 264 bytes) and its child future to
-    /// it: so the steady path is [`send_scoped`](Self::send_scoped)'s future (built here, the
-    /// request moved into it once; it counts the request when first polled) and a combinator
-    /// for what follows, and what is rare (redirects, recovery, re-signing, reading a body to
-    /// classify it, learning the clock) is boxed.
+    /// it: so the steady path is [`send_scoped`](Self::send_scoped)'s future alone (built here,
+    /// the request moved into it once; for the caller's own request it also counts it, follows
+    /// redirects and scrubs the answer), and what is rare (redirects, recovery, re-signing,
+    /// reading a body to classify it, learning the clock) is boxed. (`FutureExt::map` would
+    /// move the whole finished future out of its state: a copy per request.)
     pub(crate) fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + '_ {
-        self.send_scoped(request, None).then(move |hop| match hop {
-            Err(e) => Either::Left(ready(Err(e))),
-            Ok((resp, replay)) => match replay.filter(|_| resp.status().is_redirection()) {
-                Some(prev) if self.max_redirects != 0 => Either::Right(Box::pin(self.follow(resp, prev))),
-                _ => Either::Left(ready(Ok(self.auth.scrub(resp)))),
-            },
-        })
+        Answer {
+            hop: self.send_scoped(request, None),
+        }
     }
 
     /// After the caller's request was answered with a redirect (`resp`; `prev` is that request,
@@ -86,79 +101,100 @@ impl Shared {
         first: Option<&'a Origin>,
     ) -> impl Future<Output = Result<(Response, Option<Request>)>> + 'a {
         async move {
-            // `first` is `None` only on the caller's own request (not on a redirect's hop).
+            // `first` is `None` only on the caller's own request (not on a redirect's hop):
+            // counted here, when its future is first polled.
             if first.is_none() {
                 self.counters.requests.inc();
             }
             // The one copy the request path makes: reqwest consumes the request it sends, and a
             // retry needs it again. Bodies are reference-counted bytes; a stream yields `None`.
             let replay = request.try_clone();
-            if !self.scope.admits(request.url(), first) {
-                let resp = self.http.execute(request).await.map_err(Error::request)?;
-                return Ok((resp, replay));
-            }
-            self.scope.check_transport(request.url())?;
-            if self.clock_pending() {
-                // Once per signing client (its first request): boxed, off every request's future.
-                Box::pin(self.clock_ready(request.url())).await;
-            }
-            let mut resigned = false;
-            loop {
-                let sent = Instant::now();
-                let (sent_with, probing) = self.attach(&mut request)?;
-                // `send`, inlined (one level less on every request's future).
-                let signed_at = self.signed_at();
-                let resp = self.http.execute(request).await.map_err(Error::request)?;
-                let attempt = match self.judge_head(signed_at, resp) {
-                    Ok(attempt) => attempt,
-                    Err(resp) => Box::pin(self.judge_body(resp)).await,
-                };
-                let resp = match attempt {
-                    Attempt::Accepted(resp) => {
-                        if probing {
-                            self.store.accepted(sent_with);
-                        }
-                        return Ok((resp, replay));
+            // In a block of its own: nothing of it stays in the future's state while a redirect
+            // chain is followed.
+            let redirected = {
+                let (resp, replay) = 'sent: {
+                    if !self.scope.admits(request.url(), first) {
+                        let resp = self.http.execute(request).await.map_err(Error::request)?;
+                        break 'sent (resp, replay);
                     }
-                    Attempt::Resign(kind, resp) => {
-                        // A timestamp or nonce rejection: the order was not placed. Sign again
-                        // (after re-learning the clock) and retry, once. A replay always clones
-                        // again (its body, if any, is bytes): checked here, cloned after the wait.
-                        if resigned || replay.is_none() {
-                            return Ok((resp, replay));
-                        }
-                        self.counters.resigns.inc();
-                        if kind == Rejection::Timestamp {
-                            Box::pin(self.relearn_clock(&resp)).await;
-                        }
-                        let Some(again) = replay.as_ref().and_then(Request::try_clone) else {
-                            return Ok((resp, replay));
+                    self.scope.check_transport(request.url())?;
+                    if self.clock_pending() {
+                        // Once per signing client (its first request): boxed, off every request's future.
+                        Box::pin(self.clock_ready(request.url())).await;
+                    }
+                    let mut resigned = false;
+                    loop {
+                        let sent = Instant::now();
+                        let (sent_with, probing) = self.attach(&mut request)?;
+                        // `send`, inlined (one level less on every request's future).
+                        let signed_at = self.signed_at();
+                        let resp = self.http.execute(request).await.map_err(Error::request)?;
+                        let attempt = match self.judge_head(signed_at, resp) {
+                            Ok(attempt) => attempt,
+                            Err(resp) => Box::pin(self.judge_body(resp)).await,
                         };
-                        tracing::debug!(?kind, "signing again after a rejected timestamp or nonce");
-                        resigned = true;
-                        request = again;
-                        continue;
+                        let resp = match attempt {
+                            Attempt::Accepted(resp) => {
+                                if probing {
+                                    self.store.accepted(sent_with);
+                                }
+                                break 'sent (resp, replay);
+                            }
+                            Attempt::Resign(kind, resp) => {
+                                // A timestamp or nonce rejection: the order was not placed. Sign again
+                                // (after re-learning the clock) and retry, once. A replay always clones
+                                // again (its body, if any, is bytes): checked here, cloned after the wait.
+                                if resigned || replay.is_none() {
+                                    break 'sent (resp, replay);
+                                }
+                                self.counters.resigns.inc();
+                                if kind == Rejection::Timestamp {
+                                    Box::pin(self.relearn_clock(&resp)).await;
+                                }
+                                let Some(again) = replay.as_ref().and_then(Request::try_clone)
+                                else {
+                                    break 'sent (resp, replay);
+                                };
+                                tracing::debug!(
+                                    ?kind,
+                                    "signing again after a rejected timestamp or nonce"
+                                );
+                                resigned = true;
+                                request = again;
+                                continue;
+                            }
+                            Attempt::Rejected(resp) => resp,
+                        };
+                        let Some(template) = replay else {
+                            tracing::debug!(
+                                "authentication failed on a streamed body; it cannot be replayed, not retrying"
+                            );
+                            break 'sent (resp, None);
+                        };
+                        let failed = Failed {
+                            sent,
+                            at: Instant::now(),
+                        };
+                        // Boxed with the template it owns: the recover path is rare and its state is
+                        // large; inline, it would bloat every request's future.
+                        break 'sent Box::pin(async move {
+                            let resp = self.recover(&template, sent_with, failed, resp).await?;
+                            Ok::<_, Error>((resp, Some(template)))
+                        })
+                        .await?;
                     }
-                    Attempt::Rejected(resp) => resp,
                 };
-                let Some(template) = replay else {
-                    tracing::debug!(
-                        "authentication failed on a streamed body; it cannot be replayed, not retrying"
-                    );
-                    return Ok((resp, None));
-                };
-                let failed = Failed {
-                    sent,
-                    at: Instant::now(),
-                };
-                // Boxed with the template it owns: the recover path is rare and its state is
-                // large; inline, it would bloat every request's future.
-                return Box::pin(async move {
-                    let resp = self.recover(&template, sent_with, failed, resp).await?;
-                    Ok((resp, Some(template)))
-                })
-                .await;
-            }
+                if first.is_some() {
+                    // A redirect's hop: `follow` decides what comes next.
+                    return Ok((resp, replay));
+                }
+                // The caller's own request: done, or the start of a redirect chain (boxed: rare).
+                match replay.filter(|_| resp.status().is_redirection()) {
+                    Some(prev) if self.max_redirects != 0 => Box::pin(self.follow(resp, prev)),
+                    _ => return Ok((self.auth.scrub(resp), None)),
+                }
+            };
+            Ok((redirected.await?, None))
         }
     }
 
@@ -222,8 +258,11 @@ impl Shared {
         signed_at: Option<SystemTime>,
         resp: Response,
     ) -> std::result::Result<Attempt, Response> {
-        if let (Some(sent), Some(date)) = (signed_at, resp.headers().get(DATE)) {
-            self.clock.record_date_header(date, sent, SystemTime::now());
+        // Only a signer's clock wants the `Date`: no header lookup otherwise.
+        if let Some(sent) = signed_at {
+            if let Some(date) = resp.headers().get(DATE) {
+                self.clock.record_date_header(date, sent, SystemTime::now());
+            }
         }
         if self.classifier.needs_body(&resp) {
             return Err(resp);
