@@ -40,16 +40,21 @@ impl Classifier {
         }
     }
 
-    /// The verdict, reading the body (at most [`MAX_CLASSIFIED_BODY`] bytes) only when a signer
-    /// or a body rule asks for it.
-    pub(crate) async fn classify(&self, resp: Response) -> (Rejection, Response) {
+    /// Whether classifying `resp` reads its body: a signer asks for it, or a body rule is set and
+    /// the body is textual. Otherwise [`by_head`](Self::by_head) decides alone.
+    pub(crate) fn needs_body(&self, resp: &Response) -> bool {
         let (status, headers) = (resp.status(), resp.headers());
         let signer_reads = self
             .signer
             .as_ref()
             .is_some_and(|s| s.needs_body(status, headers));
-        let rule_reads = self.body_rule.is_some() && textual(headers);
-        if !signer_reads && !rule_reads {
+        signer_reads || (self.body_rule.is_some() && textual(headers))
+    }
+
+    /// The verdict, reading the body (at most [`MAX_CLASSIFIED_BODY`] bytes) only when a signer
+    /// or a body rule asks for it.
+    pub(crate) async fn classify(&self, resp: Response) -> (Rejection, Response) {
+        if !self.needs_body(&resp) {
             let verdict = self.by_head(&resp);
             return (verdict, resp);
         }
@@ -69,11 +74,6 @@ impl Classifier {
             return (verdict, resp);
         }
         (Rejection::None, resp)
-    }
-
-    /// Whether `classify` may read bodies (else the synchronous `by_head` decides).
-    pub(crate) fn reads_bodies(&self) -> bool {
-        self.signer.is_some() || self.body_rule.is_some()
     }
 }
 

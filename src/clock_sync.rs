@@ -61,11 +61,17 @@ impl Shared {
         true
     }
 
+    /// Whether [`clock_ready`](Self::clock_ready) has work to do (a signing client that syncs
+    /// its clock and has not learned it yet): checked without creating its future.
+    #[inline]
+    pub(crate) fn clock_pending(&self) -> bool {
+        self.classifier.signer.is_some() && self.sync_clock && !self.clock_learned.initialized()
+    }
+
     /// Before the first signed request without a base URL: learn the clock from its origin,
     /// once (concurrent first requests wait for the same lookup).
     pub(crate) async fn clock_ready(&self, url: &Url) {
-        if self.classifier.signer.is_none() || !self.sync_clock || self.clock_learned.initialized()
-        {
+        if !self.clock_pending() {
             return;
         }
         self.clock_learned

@@ -67,12 +67,18 @@ impl Metrics {
     #[cfg(feature = "metrics")]
     fn with_version(&self, cred: &Credential, f: impl FnOnce(&ByVersion)) {
         let current = self.by_version.load();
-        if let Some(v) = current.as_deref().filter(|v| v.fingerprint == cred.fingerprint()) {
+        if let Some(v) = current
+            .as_deref()
+            .filter(|v| v.fingerprint == cred.fingerprint())
+        {
             return f(v);
         }
         let labels = [
             ("source", self.source.clone()),
-            ("version", metrics::SharedString::from(cred.version().to_owned())),
+            (
+                "version",
+                metrics::SharedString::from(cred.version().to_owned()),
+            ),
         ];
         let fresh = std::sync::Arc::new(ByVersion {
             fingerprint: cred.fingerprint(),

@@ -85,8 +85,10 @@ impl RequestBuilder {
     /// Sends the request: attaches the credential, and on an authentication failure runs the
     /// recover path (refresh, retry, fallback, bounded wait) before returning.
     pub async fn send(self) -> Result<Response> {
-        let client = self.client.clone();
-        client.execute(self.build()?).await
+        // The builder's own handle: no second reference-count round trip on the shared client.
+        let RequestBuilder { client, inner } = self;
+        let request = inner?.build().map_err(Error::request)?;
+        client.execute(request).await
     }
 
     /// A copy of this builder, `None` when the body is a stream.

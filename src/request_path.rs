@@ -1,6 +1,8 @@
 //! The request path: pick the credential (one atomic load), attach it, send, classify; hand
 //! rejections to the recover path; follow redirects hop by hop.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use reqwest::header::DATE;
@@ -15,6 +17,25 @@ use crate::refresh::Failed;
 use crate::scope::display_url;
 use crate::sign::{Rejection, SignContext};
 
+pin_project_lite::pin_project! {
+    /// The caller's request: its first hop's future, answering with the response alone.
+    struct Answer<F> {
+        #[pin]
+        hop: F,
+    }
+}
+
+impl<F: Future<Output = Result<(Response, Option<Request>)>>> Future for Answer<F> {
+    type Output = Result<Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .hop
+            .poll(cx)
+            .map(|hop| hop.map(|(resp, _)| resp))
+    }
+}
+
 /// An attempt's outcome: accepted, rejected as an authentication failure, or rejected for its
 /// timestamp or nonce (to be signed again).
 pub(crate) enum Attempt {
@@ -24,29 +45,30 @@ pub(crate) enum Attempt {
 }
 
 impl Shared {
-    pub(crate) async fn execute(&self, request: Request) -> Result<Response> {
-        self.counters.requests.inc();
-        let resp = self.follow(request).await?;
-        Ok(self.auth.scrub(resp))
+    /// Sends a request: counts it, sends it hop by hop (redirects), and scrubs the response.
+    ///
+    /// The state of every request in flight is what the caches hold under concurrency, and each
+    /// level of `async fn` adds its arguments (a `Request` is 264 bytes) and its child future to
+    /// it: so the steady path is [`send_scoped`](Self::send_scoped)'s future alone (built here,
+    /// the request moved into it once; for the caller's own request it also counts it, follows
+    /// redirects and scrubs the answer), and what is rare (redirects, recovery, re-signing,
+    /// reading a body to classify it, learning the clock) is boxed. (`FutureExt::map` would
+    /// move the whole finished future out of its state: a copy per request.)
+    pub(crate) fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + '_ {
+        Answer {
+            hop: self.send_scoped(request, None),
+        }
     }
 
-    async fn follow(&self, mut request: Request) -> Result<Response> {
+    /// After the caller's request was answered with a redirect (`resp`; `prev` is that request,
+    /// replayable): follows hops until one is not a redirect.
+    async fn follow(&self, mut resp: Response, mut prev: Request) -> Result<Response> {
         // Scope of later hops when no origins are configured: the caller's own request.
-        let mut first: Option<Origin> = None;
+        let first: Origin = prev.url().origin();
         let mut hops = 0;
         loop {
-            let (resp, replay) = self.send_scoped(request, first.as_ref()).await?;
-            let Some(prev) = replay.filter(|_| resp.status().is_redirection()) else {
-                return Ok(resp);
-            };
-            if self.max_redirects == 0 {
-                return Ok(resp);
-            }
-            if first.is_none() {
-                first = Some(prev.url().origin());
-            }
             let Some(next) = next_hop(&resp, prev) else {
-                return Ok(resp);
+                return Ok(self.auth.scrub(resp));
             };
             hops += 1;
             if hops > self.max_redirects {
@@ -60,73 +82,125 @@ impl Shared {
                 ));
             }
             tracing::debug!(to = %display_url(next.url()), "following redirect");
-            request = next;
+            let (answer, replay) = self.send_scoped(next, Some(&first)).await?;
+            let Some(again) = replay.filter(|_| answer.status().is_redirection()) else {
+                return Ok(self.auth.scrub(answer));
+            };
+            (resp, prev) = (answer, again);
         }
     }
 
     /// Sends one hop. Returns the response and, when the body can be replayed, the request
     /// without credential (for a retry or a redirect to build on).
-    async fn send_scoped(
-        &self,
+    ///
+    /// A plain `fn` around an `async move` block: the block uses the captured request in place
+    /// (an `async fn` keeps its argument and a second copy of it in its state).
+    #[allow(clippy::manual_async_fn)] // deliberate, see above
+    fn send_scoped<'a>(
+        &'a self,
         mut request: Request,
-        first: Option<&Origin>,
-    ) -> Result<(Response, Option<Request>)> {
-        // The one copy the request path makes: reqwest consumes the request it sends, and a
-        // retry needs it again. Bodies are reference-counted bytes; a stream yields `None`.
-        let replay = request.try_clone();
-        if !self.scope.admits(request.url(), first) {
-            let resp = self.http.execute(request).await.map_err(Error::request)?;
-            return Ok((resp, replay));
-        }
-        self.scope.check_transport(request.url())?;
-        self.clock_ready(request.url()).await;
-        let mut resigned = false;
-        loop {
-            let sent = Instant::now();
-            let (sent_with, probing) = self.attach(&mut request)?;
-            let resp = match self.send(request).await? {
-                Attempt::Accepted(resp) => {
-                    if probing {
-                        self.store.accepted(sent_with);
+        first: Option<&'a Origin>,
+    ) -> impl Future<Output = Result<(Response, Option<Request>)>> + 'a {
+        async move {
+            // `first` is `None` only on the caller's own request (not on a redirect's hop):
+            // counted here, when its future is first polled.
+            if first.is_none() {
+                self.counters.requests.inc();
+            }
+            // The one copy the request path makes: reqwest consumes the request it sends, and a
+            // retry needs it again. Bodies are reference-counted bytes; a stream yields `None`.
+            let replay = request.try_clone();
+            // In a block of its own: nothing of it stays in the future's state while a redirect
+            // chain is followed.
+            let redirected = {
+                let (resp, replay) = 'sent: {
+                    if !self.scope.admits(request.url(), first) {
+                        let resp = self.http.execute(request).await.map_err(Error::request)?;
+                        break 'sent (resp, replay);
                     }
+                    self.scope.check_transport(request.url())?;
+                    if self.clock_pending() {
+                        // Once per signing client (its first request): boxed, off every request's future.
+                        Box::pin(self.clock_ready(request.url())).await;
+                    }
+                    let mut resigned = false;
+                    loop {
+                        let sent = Instant::now();
+                        let (sent_with, probing) = self.attach(&mut request)?;
+                        // `send`, inlined (one level less on every request's future).
+                        let signed_at = self.signed_at();
+                        let resp = self.http.execute(request).await.map_err(Error::request)?;
+                        let attempt = match self.judge_head(signed_at, resp) {
+                            Ok(attempt) => attempt,
+                            Err(resp) => Box::pin(self.judge_body(resp)).await,
+                        };
+                        let resp = match attempt {
+                            Attempt::Accepted(resp) => {
+                                if probing {
+                                    self.store.accepted(sent_with);
+                                }
+                                break 'sent (resp, replay);
+                            }
+                            Attempt::Resign(kind, resp) => {
+                                // A timestamp or nonce rejection: the order was not placed. Sign again
+                                // (after re-learning the clock) and retry, once. A replay always clones
+                                // again (its body, if any, is bytes): checked here, cloned after the wait.
+                                if resigned || replay.is_none() {
+                                    break 'sent (resp, replay);
+                                }
+                                self.counters.resigns.inc();
+                                if kind == Rejection::Timestamp {
+                                    Box::pin(self.relearn_clock(&resp)).await;
+                                }
+                                let Some(again) = replay.as_ref().and_then(Request::try_clone)
+                                else {
+                                    break 'sent (resp, replay);
+                                };
+                                tracing::debug!(
+                                    ?kind,
+                                    "signing again after a rejected timestamp or nonce"
+                                );
+                                resigned = true;
+                                request = again;
+                                continue;
+                            }
+                            Attempt::Rejected(resp) => {
+                                if let Some(cred) = self.store.find(sent_with) {
+                                    self.metrics.rejected(&cred);
+                                }
+                                resp
+                            }
+                        };
+                        let Some(template) = replay else {
+                            tracing::debug!(
+                                "authentication failed on a streamed body; it cannot be replayed, not retrying"
+                            );
+                            break 'sent (resp, None);
+                        };
+                        let failed = Failed {
+                            sent,
+                            at: Instant::now(),
+                        };
+                        // Boxed with the template it owns: the recover path is rare and its state is
+                        // large; inline, it would bloat every request's future.
+                        break 'sent Box::pin(async move {
+                            let resp = self.recover(&template, sent_with, failed, resp).await?;
+                            Ok::<_, Error>((resp, Some(template)))
+                        })
+                        .await?;
+                    }
+                };
+                if first.is_some() {
+                    // A redirect's hop: `follow` decides what comes next.
                     return Ok((resp, replay));
                 }
-                Attempt::Resign(kind, resp) => {
-                    // A timestamp or nonce rejection: the order was not placed. Sign again
-                    // (after re-learning the clock) and retry, once.
-                    match replay.as_ref().and_then(Request::try_clone) {
-                        Some(again) if !resigned => {
-                            self.counters.resigns.inc();
-                            if kind == Rejection::Timestamp {
-                                self.relearn_clock(&resp).await;
-                            }
-                            tracing::debug!(
-                                ?kind,
-                                "signing again after a rejected timestamp or nonce"
-                            );
-                            resigned = true;
-                            request = again;
-                            continue;
-                        }
-                        _ => return Ok((resp, replay)),
-                    }
+                // The caller's own request: done, or the start of a redirect chain (boxed: rare).
+                match replay.filter(|_| resp.status().is_redirection()) {
+                    Some(prev) if self.max_redirects != 0 => Box::pin(self.follow(resp, prev)),
+                    _ => return Ok((self.auth.scrub(resp), None)),
                 }
-                Attempt::Rejected(resp) => resp,
             };
-            let Some(template) = replay else {
-                tracing::debug!(
-                    "authentication failed on a streamed body; it cannot be replayed, not retrying"
-                );
-                return Ok((resp, None));
-            };
-            let failed = Failed {
-                sent,
-                at: Instant::now(),
-            };
-            // Boxed: the recover path is rare and its state is large; inline, it would bloat
-            // every request's future.
-            let resp = Box::pin(self.recover(&template, sent_with, failed, resp)).await?;
-            return Ok((resp, Some(template)));
+            Ok((redirected.await?, None))
         }
     }
 
@@ -143,6 +217,7 @@ impl Shared {
         };
         let cred: &Credential = probe.as_deref().unwrap_or(&active);
         self.auth.apply(request, cred, &self.sign_context())?;
+        self.metrics.request(cred);
         if probe.is_some() {
             self.counters.probes.inc();
         }
@@ -169,18 +244,50 @@ impl Shared {
 
     /// Sends one attempt and classifies the answer (the one place that decides).
     pub(crate) async fn send(&self, request: Request) -> Result<Attempt> {
-        let signing = self.classifier.signer.is_some();
-        let sent = signing.then(SystemTime::now);
+        let signed_at = self.signed_at();
         let resp = self.http.execute(request).await.map_err(Error::request)?;
-        if let (Some(sent), Some(date)) = (sent, resp.headers().get(DATE)) {
-            self.clock.record_date_header(date, sent, SystemTime::now());
+        Ok(match self.judge_head(signed_at, resp) {
+            Ok(attempt) => attempt,
+            Err(resp) => Box::pin(self.judge_body(resp)).await,
+        })
+    }
+
+    /// When a signing client sends an attempt: the time its `Date` sample is taken against.
+    fn signed_at(&self) -> Option<SystemTime> {
+        self.classifier.signer.is_some().then(SystemTime::now)
+    }
+
+    /// The answer to an attempt sent at `signed_at`: its `Date` recorded for a signer's clock,
+    /// then classified from status and headers. `Err(resp)` when the body must be read to
+    /// decide ([`judge_body`](Self::judge_body)).
+    #[allow(clippy::result_large_err)] // the response moves through once, never boxed on the hot path
+    fn judge_head(
+        &self,
+        signed_at: Option<SystemTime>,
+        resp: Response,
+    ) -> std::result::Result<Attempt, Response> {
+        // Only a signer's clock wants the `Date`: no header lookup otherwise.
+        if let Some(sent) = signed_at {
+            if let Some(date) = resp.headers().get(DATE) {
+                self.clock.record_date_header(date, sent, SystemTime::now());
+            }
         }
-        let (verdict, resp) = if self.classifier.reads_bodies() {
-            self.classifier.classify(resp).await
-        } else {
-            (self.classifier.by_head(&resp), resp)
-        };
-        Ok(match verdict {
+        if self.classifier.needs_body(&resp) {
+            return Err(resp);
+        }
+        let verdict = self.classifier.by_head(&resp);
+        Ok(self.conclude(verdict, resp))
+    }
+
+    /// Classifies an answer whose body must be read. Boxed by its callers: rare, and its future
+    /// is large.
+    async fn judge_body(&self, resp: Response) -> Attempt {
+        let (verdict, resp) = self.classifier.classify(resp).await;
+        self.conclude(verdict, resp)
+    }
+
+    fn conclude(&self, verdict: Rejection, resp: Response) -> Attempt {
+        match verdict {
             Rejection::Credential => {
                 self.counters.auth_failures.inc();
                 tracing::debug!(
@@ -192,7 +299,7 @@ impl Shared {
             }
             Rejection::Timestamp | Rejection::Nonce => Attempt::Resign(verdict, resp),
             _ => Attempt::Accepted(resp),
-        })
+        }
     }
 
     pub(crate) async fn retry(&self, template: &Request, cred: &Credential) -> Result<Attempt> {
@@ -202,6 +309,11 @@ impl Shared {
         self.auth.apply(&mut request, cred, &self.sign_context())?;
         self.counters.retries.inc();
         tracing::debug!(version = %cred.version(), "retrying with another credential");
-        self.send(request).await
+        self.metrics.request(cred);
+        let attempt = self.send(request).await?;
+        if matches!(attempt, Attempt::Rejected(_)) {
+            self.metrics.rejected(cred);
+        }
+        Ok(attempt)
     }
 }

@@ -151,6 +151,24 @@ impl Store {
         state.newest_rejected && state.hold.is_none()
     }
 
+    /// The credential with this fingerprint, if the store still holds it (current, newest or
+    /// previous).
+    pub(crate) fn find(&self, fingerprint: u64) -> Option<Arc<Credential>> {
+        let active = self.active.load_full();
+        if active.fingerprint() == fingerprint {
+            return Some(active);
+        }
+        let state = self.state();
+        if state.newest.fingerprint() == fingerprint {
+            return Some(Arc::clone(&state.newest));
+        }
+        state
+            .previous
+            .as_ref()
+            .map(|p| Arc::clone(&p.credential))
+            .filter(|c| c.fingerprint() == fingerprint)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
