@@ -128,14 +128,36 @@ impl Client {
         );
         // A lazily built client loads its first credential on first use (boxed: once per client).
         let sent = if self.shared.is_started() {
-            Either::Left(self.shared.execute(request))
+            Either::Left(self.shared.execute(&self.shared.http, request))
         } else {
             Either::Right(Box::pin(async move {
                 self.ready().await?;
-                self.shared.execute(request).await
+                self.shared.execute(&self.shared.http, request).await
             }))
         };
         sent.instrument(span)
+    }
+
+    /// Sends through another transport (a skin's: the rest of a middleware chain), with the same
+    /// engine as [`execute`](Self::execute).
+    #[cfg_attr(not(feature = "middleware"), allow(dead_code))]
+    pub(crate) async fn execute_via<T: crate::transport::Transport>(
+        &self,
+        transport: &T,
+        request: Request,
+    ) -> Result<Response> {
+        if !self.shared.is_started() {
+            self.ready().await?;
+        }
+        let span = tracing::debug_span!(
+            "keyswap.request",
+            method = %request.method(),
+            url = %display_url(request.url()),
+        );
+        self.shared
+            .execute(transport, request)
+            .instrument(span)
+            .await
     }
 
     /// Re-loads the source now. Returns the version in use afterwards. On a source error the

@@ -137,6 +137,29 @@ impl Error {
         self.reqwest().is_some_and(|e| e.is_connect())
     }
 
+    /// The transport error inside, if this is one (for skins that hand errors on).
+    #[cfg_attr(not(feature = "middleware"), allow(dead_code))]
+    pub(crate) fn into_reqwest(self) -> std::result::Result<reqwest::Error, Self> {
+        if self.inner.kind != Kind::Request
+            || self
+                .inner
+                .cause
+                .as_ref()
+                .is_none_or(|c| !c.is::<reqwest::Error>())
+        {
+            return Err(self);
+        }
+        let mut inner = self.inner;
+        match inner.cause.take().map(|c| c.downcast::<reqwest::Error>()) {
+            Some(Ok(err)) => Ok(*err),
+            Some(Err(cause)) => {
+                inner.cause = Some(cause);
+                Err(Error { inner })
+            }
+            None => Err(Error { inner }),
+        }
+    }
+
     fn reqwest(&self) -> Option<&reqwest::Error> {
         self.inner.cause.as_ref()?.downcast_ref::<reqwest::Error>()
     }

@@ -18,6 +18,8 @@ mod health;
 mod http_client;
 mod lifecycle;
 mod metrics;
+#[cfg(feature = "middleware")]
+mod middleware;
 mod recover;
 mod redirect;
 mod refresh;
@@ -30,6 +32,7 @@ mod single_flight;
 mod source;
 mod stats;
 mod store;
+mod transport;
 
 pub use auth::Auth;
 pub use builder::{
@@ -41,6 +44,8 @@ pub use client::Client;
 pub use credential::Credential;
 pub use error::{Error, Result};
 pub use health::{Health, HealthState};
+#[cfg(feature = "middleware")]
+pub use middleware::Middleware;
 pub use request::RequestBuilder;
 pub use sign::Rejection;
 #[cfg(feature = "aws")]

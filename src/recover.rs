@@ -9,6 +9,7 @@ use crate::credential::Credential;
 use crate::error::Result;
 use crate::refresh::Failed;
 use crate::request_path::Attempt;
+use crate::transport::Transport;
 
 impl Shared {
     /// After `failed` was rejected: (1) the credential requests use now if it is another one
@@ -17,8 +18,9 @@ impl Shared {
     /// one request at a time until the server has accepted it; (3) if nothing newer exists, a
     /// bounded wait for the source to rotate. At most one retry with a newer credential and one
     /// with the previous; otherwise the server's response stands.
-    pub(crate) async fn recover(
+    pub(crate) async fn recover<T: Transport>(
         &self,
+        transport: &T,
         template: &Request,
         failed: u64,
         when: Failed,
@@ -30,7 +32,7 @@ impl Shared {
 
         let fresh = self.other_than(failed, when).await;
         if let Some(cred) = &fresh {
-            match self.retry(template, cred).await? {
+            match self.retry(transport, template, cred).await? {
                 Attempt::Accepted(resp) | Attempt::Resign(_, resp) => {
                     self.store.accepted(cred.fingerprint());
                     return Ok(resp);
@@ -48,7 +50,7 @@ impl Shared {
             self.metrics.fallback();
             // `_testing` (held for an untried previous) keeps other requests from sending it
             // until this attempt has decided.
-            match self.retry(template, &prev).await? {
+            match self.retry(transport, template, &prev).await? {
                 Attempt::Accepted(resp) | Attempt::Resign(_, resp) => {
                     self.store.hold_on_previous(prev.fingerprint());
                     return Ok(resp);
@@ -65,7 +67,7 @@ impl Shared {
         if fresh.is_none() {
             if let Some(cred) = self.await_rotation(failed, when).await {
                 if !tried.contains(&cred.fingerprint()) {
-                    return Ok(match self.retry(template, &cred).await? {
+                    return Ok(match self.retry(transport, template, &cred).await? {
                         Attempt::Accepted(resp) | Attempt::Resign(_, resp) => {
                             self.store.accepted(cred.fingerprint());
                             resp

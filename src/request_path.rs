@@ -16,6 +16,7 @@ use crate::redirect::next_hop;
 use crate::refresh::Failed;
 use crate::scope::display_url;
 use crate::sign::{Rejection, SignContext};
+use crate::transport::Transport;
 
 pin_project_lite::pin_project! {
     /// The caller's request: its first hop's future, answering with the response alone.
@@ -54,15 +55,24 @@ impl Shared {
     /// redirects and scrubs the answer), and what is rare (redirects, recovery, re-signing,
     /// reading a body to classify it, learning the clock) is boxed. (`FutureExt::map` would
     /// move the whole finished future out of its state: a copy per request.)
-    pub(crate) fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + '_ {
+    pub(crate) fn execute<'a, T: Transport>(
+        &'a self,
+        transport: &'a T,
+        request: Request,
+    ) -> impl Future<Output = Result<Response>> + 'a {
         Answer {
-            hop: self.send_scoped(request, None),
+            hop: self.send_scoped(transport, request, None),
         }
     }
 
     /// After the caller's request was answered with a redirect (`resp`; `prev` is that request,
     /// replayable): follows hops until one is not a redirect.
-    async fn follow(&self, mut resp: Response, mut prev: Request) -> Result<Response> {
+    async fn follow<T: Transport>(
+        &self,
+        transport: &T,
+        mut resp: Response,
+        mut prev: Request,
+    ) -> Result<Response> {
         // Scope of later hops when no origins are configured: the caller's own request.
         let first: Origin = prev.url().origin();
         let mut hops = 0;
@@ -82,7 +92,8 @@ impl Shared {
                 ));
             }
             tracing::debug!(to = %display_url(next.url()), "following redirect");
-            let (answer, replay) = self.send_scoped(next, Some(&first)).await?;
+            let (answer, replay) =
+                Box::pin(self.send_scoped(transport, next, Some(&first))).await?;
             let Some(again) = replay.filter(|_| answer.status().is_redirection()) else {
                 return Ok(self.auth.scrub(answer));
             };
@@ -96,8 +107,9 @@ impl Shared {
     /// A plain `fn` around an `async move` block: the block uses the captured request in place
     /// (an `async fn` keeps its argument and a second copy of it in its state).
     #[allow(clippy::manual_async_fn)] // deliberate, see above
-    fn send_scoped<'a>(
+    fn send_scoped<'a, T: Transport>(
         &'a self,
+        transport: &'a T,
         mut request: Request,
         first: Option<&'a Origin>,
     ) -> impl Future<Output = Result<(Response, Option<Request>)>> + 'a {
@@ -115,7 +127,7 @@ impl Shared {
             let redirected = {
                 let (resp, replay) = 'sent: {
                     if !self.scope.admits(request.url(), first) {
-                        let resp = self.http.execute(request).await.map_err(Error::request)?;
+                        let resp = transport.send(request).await?;
                         break 'sent (resp, replay);
                     }
                     self.scope.check_transport(request.url())?;
@@ -129,7 +141,7 @@ impl Shared {
                         let (sent_with, probing) = self.attach(&mut request)?;
                         // `send`, inlined (one level less on every request's future).
                         let signed_at = self.signed_at();
-                        let resp = self.http.execute(request).await.map_err(Error::request)?;
+                        let resp = transport.send(request).await?;
                         let attempt = match self.judge_head(signed_at, resp) {
                             Ok(attempt) => attempt,
                             Err(resp) => Box::pin(self.judge_body(resp)).await,
@@ -184,7 +196,9 @@ impl Shared {
                         // Boxed with the template it owns: the recover path is rare and its state is
                         // large; inline, it would bloat every request's future.
                         break 'sent Box::pin(async move {
-                            let resp = self.recover(&template, sent_with, failed, resp).await?;
+                            let resp = self
+                                .recover(transport, &template, sent_with, failed, resp)
+                                .await?;
                             Ok::<_, Error>((resp, Some(template)))
                         })
                         .await?;
@@ -196,7 +210,9 @@ impl Shared {
                 }
                 // The caller's own request: done, or the start of a redirect chain (boxed: rare).
                 match replay.filter(|_| resp.status().is_redirection()) {
-                    Some(prev) if self.max_redirects != 0 => Box::pin(self.follow(resp, prev)),
+                    Some(prev) if self.max_redirects != 0 => {
+                        Box::pin(self.follow(transport, resp, prev))
+                    }
                     _ => return Ok((self.auth.scrub(resp), None)),
                 }
             };
@@ -243,9 +259,13 @@ impl Shared {
     }
 
     /// Sends one attempt and classifies the answer (the one place that decides).
-    pub(crate) async fn send(&self, request: Request) -> Result<Attempt> {
+    pub(crate) async fn send<T: Transport>(
+        &self,
+        transport: &T,
+        request: Request,
+    ) -> Result<Attempt> {
         let signed_at = self.signed_at();
-        let resp = self.http.execute(request).await.map_err(Error::request)?;
+        let resp = transport.send(request).await?;
         Ok(match self.judge_head(signed_at, resp) {
             Ok(attempt) => attempt,
             Err(resp) => Box::pin(self.judge_body(resp)).await,
@@ -302,7 +322,12 @@ impl Shared {
         }
     }
 
-    pub(crate) async fn retry(&self, template: &Request, cred: &Credential) -> Result<Attempt> {
+    pub(crate) async fn retry<T: Transport>(
+        &self,
+        transport: &T,
+        template: &Request,
+        cred: &Credential,
+    ) -> Result<Attempt> {
         let mut request = template
             .try_clone()
             .ok_or_else(|| Error::new(Kind::Request, "request body cannot be replayed"))?;
@@ -310,7 +335,7 @@ impl Shared {
         self.counters.retries.inc();
         tracing::debug!(version = %cred.version(), "retrying with another credential");
         self.metrics.request(cred);
-        let attempt = self.send(request).await?;
+        let attempt = self.send(transport, request).await?;
         if matches!(attempt, Attempt::Rejected(_)) {
             self.metrics.rejected(cred);
         }

@@ -1,0 +1,152 @@
+//! Every skin over the one engine runs the same rotation scenarios: `Client` itself, and
+//! `Middleware` inside a reqwest-middleware stack with reqwest-retry outside it.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use common::{Api, KEY_HEADER, ManualSource};
+use keyswap::{Auth, Client, Source};
+
+type Send = Box<dyn Fn(String) -> Pin<Box<dyn Future<Output = (u16, String)> + std::marker::Send>>>;
+
+fn builder(source: &ManualSource) -> keyswap::ClientBuilder {
+    Client::builder()
+        .source(Source::custom(source.clone()))
+        .auth(Auth::header(KEY_HEADER))
+        .await_rotation(Duration::from_secs(2))
+}
+
+/// The scenarios, through `send` (absolute URL → status and the URL the response reports).
+async fn scenarios(
+    skin: &str,
+    make: impl Fn(&ManualSource) -> Pin<Box<dyn Future<Output = Send>>>,
+) {
+    // 1. A rotated key: the 401 is absorbed (refresh, retry with the fresh key).
+    let (server, api) = Api::start(&["k1"]).await;
+    let source = ManualSource::new("k1");
+    let send = make(&source).await;
+    let url = format!("{}/x", server.uri());
+    assert_eq!(send(url.clone()).await.0, 200, "{skin}");
+    api.accept_only(&["k2"]);
+    source.set("k2");
+    assert_eq!(
+        send(url.clone()).await.0,
+        200,
+        "{skin}: refreshed and retried"
+    );
+    assert_eq!(api.seen().last().unwrap().as_deref(), Some("k2"), "{skin}");
+
+    // 2. Hard revocation before the source has the new key: the bounded wait absorbs it.
+    api.accept_only(&["k3"]);
+    let later = source.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        later.set("k3");
+    });
+    assert_eq!(
+        send(url.clone()).await.0,
+        200,
+        "{skin}: waited for the rotation"
+    );
+
+    // 3. The new key is not propagated yet: the previous one is used.
+    api.accept_only(&["k3"]);
+    source.set("k4");
+    assert_eq!(
+        send(url.clone()).await.0,
+        200,
+        "{skin}: fell back to the previous key"
+    );
+
+    // 4. Nothing works: the server's answer is returned as it is, after the documented tries.
+    api.accept_only(&[]);
+    let before = api.requests();
+    assert_eq!(send(url.clone()).await.0, 401, "{skin}");
+    assert!(api.requests() - before <= 3, "{skin}: bounded attempts");
+}
+
+#[tokio::test]
+async fn client() {
+    scenarios("Client", |source| {
+        let builder = builder(source);
+        Box::pin(async move {
+            let client = builder.build().await.unwrap();
+            let send: Send = Box::new(move |url| {
+                let client = client.clone();
+                Box::pin(async move {
+                    let resp = client.get(url).send().await.unwrap();
+                    (resp.status().as_u16(), resp.url().to_string())
+                })
+            });
+            send
+        })
+    })
+    .await;
+}
+
+#[cfg(feature = "middleware")]
+#[tokio::test]
+async fn middleware_with_retry_outside() {
+    use reqwest_retry::{RetryTransientMiddleware, policies::ExponentialBackoff};
+    scenarios("Middleware", |source| {
+        let builder = builder(source);
+        Box::pin(async move {
+            let keys = builder.build().await.unwrap();
+            let http = keyswap::reqwest::Client::builder()
+                .redirect(keyswap::reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let stack = reqwest_middleware::ClientBuilder::new(http)
+                .with(RetryTransientMiddleware::new_with_policy(
+                    ExponentialBackoff::builder().build_with_max_retries(2),
+                ))
+                .with(keyswap::Middleware::new(keys))
+                .build();
+            let send: Send = Box::new(move |url| {
+                let stack = stack.clone();
+                Box::pin(async move {
+                    let resp = stack.get(url).send().await.unwrap();
+                    (resp.status().as_u16(), resp.url().to_string())
+                })
+            });
+            send
+        })
+    })
+    .await;
+}
+
+#[cfg(feature = "middleware")]
+#[tokio::test]
+async fn middleware_returns_responses_and_errors_without_the_key() {
+    let (server, _api) = Api::start(&[]).await;
+    let keys = Client::builder()
+        .source(Source::fixed("query-LEAKMARKER"))
+        .auth(Auth::query("api_key"))
+        .await_rotation(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    let stack = reqwest_middleware::ClientBuilder::new(keyswap::reqwest::Client::new())
+        .with(keyswap::Middleware::new(keys))
+        .build();
+    let resp = stack
+        .get(format!("{}/x?q=1", server.uri()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !resp.url().as_str().contains("LEAKMARKER"),
+        "{}",
+        resp.url()
+    );
+    assert!(resp.url().as_str().ends_with("/x?q=1"));
+    let err = stack.get("http://127.0.0.1:9/x").send().await.unwrap_err();
+    assert!(
+        matches!(err, reqwest_middleware::Error::Reqwest(_)),
+        "a transport error stays one for an outer retry: {err:?}"
+    );
+    assert!(!format!("{err} {err:?}").contains("LEAKMARKER"));
+}
