@@ -95,6 +95,7 @@ impl Shared {
     ///
     /// A plain `fn` around an `async move` block: the block uses the captured request in place
     /// (an `async fn` keeps its argument and a second copy of it in its state).
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
     fn send_scoped<'a>(
         &'a self,
         mut request: Request,
@@ -253,6 +254,7 @@ impl Shared {
     /// The answer to an attempt sent at `signed_at`: its `Date` recorded for a signer's clock,
     /// then classified from status and headers. `Err(resp)` when the body must be read to
     /// decide ([`judge_body`](Self::judge_body)).
+    #[allow(clippy::result_large_err)] // the response is moved either way, never boxed
     fn judge_head(
         &self,
         signed_at: Option<SystemTime>,

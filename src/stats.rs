@@ -29,13 +29,8 @@ struct Lane(AtomicU64);
 /// A counter every request increments: one lane per thread (threads are dealt lanes in turn),
 /// each on its own cache lines, so threads counting at once do not pass a line between their
 /// cores. Read by summing the lanes.
+#[derive(Default)]
 pub(crate) struct Striped(Box<[Lane; LANES]>);
-
-impl Default for Striped {
-    fn default() -> Self {
-        Striped(Box::default())
-    }
-}
 
 fn lane() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
