@@ -59,7 +59,12 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         Some(url::Host::Domain(d)) => {
-            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+            // Without allocating: this runs on every plain-HTTP request.
+            const SUFFIX: &str = ".localhost";
+            d.eq_ignore_ascii_case("localhost")
+                || (d.len() > SUFFIX.len()
+                    && d.is_char_boundary(d.len() - SUFFIX.len())
+                    && d[d.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX))
         }
         None => false,
     }
@@ -116,6 +121,16 @@ mod tests {
         );
         assert!(strict.check_transport(&url("http://[::1]:8080/")).is_ok());
         assert!(strict.check_transport(&url("http://localhost/")).is_ok());
+        assert!(
+            strict
+                .check_transport(&url("http://api.LOCALHOST/"))
+                .is_ok()
+        );
+        assert!(
+            strict
+                .check_transport(&url("http://localhost.example/"))
+                .is_err()
+        );
         assert!(
             strict
                 .check_transport(&url("https://api.example.com/"))
