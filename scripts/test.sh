@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --features keyswap/aws,keyswap/metrics,keyswap/middleware -- -D warnings
+cargo clippy --workspace --all-targets --features keyswap/aws,keyswap/metrics,keyswap/middleware,keyswap/tower -- -D warnings
 
 # Supply-chain policy (deny.toml). Licenses, bans and sources need crates.io only; the
 # advisory database cannot be fetched on the machines this project is built on, so advisories
@@ -19,6 +19,6 @@ fi
 cargo deny check licenses bans sources
 
 source scripts/moto-env.sh
-cargo test --workspace --features keyswap/aws,keyswap/metrics,keyswap/middleware
+cargo test --workspace --features keyswap/aws,keyswap/metrics,keyswap/middleware,keyswap/tower
 
 scripts/test-python.sh

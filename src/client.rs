@@ -140,7 +140,7 @@ impl Client {
 
     /// Sends through another transport (a skin's: the rest of a middleware chain), with the same
     /// engine as [`execute`](Self::execute).
-    #[cfg_attr(not(feature = "middleware"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "middleware", feature = "tower")), allow(dead_code))]
     pub(crate) async fn execute_via<T: crate::transport::Transport>(
         &self,
         transport: &T,

@@ -32,6 +32,8 @@ mod single_flight;
 mod source;
 mod stats;
 mod store;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod transport;
 
 pub use auth::Auth;

@@ -150,3 +150,34 @@ async fn middleware_returns_responses_and_errors_without_the_key() {
     );
     assert!(!format!("{err} {err:?}").contains("LEAKMARKER"));
 }
+
+#[cfg(feature = "tower")]
+#[tokio::test]
+async fn tower_layer_around_a_hyper_client() {
+    use hyper_util::client::legacy::Client as HyperClient;
+    use hyper_util::rt::TokioExecutor;
+    use tower::ServiceExt;
+    scenarios("tower", |source| {
+        let builder = builder(source);
+        Box::pin(async move {
+            let keys = builder.build().await.unwrap();
+            let hyper =
+                HyperClient::builder(TokioExecutor::new()).build_http::<keyswap::reqwest::Body>();
+            let service = tower::ServiceBuilder::new()
+                .layer(keyswap::tower::KeyswapLayer::new(keys))
+                .service(hyper);
+            let send: Send = Box::new(move |url| {
+                let service = service.clone();
+                Box::pin(async move {
+                    let request = http::Request::get(url.as_str())
+                        .body(keyswap::reqwest::Body::from(""))
+                        .unwrap();
+                    let resp = service.oneshot(request).await.unwrap();
+                    (resp.status().as_u16(), url)
+                })
+            });
+            send
+        })
+    })
+    .await;
+}
