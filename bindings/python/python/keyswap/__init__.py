@@ -15,8 +15,8 @@ Quick start::
     import keyswap
 
     client = keyswap.Client(
-        source=keyswap.FileSource("/run/secrets/api/api_key"),
-        auth=keyswap.Header("X-API-Key"),
+        source="file:///run/secrets/api/api_key",   # or keyswap.FileSource(...)
+        auth="header:X-API-Key",                      # or keyswap.Header("X-API-Key")
         base_url="https://api.example.com",
     )
     r = client.get("/v1/ticker", params={"symbol": "BTCUSDT"}, timeout=5.0)
@@ -41,6 +41,7 @@ from ._keyswap import (
     Bearer,
     BinanceSigner,
     BybitSigner,
+    ByteStream,
     Client,
     ClientClosedError,
     CoinbaseSigner,
@@ -57,6 +58,7 @@ from ._keyswap import (
     GcpSecretManagerSource,
     Header,
     Headers,
+    Health,
     HmacSigner,
     HttpSource,
     HTTPStatusError,
@@ -66,6 +68,7 @@ from ._keyswap import (
     OkxSigner,
     Query,
     RedirectError,
+    Request,
     RequestError,
     RequestTimeoutError,
     Response,
@@ -90,6 +93,7 @@ __all__ = [
     "Bearer",
     "BinanceSigner",
     "BybitSigner",
+    "ByteStream",
     "Client",
     "ClientClosedError",
     "CoinbaseSigner",
@@ -106,6 +110,7 @@ __all__ = [
     "GcpSecretManagerSource",
     "Header",
     "Headers",
+    "Health",
     "HmacSigner",
     "HttpSource",
     "HTTPStatusError",
@@ -115,6 +120,7 @@ __all__ = [
     "OkxSigner",
     "Query",
     "RedirectError",
+    "Request",
     "RequestError",
     "RequestTimeoutError",
     "Response",
