@@ -527,10 +527,7 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
             raw_headers,
             url,
             version,
-            Body2::Stream(Stream {
-                resp,
-                sync: p.sync,
-            }),
+            Body2::Stream(Stream { resp, sync: p.sync }),
             rejected,
             method,
             started.elapsed(),

@@ -305,7 +305,9 @@ fn file_content(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         return file_content(&read);
     }
     obj.extract::<Vec<u8>>().map_err(|_| {
-        config_error("files= values must be bytes, str, a file object or a (filename, content) tuple")
+        config_error(
+            "files= values must be bytes, str, a file object or a (filename, content) tuple",
+        )
     })
 }
 

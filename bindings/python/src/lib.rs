@@ -171,6 +171,7 @@ fn _keyswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<response::Response>()?;
     m.add_class::<response::Request>()?;
     m.add_class::<response::ByteStream>()?;
+    m.add_class::<response::AsyncByteStream>()?;
     m.add_class::<health::Health>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<client::AsyncClient>()?;

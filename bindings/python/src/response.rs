@@ -115,7 +115,10 @@ pub struct ByteStream {
 impl ByteStream {
     /// The next piece of the body as it comes, `None` at the end.
     fn raw(&self, py: Python<'_>) -> PyResult<Option<bytes::Bytes>> {
-        let taken = std::mem::replace(&mut *self.walk.lock().unwrap_or_else(|p| p.into_inner()), Walk::Busy);
+        let taken = std::mem::replace(
+            &mut *self.walk.lock().unwrap_or_else(|p| p.into_inner()),
+            Walk::Busy,
+        );
         let (next, rest) = match taken {
             Walk::Memory(mut b) => {
                 let n = self.chunk_size.unwrap_or(b.len()).max(1).min(b.len());
@@ -171,7 +174,8 @@ impl ByteStream {
                     .unwrap_or_else(|p| p.into_inner())
                     .extend_from_slice(&c),
                 None => {
-                    let rest = std::mem::take(&mut *self.buf.lock().unwrap_or_else(|p| p.into_inner()));
+                    let rest =
+                        std::mem::take(&mut *self.buf.lock().unwrap_or_else(|p| p.into_inner()));
                     return Ok((!rest.is_empty()).then(|| PyBytes::new(py, &rest)));
                 }
             }
@@ -308,7 +312,75 @@ impl Headers {
     }
 }
 
-/// An HTTP response, its body already read.
+/// The async iterator :meth:`Response.aiter_bytes` returns (for :class:`AsyncClient`).
+#[pyclass(frozen, module = "keyswap")]
+pub struct AsyncByteStream {
+    state: Arc<tokio::sync::Mutex<(Walk, Vec<u8>)>>,
+    chunk_size: Option<usize>,
+}
+
+/// The next piece of an async walk: chunks as received, or exactly `chunk_size` bytes.
+async fn next_async(
+    state: &mut (Walk, Vec<u8>),
+    chunk_size: Option<usize>,
+) -> keyswap::Result<Option<Vec<u8>>> {
+    let (walk, buf) = state;
+    loop {
+        if let Some(n) = chunk_size {
+            if buf.len() >= n {
+                let rest = buf.split_off(n);
+                return Ok(Some(std::mem::replace(buf, rest)));
+            }
+        }
+        let piece = match walk {
+            Walk::Memory(b) if b.is_empty() => None,
+            Walk::Memory(b) => {
+                let n = chunk_size.unwrap_or(b.len()).min(b.len());
+                Some(b.split_to(n))
+            }
+            Walk::Stream(s) => match s.resp.chunk().await {
+                Ok(c) => c,
+                Err(e) => {
+                    *walk = Walk::Done;
+                    return Err(e.into());
+                }
+            },
+            Walk::Busy | Walk::Done => None,
+        };
+        match piece {
+            Some(c) if c.is_empty() => continue,
+            Some(c) if chunk_size.is_none() => return Ok(Some(c.to_vec())),
+            Some(c) => buf.extend_from_slice(&c),
+            None => {
+                *walk = Walk::Done;
+                let rest = std::mem::take(buf);
+                return Ok((!rest.is_empty()).then_some(rest));
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl AsyncByteStream {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let state = Arc::clone(&self.state);
+        let chunk_size = self.chunk_size;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let mut state = state.lock().await;
+            match next_async(&mut state, chunk_size).await.map_err(to_py)? {
+                Some(v) => Ok(std::borrow::Cow::<[u8]>::Owned(v)),
+                None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
+            }
+        })
+    }
+}
+
+/// An HTTP response: its body read, or with ``stream=True`` still on the connection until
+/// :meth:`iter_bytes`, :meth:`aiter_bytes` or :meth:`read` reads it.
 ///
 /// ``raise_for_status()`` raises :class:`CredentialRejectedError` when the client counts the
 /// response as "credential rejected" (a status in its ``retry_on_status``, 401 by default; with
@@ -507,6 +579,27 @@ impl Response {
         })
     }
 
+    /// :meth:`iter_bytes` for asyncio: ``async for chunk in response.aiter_bytes():`` waits
+    /// for each chunk without blocking the event loop (use it with :class:`AsyncClient` and
+    /// ``stream=True``).
+    #[pyo3(signature = (chunk_size=None))]
+    fn aiter_bytes(&self, chunk_size: Option<usize>) -> PyResult<AsyncByteStream> {
+        if chunk_size == Some(0) {
+            return Err(PyValueError::new_err("chunk_size must be positive"));
+        }
+        let walk = match self.content.get() {
+            Some(b) => Walk::Memory(b.clone()),
+            None => match self.stream.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(s) => Walk::Stream(s),
+                None => return Err(consumed()),
+            },
+        };
+        Ok(AsyncByteStream {
+            state: Arc::new(tokio::sync::Mutex::new((walk, Vec::new()))),
+            chunk_size,
+        })
+    }
+
     /// Releases the connection of an unread ``stream=True`` body (no-op otherwise).
     fn close(&self) {
         drop(self.stream.lock().unwrap_or_else(|p| p.into_inner()).take());
@@ -571,9 +664,9 @@ impl Response {
     fn text(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match self.charset() {
             Some(cs) if !matches!(cs.as_str(), "utf-8" | "utf8") => {
-                let decoded = self
-                    .content(py)?
-                    .call_method1(py, "decode", (cs.as_str(), "replace"));
+                let decoded =
+                    self.content(py)?
+                        .call_method1(py, "decode", (cs.as_str(), "replace"));
                 match decoded {
                     Ok(text) => Ok(text),
                     Err(_) => Ok(String::from_utf8_lossy(self.body(py)?)

@@ -138,6 +138,13 @@ def test_async_client_stream(server):
             r = await c.get("/big", params={"size": "300000"}, stream=True)
             assert not r.is_read
             assert sum(len(x) for x in r.iter_bytes(chunk_size=100000)) == 300000
+            r = await c.get("/big", params={"size": "300000", "pause": "0.05"}, stream=True)
+            sizes = [len(x) async for x in r.aiter_bytes(chunk_size=100000)]
+            assert sizes == [100000, 100000, 100000]
+            with pytest.raises(RuntimeError):
+                r.aiter_bytes()
+            r = await c.get("/big", params={"size": "1000"})
+            assert b"".join([x async for x in r.aiter_bytes()]) == r.content
             r = await c.get("/cookies", cookies={"a": "1"})
             assert r.cookies["session"] == "abc123"
             assert r.request.method == "GET" and r.elapsed.total_seconds() >= 0

@@ -32,6 +32,7 @@ source ``{"key": ..., "secret": ...}``.
 from collections.abc import Mapping as _Mapping
 
 from ._keyswap import (
+    AsyncByteStream,
     AsyncClient,
     Auth,
     AuthError,
@@ -84,6 +85,7 @@ from ._keyswap import (
 _Mapping.register(Headers)
 
 __all__ = [
+    "AsyncByteStream",
     "AsyncClient",
     "Auth",
     "AuthError",
