@@ -211,6 +211,9 @@ pub(crate) fn default_content_type(headers: &mut HeaderMap, content_type: Option
     }
 }
 
+/// A multipart part: field name, file name, content type, content.
+type Part = (String, Option<String>, Option<String>, Vec<u8>);
+
 /// A `multipart/form-data` body from `files=` (and the fields of `data=`), encoded here so it
 /// is plain bytes: replayable on a retry after an authentication failure.
 ///
@@ -220,7 +223,7 @@ pub(crate) fn multipart(
     files: &Bound<'_, PyAny>,
     data: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Body> {
-    let mut parts: Vec<(String, Option<String>, Option<String>, Vec<u8>)> = Vec::new();
+    let mut parts: Vec<Part> = Vec::new();
     if let Some(data) = data.filter(|o| !o.is_none()) {
         if data.cast::<PyBytes>().is_ok() || data.cast::<PyString>().is_ok() {
             return Err(config_error(
@@ -321,7 +324,7 @@ fn quoted(s: &str) -> String {
 }
 
 /// A boundary that occurs in no part.
-fn boundary(parts: &[(String, Option<String>, Option<String>, Vec<u8>)]) -> String {
+fn boundary(parts: &[Part]) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     loop {
