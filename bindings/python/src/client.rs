@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use keyswap::reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
 use keyswap::reqwest::{Method, Url, Version};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyNotImplementedError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString, PyType};
 
 use crate::auth::Auth;
 use crate::convert::{self, Body, opt_seconds, seconds};
-use crate::errors::{closed_error, config_error, to_py};
-use crate::response::Response;
+use crate::errors::{closed_error, config_error, message, to_py};
+use crate::health::Health;
+use crate::response::{Body as Body2, Response, Stream};
 use crate::sources::Source;
 use crate::{runtime, sync_runtime};
 
@@ -62,6 +63,8 @@ pub(crate) struct Inner {
     signer: Option<Arc<dyn keyswap::sign::Signer>>,
     callbacks: Arc<Callbacks>,
     repr_fields: String,
+    /// The client's `max_redirects`: 0 means redirects are returned as they are.
+    max_redirects: usize,
 }
 
 /// A request converted from Python arguments, ready to go without the GIL.
@@ -74,12 +77,17 @@ struct Prepared {
     headers: HeaderMap,
     body: Body,
     timeout: Option<Duration>,
+    /// `stream=True`: the body is not read before the response is returned.
+    stream: bool,
+    /// Whether the blocking `Client` sends it (a streamed body is then read on
+    /// `sync_runtime`, where its connection lives).
+    sync: bool,
 }
 
 /// The constructor arguments `Client` and `AsyncClient` share (see `client_class!`).
 struct Options<'a, 'py> {
-    source: &'a Bound<'py, Source>,
-    auth: Option<&'a Bound<'py, Auth>>,
+    source: &'a Bound<'py, PyAny>,
+    auth: Option<&'a Bound<'py, PyAny>>,
     base_url: Option<String>,
     allow_origins: Option<Vec<String>>,
     allow_insecure_http: bool,
@@ -99,14 +107,8 @@ struct Options<'a, 'py> {
 
 impl Inner {
     fn build(py: Python<'_>, o: Options<'_, '_>) -> PyResult<Inner> {
-        let source = o.source.get();
-        let (auth, auth_repr, signer) = match o.auth {
-            Some(a) => {
-                let a = a.get();
-                (a.inner.clone(), a.__repr__(), a.signer.clone())
-            }
-            None => (keyswap::Auth::bearer(), "Bearer()".to_owned(), None),
-        };
+        let source = source_of(o.source)?;
+        let (auth, auth_repr, signer) = auth_of(o.auth)?;
         let statuses = o
             .retry_on_status
             .unwrap_or_else(|| keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec());
@@ -160,7 +162,7 @@ impl Inner {
         let hook_callbacks = Arc::clone(&callbacks);
 
         let mut builder = keyswap::Client::builder()
-            .source(source.inner.clone())
+            .source(source)
             .auth(auth)
             .http_client(http)
             .allow_insecure_http(o.allow_insecure_http)
@@ -201,6 +203,7 @@ impl Inner {
             signer,
             callbacks,
             repr_fields,
+            max_redirects: o.max_redirects,
         })
     }
 
@@ -242,15 +245,43 @@ impl Inner {
         json: Option<&Bound<'_, PyAny>>,
         data: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
+        extra: Extra<'_, '_>,
     ) -> PyResult<Prepared> {
         let method = parse_method(method)?;
+        if let Some(follow) = extra.follow_redirects {
+            let follows = self.max_redirects > 0;
+            if follow != follows {
+                return Err(PyNotImplementedError::new_err(format!(
+                    "follow_redirects={} per request is not supported: keyswap follows redirects \
+                     itself (deciding per hop whether the credential goes along), by the \
+                     client's max_redirects (here {}; max_redirects=0 returns every 3xx as is)",
+                    if follow { "True" } else { "False" },
+                    self.max_redirects
+                )));
+            }
+        }
+        let mut headers = convert::headers(headers)?;
+        if let Some(cookies) = extra.cookies.filter(|o| !o.is_none()) {
+            convert::cookies(cookies, &mut headers)?;
+        }
+        let body = match extra.files.filter(|o| !o.is_none()) {
+            Some(files) => {
+                if json.is_some_and(|j| !j.is_none()) {
+                    return Err(config_error("pass either json= or files=, not both"));
+                }
+                convert::multipart(files, data)?
+            }
+            None => convert::body(json, data)?,
+        };
         Ok(Prepared {
             method,
             url: url.to_owned(),
             query: convert::params(params, "params")?,
-            headers: convert::headers(headers)?,
-            body: convert::body(json, data)?,
+            headers,
+            body,
             timeout: opt_seconds("timeout", timeout)?,
+            stream: extra.stream,
+            sync: extra.sync,
             client: self.client()?,
             signer: self.signer.clone(),
         })
@@ -282,6 +313,123 @@ impl Inner {
         d.set_item("background_failures", s.background_failures)?;
         Ok(d)
     }
+}
+
+/// The httpx-style per-request arguments beyond the basic ones.
+struct Extra<'a, 'py> {
+    stream: bool,
+    cookies: Option<&'a Bound<'py, PyAny>>,
+    follow_redirects: Option<bool>,
+    files: Option<&'a Bound<'py, PyAny>>,
+    sync: bool,
+}
+
+/// A `source=` argument: a :class:`Source`, or a configuration string parsed by the core's
+/// `Source::parse` (its errors never repeat values from the string).
+fn source_of(obj: &Bound<'_, PyAny>) -> PyResult<keyswap::Source> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return keyswap::Source::parse(&s.to_cow()?).map_err(to_py);
+    }
+    if let Ok(s) = obj.cast::<Source>() {
+        return Ok(s.get().inner.clone());
+    }
+    Err(PyTypeError::new_err(
+        "source must be a keyswap.Source or a source string such as \
+         'file:///run/secrets/api_key' or 'env:API_KEY'",
+    ))
+}
+
+type AuthParts = (
+    keyswap::Auth,
+    String,
+    Option<Arc<dyn keyswap::sign::Signer>>,
+);
+
+/// An `auth=` argument: an :class:`Auth`, an auth string parsed by the core's `Auth::parse`,
+/// or `None` (bearer).
+fn auth_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<AuthParts> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok((keyswap::Auth::bearer(), "Bearer()".to_owned(), None));
+    };
+    if let Ok(s) = obj.cast::<PyString>() {
+        let auth = keyswap::Auth::parse(&s.to_cow()?).map_err(to_py)?;
+        let repr = format!("{auth:?}");
+        return Ok((auth, repr, None));
+    }
+    if let Ok(a) = obj.cast::<Auth>() {
+        let a = a.get();
+        return Ok((a.inner.clone(), a.__repr__(), a.signer.clone()));
+    }
+    Err(PyTypeError::new_err(
+        "auth must be a keyswap.Auth or an auth string such as 'header:X-API-Key' or 'bearer'",
+    ))
+}
+
+const ENV_SOURCE: &str = "KEYSWAP_SOURCE";
+const ENV_AUTH: &str = "KEYSWAP_AUTH";
+const ENV_BASE_URL: &str = "KEYSWAP_BASE_URL";
+
+/// A variable of the environment; blank counts as unset (as in the core's `from_env`).
+fn env_var(name: &str) -> PyResult<Option<String>> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(config_error(format!("{name} is not valid UTF-8")))
+        }
+    }
+}
+
+/// `Client.from_env(**overrides)` / `AsyncClient.from_env(**overrides)`: the constructor with
+/// `source`, `auth` and `base_url` from `KEYSWAP_SOURCE`, `KEYSWAP_AUTH` and
+/// `KEYSWAP_BASE_URL` unless given as keywords.
+fn client_from_env<'py>(
+    cls: &Bound<'py, PyType>,
+    overrides: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = cls.py();
+    let kwargs = match overrides {
+        Some(d) => d.copy()?,
+        None => PyDict::new(py),
+    };
+    let overridden = |k: &str| kwargs.contains(k);
+    if !overridden("source")? && !overridden("auth")? && !overridden("base_url")? {
+        // Everything from the environment: the core checks it, with its messages (they name
+        // the variable and the part that is wrong, never the value).
+        drop(keyswap::Client::from_env().map_err(to_py)?);
+    }
+    if !overridden("source")? {
+        let source = env_var(ENV_SOURCE)?.ok_or_else(|| {
+            config_error(format!(
+                "{ENV_SOURCE} is not set: set it to a source string such as \
+                 file:///run/secrets/api_key or env:API_KEY"
+            ))
+        })?;
+        keyswap::Source::parse(&source)
+            .map_err(|e| config_error(format!("{ENV_SOURCE}: {}", message(&e))))?;
+        kwargs.set_item("source", source)?;
+    }
+    if !overridden("auth")? {
+        if let Some(auth) = env_var(ENV_AUTH)? {
+            keyswap::Auth::parse(&auth)
+                .map_err(|e| config_error(format!("{ENV_AUTH}: {}", message(&e))))?;
+            kwargs.set_item("auth", auth)?;
+        }
+    }
+    if !overridden("base_url")? {
+        if let Some(base) = env_var(ENV_BASE_URL)? {
+            let base = base.trim();
+            let ok = Url::parse(base).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err(config_error(format!(
+                    "{ENV_BASE_URL}: not a valid http or https URL"
+                )));
+            }
+            kwargs.set_item("base_url", base)?;
+        }
+    }
+    cls.call((), Some(&kwargs))
 }
 
 /// An HTTP method from its name, any case (no allocation for the usual upper-case names).
@@ -316,6 +464,7 @@ fn redacted_url_str(url: &str) -> String {
 const CLASSIFIED_BODY_LIMIT: usize = 64 * 1024;
 
 async fn send(p: Prepared) -> keyswap::Result<Response> {
+    let method = p.method.as_str().to_owned();
     let mut b = p.client.request(p.method, &p.url);
     if !p.query.is_empty() {
         b = b.query(&p.query);
@@ -331,6 +480,15 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
             b = b.body(bytes);
         }
         Body::Form(fields) => b = b.form(&fields),
+        Body::Multipart {
+            bytes,
+            content_type,
+        } => {
+            if let Ok(ct) = HeaderValue::from_str(&content_type) {
+                headers.insert(keyswap::reqwest::header::CONTENT_TYPE, ct);
+            }
+            b = b.body(bytes);
+        }
     }
     if !headers.is_empty() {
         b = b.headers(headers);
@@ -338,6 +496,7 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
     if let Some(t) = p.timeout {
         b = b.timeout(t);
     }
+    let started = std::time::Instant::now();
     let mut resp = b.send().await?;
     let status = resp.status().as_u16();
     let version = match resp.version() {
@@ -360,6 +519,20 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
     let url = resp.url().to_string();
     // Moved out, not copied: the body does not need them.
     let raw_headers = std::mem::take(resp.headers_mut());
+    if p.stream {
+        // The body stays with the connection until `iter_bytes`/`read` asks for it; the
+        // signer's reading of the body (Kraken's HTTP 200 rejections) is not done then.
+        return Ok(Response::new(
+            status,
+            raw_headers,
+            url,
+            version,
+            Body2::Stream(Stream { resp, sync: p.sync }),
+            rejected,
+            method,
+            started.elapsed(),
+        ));
+    }
     let content = resp.bytes().await.map_err(keyswap::Error::from)?;
     if let Some((signer, status, headers)) = body_verdict {
         // The core reads at most 64 KiB to classify; a longer body is no rejection.
@@ -368,17 +541,16 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
                 signer.classify(status, &headers, Some(&content)) == keyswap::Rejection::Credential;
         }
     }
-    Ok(Response {
+    Ok(Response::new(
         status,
         raw_headers,
-        header_items: OnceLock::new(),
         url,
         version,
-        content,
+        Body2::Read(content),
         rejected,
-        content_obj: OnceLock::new(),
-        headers_obj: OnceLock::new(),
-    })
+        method,
+        started.elapsed(),
+    ))
 }
 
 /// An HTTP client that attaches the current credential to every request and keeps working while
@@ -418,6 +590,8 @@ pub struct AsyncClient {
 }
 
 impl Client {
+    const SYNC: bool = true;
+
     /// Sends a prepared request and waits for the response with the GIL released, on the
     /// calling thread (see `SyncRuntime`).
     fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Response> {
@@ -427,6 +601,8 @@ impl Client {
 }
 
 impl AsyncClient {
+    const SYNC: bool = false;
+
     /// Sends a prepared request on the shared runtime; returns an asyncio future of the
     /// response, completed on the loop's thread (see `bridge`).
     #[cfg(unix)]
@@ -503,8 +679,8 @@ macro_rules! client_class {
             #[allow(clippy::too_many_arguments)]
             fn new(
                 py: Python<'_>,
-                source: &Bound<'_, Source>,
-                auth: Option<&Bound<'_, Auth>>,
+                source: &Bound<'_, PyAny>,
+                auth: Option<&Bound<'_, PyAny>>,
                 base_url: Option<String>,
                 allow_origins: Option<Vec<String>>,
                 allow_insecure_http: bool,
@@ -532,7 +708,7 @@ macro_rules! client_class {
 
             $(#[doc = $request_doc])*
             #[pyo3(signature = (method, url, *, params=None, headers=None, json=None, data=None,
-                timeout=None))]
+                timeout=None, stream=false, cookies=None, follow_redirects=None, files=None))]
             #[allow(clippy::too_many_arguments)]
             fn request<'py>(
                 &self,
@@ -544,17 +720,22 @@ macro_rules! client_class {
                 json: Option<&Bound<'_, PyAny>>,
                 data: Option<&Bound<'_, PyAny>>,
                 timeout: Option<f64>,
+                stream: bool,
+                cookies: Option<&Bound<'_, PyAny>>,
+                follow_redirects: Option<bool>,
+                files: Option<&Bound<'_, PyAny>>,
             ) -> $ret {
+                let extra = Extra { stream, cookies, follow_redirects, files, sync: Self::SYNC };
                 let prepared = self
                     .inner
-                    .prepare(method, url, params, headers, json, data, timeout)?;
+                    .prepare(method, url, params, headers, json, data, timeout, extra)?;
                 Self::dispatch(py, prepared)
             }
 
             $(
                 #[doc = verb_doc!($class, $article, $name)]
                 #[pyo3(signature = (url, *, params=None, headers=None, json=None, data=None,
-                    timeout=None))]
+                    timeout=None, stream=false, cookies=None, follow_redirects=None, files=None))]
                 #[allow(clippy::too_many_arguments)]
                 fn $verb<'py>(
                     &self,
@@ -565,14 +746,21 @@ macro_rules! client_class {
                     json: Option<&Bound<'_, PyAny>>,
                     data: Option<&Bound<'_, PyAny>>,
                     timeout: Option<f64>,
+                    stream: bool,
+                    cookies: Option<&Bound<'_, PyAny>>,
+                    follow_redirects: Option<bool>,
+                    files: Option<&Bound<'_, PyAny>>,
                 ) -> $ret {
-                    self.request(py, $name, url, params, headers, json, data, timeout)
+                    self.request(py, $name, url, params, headers, json, data, timeout, stream,
+                        cookies, follow_redirects, files)
                 }
             )*
 
             $(
                 #[doc = verb_doc!($class, $bodiless_article, $bodiless_name)]
-                #[pyo3(signature = (url, *, params=None, headers=None, timeout=None))]
+                #[pyo3(signature = (url, *, params=None, headers=None, timeout=None, stream=false,
+                    cookies=None, follow_redirects=None))]
+                #[allow(clippy::too_many_arguments)]
                 fn $bodiless<'py>(
                     &self,
                     py: Python<'py>,
@@ -580,8 +768,12 @@ macro_rules! client_class {
                     params: Option<&Bound<'_, PyAny>>,
                     headers: Option<&Bound<'_, PyAny>>,
                     timeout: Option<f64>,
+                    stream: bool,
+                    cookies: Option<&Bound<'_, PyAny>>,
+                    follow_redirects: Option<bool>,
                 ) -> $ret {
-                    self.request(py, $bodiless_name, url, params, headers, None, None, timeout)
+                    self.request(py, $bodiless_name, url, params, headers, None, None, timeout,
+                        stream, cookies, follow_redirects, None)
                 }
             )*
 
@@ -593,6 +785,30 @@ macro_rules! client_class {
             $(#[doc = $on_rotate_doc])*
             fn on_rotate<'py>(&self, callback: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
                 self.inner.on_rotate(callback)
+            }
+
+            /// A snapshot of the client's health (:class:`Health`): ``state`` ``"fresh"``,
+            /// ``"stale"`` (the source fails, the last good credential is still valid) or
+            /// ``"failing"``, with ``credential_version``, ``last_success`` and
+            /// ``failing_since`` (Unix seconds or ``None``) and ``last_error``. Cheap: no I/O.
+            fn health(&self) -> PyResult<Health> {
+                Ok(self.inner.client()?.health().into())
+            }
+
+            /// A client configured from the environment, as the Rust core's
+            /// ``Client::from_env``: ``KEYSWAP_SOURCE`` (required, a source string),
+            /// ``KEYSWAP_AUTH`` (optional, an auth string, default ``bearer``) and
+            /// ``KEYSWAP_BASE_URL`` (optional). Blank counts as unset. Keyword arguments are
+            /// passed to the constructor (``source``, ``auth`` and ``base_url`` given here
+            /// override the variables). A bad value raises :class:`ConfigError` naming the
+            /// variable, never its value.
+            #[classmethod]
+            #[pyo3(signature = (**overrides))]
+            fn from_env<'py>(
+                cls: &Bound<'py, PyType>,
+                overrides: Option<&Bound<'py, PyDict>>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                client_from_env(cls, overrides)
             }
 
             /// The version of the credential in use (never the key).

@@ -133,6 +133,11 @@ pub(crate) enum Body {
         content_type: Option<&'static str>,
     },
     Form(Vec<(String, String)>),
+    /// `multipart/form-data` (`files=`), with its boundary in `content_type`.
+    Multipart {
+        bytes: Vec<u8>,
+        content_type: String,
+    },
 }
 
 static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -204,4 +209,167 @@ pub(crate) fn default_content_type(headers: &mut HeaderMap, content_type: Option
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
         }
     }
+}
+
+/// A multipart part: field name, file name, content type, content.
+type Part = (String, Option<String>, Option<String>, Vec<u8>);
+
+/// A `multipart/form-data` body from `files=` (and the fields of `data=`), encoded here so it
+/// is plain bytes: replayable on a retry after an authentication failure.
+///
+/// `files`: a mapping or pairs of field name to `bytes`/`str`, a file object (read whole), or
+/// a tuple `(filename, content[, content_type])`. `data`: a mapping or pairs of text fields.
+pub(crate) fn multipart(
+    files: &Bound<'_, PyAny>,
+    data: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Body> {
+    let mut parts: Vec<Part> = Vec::new();
+    if let Some(data) = data.filter(|o| !o.is_none()) {
+        if data.cast::<PyBytes>().is_ok() || data.cast::<PyString>().is_ok() {
+            return Err(config_error(
+                "with files=, data= must be a mapping or pairs of form fields",
+            ));
+        }
+        for (name, value) in params(Some(data), "data")? {
+            parts.push((name, None, None, value.into_bytes()));
+        }
+    }
+    for (name, value) in pairs(files, "files")? {
+        let name = scalar(&name)?;
+        let (filename, content, content_type) = if let Ok(t) = value.cast::<PyTuple>() {
+            let filename: Option<String> = t.get_item(0)?.extract().map_err(|_| {
+                config_error("files= tuples are (filename, content[, content_type])")
+            })?;
+            let content = t.get_item(1).map_err(|_| {
+                config_error("files= tuples are (filename, content[, content_type])")
+            })?;
+            let ct: Option<String> = match t.get_item(2) {
+                Ok(ct) => ct.extract()?,
+                Err(_) => None,
+            };
+            (filename, file_content(&content)?, ct)
+        } else {
+            let filename = value
+                .getattr("name")
+                .ok()
+                .and_then(|n| n.extract::<String>().ok())
+                .map(|n| {
+                    std::path::Path::new(&n)
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or(n)
+                })
+                .or_else(|| Some("upload".to_owned()));
+            (filename, file_content(&value)?, None)
+        };
+        let ct = content_type.unwrap_or_else(|| "application/octet-stream".to_owned());
+        parts.push((name, filename, Some(ct), content));
+    }
+    let boundary = boundary(&parts);
+    let mut out = Vec::new();
+    for (name, filename, ct, content) in &parts {
+        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let mut disposition = format!("Content-Disposition: form-data; name=\"{}\"", quoted(name));
+        if let Some(f) = filename {
+            disposition.push_str(&format!("; filename=\"{}\"", quoted(f)));
+        }
+        out.extend_from_slice(disposition.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if let Some(ct) = ct {
+            if ct.contains(['\r', '\n']) {
+                return Err(config_error("invalid content type in files="));
+            }
+            out.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(content);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok(Body::Multipart {
+        bytes: out,
+        content_type: format!("multipart/form-data; boundary={boundary}"),
+    })
+}
+
+/// A part's content: bytes-like, `str` (UTF-8), or a file object's `read()`.
+fn file_content(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(b.to_vec());
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(s.to_cow()?.as_bytes().to_vec());
+    }
+    if obj.hasattr("read")? {
+        let read = obj.call_method0("read")?;
+        return file_content(&read);
+    }
+    obj.extract::<Vec<u8>>().map_err(|_| {
+        config_error(
+            "files= values must be bytes, str, a file object or a (filename, content) tuple",
+        )
+    })
+}
+
+/// A name or file name inside a quoted `Content-Disposition` parameter (as browsers and httpx
+/// escape it).
+fn quoted(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "%22")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A boundary that occurs in no part.
+fn boundary(parts: &[Part]) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let b = format!("keyswap-{nanos:016x}{n:08x}");
+        if !parts
+            .iter()
+            .any(|p| p.3.windows(b.len()).any(|w| w == b.as_bytes()))
+        {
+            return b;
+        }
+    }
+}
+
+/// `cookies=`: a mapping or pairs, sent as one `Cookie` header (after one the caller set in
+/// `headers=`). Errors name the cookie, never its value.
+pub(crate) fn cookies(obj: &Bound<'_, PyAny>, headers: &mut HeaderMap) -> PyResult<()> {
+    use keyswap::reqwest::header::COOKIE;
+    let mut parts = Vec::new();
+    for (k, v) in pairs(obj, "cookies")? {
+        let name = scalar(&k)?;
+        if name.is_empty() || name.contains([';', '=', ',', ' ', '\r', '\n', '\t']) {
+            return Err(config_error(format!("invalid cookie name {name:?}")));
+        }
+        let value = scalar(&v)?;
+        if value.contains([';', '\r', '\n']) {
+            return Err(config_error(format!(
+                "invalid value for cookie {name} (not shown)"
+            )));
+        }
+        parts.push(format!("{name}={value}"));
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let mut joined = parts.join("; ");
+    if let Some(existing) = headers.get(COOKIE).and_then(|v| v.to_str().ok()) {
+        joined = format!("{existing}; {joined}");
+    }
+    let value = HeaderValue::from_str(&joined)
+        .map_err(|_| config_error("invalid cookie value (not shown)"))?;
+    headers.insert(COOKIE, value);
+    Ok(())
 }

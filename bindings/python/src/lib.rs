@@ -9,6 +9,7 @@ mod bridge;
 mod client;
 mod convert;
 mod errors;
+mod health;
 mod http_sources;
 mod response;
 mod signers;
@@ -168,6 +169,10 @@ fn _keyswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<signers::HmacSigner>()?;
     m.add_class::<response::Headers>()?;
     m.add_class::<response::Response>()?;
+    m.add_class::<response::Request>()?;
+    m.add_class::<response::ByteStream>()?;
+    m.add_class::<response::AsyncByteStream>()?;
+    m.add_class::<health::Health>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<client::AsyncClient>()?;
     Ok(())

@@ -1,15 +1,187 @@
 //! `Response` and its case-insensitive `Headers`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use pyo3::exceptions::PyKeyError;
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
-use keyswap::reqwest::header::{CONTENT_TYPE, HeaderMap};
+use keyswap::reqwest::header::{CONTENT_TYPE, HeaderMap, SET_COOKIE};
 
-use crate::errors::exceptions;
+use crate::errors::{exceptions, to_py};
+use crate::{runtime, sync_runtime};
+
+/// The body of a `stream=True` response, still with its connection.
+pub(crate) struct Stream {
+    pub(crate) resp: keyswap::reqwest::Response,
+    /// Sent by the blocking `Client`: the connection lives on `sync_runtime`.
+    pub(crate) sync: bool,
+}
+
+impl Stream {
+    /// The next chunk as it arrives, waited for with the GIL released; `None` at the end.
+    fn next_chunk(&mut self, py: Python<'_>) -> PyResult<Option<bytes::Bytes>> {
+        let sync = self.sync;
+        let resp = &mut self.resp;
+        py.detach(move || {
+            let fut = resp.chunk();
+            if sync {
+                sync_runtime().block_on(fut)
+            } else {
+                runtime().block_on(fut)
+            }
+        })
+        .map_err(|e| to_py(keyswap::Error::from(e)))
+    }
+
+    /// The rest of the body, read with the GIL released.
+    fn read_all(self, py: Python<'_>) -> PyResult<bytes::Bytes> {
+        let sync = self.sync;
+        let resp = self.resp;
+        py.detach(move || {
+            let fut = resp.bytes();
+            if sync {
+                sync_runtime().block_on(fut)
+            } else {
+                runtime().block_on(fut)
+            }
+        })
+        .map_err(|e| to_py(keyswap::Error::from(e)))
+    }
+}
+
+/// A response body: read, or still streaming (`stream=True`).
+pub(crate) enum Body {
+    Read(bytes::Bytes),
+    Stream(Stream),
+}
+
+fn consumed() -> PyErr {
+    PyRuntimeError::new_err(
+        "the body of this stream=True response was already consumed by iter_bytes() or closed",
+    )
+}
+
+/// The request a :class:`Response` answers: its method and URL (the final URL, after
+/// redirects; with :class:`Query` auth without the credential parameter).
+#[pyclass(frozen, module = "keyswap")]
+pub struct Request {
+    method: String,
+    url: String,
+}
+
+#[pymethods]
+impl Request {
+    /// ``"GET"``, ``"POST"``, ...
+    #[getter]
+    fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The URL (never with a query-parameter credential).
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Request({:?}, {:?})>", self.method, redacted(&self.url))
+    }
+}
+
+fn redacted(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or_default()
+}
+
+/// What `iter_bytes` walks: a body in memory, or a stream.
+enum Walk {
+    Memory(bytes::Bytes),
+    Stream(Stream),
+    /// Taken by a thread reading the next chunk (another thread then gets an error).
+    Busy,
+    Done,
+}
+
+/// The iterator :meth:`Response.iter_bytes` returns.
+#[pyclass(frozen, module = "keyswap")]
+pub struct ByteStream {
+    walk: Mutex<Walk>,
+    chunk_size: Option<usize>,
+    buf: Mutex<Vec<u8>>,
+}
+
+impl ByteStream {
+    /// The next piece of the body as it comes, `None` at the end.
+    fn raw(&self, py: Python<'_>) -> PyResult<Option<bytes::Bytes>> {
+        let taken = std::mem::replace(
+            &mut *self.walk.lock().unwrap_or_else(|p| p.into_inner()),
+            Walk::Busy,
+        );
+        let (next, rest) = match taken {
+            Walk::Memory(mut b) => {
+                let n = self.chunk_size.unwrap_or(b.len()).max(1).min(b.len());
+                if b.is_empty() {
+                    (None, Walk::Done)
+                } else {
+                    let head = b.split_to(n);
+                    (Some(head), Walk::Memory(b))
+                }
+            }
+            Walk::Stream(mut s) => match s.next_chunk(py) {
+                Ok(Some(c)) => (Some(c), Walk::Stream(s)),
+                Ok(None) => (None, Walk::Done),
+                Err(e) => {
+                    *self.walk.lock().unwrap_or_else(|p| p.into_inner()) = Walk::Done;
+                    return Err(e);
+                }
+            },
+            Walk::Busy => {
+                return Err(PyRuntimeError::new_err(
+                    "iter_bytes() is being iterated by another thread",
+                ));
+            }
+            Walk::Done => (None, Walk::Done),
+        };
+        *self.walk.lock().unwrap_or_else(|p| p.into_inner()) = rest;
+        Ok(next)
+    }
+}
+
+#[pymethods]
+impl ByteStream {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        loop {
+            if let Some(n) = self.chunk_size {
+                let mut buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());
+                if buf.len() >= n {
+                    let rest = buf.split_off(n);
+                    let head = std::mem::replace(&mut *buf, rest);
+                    return Ok(Some(PyBytes::new(py, &head)));
+                }
+            }
+            match self.raw(py)? {
+                Some(c) if c.is_empty() => continue,
+                Some(c) if self.chunk_size.is_none() => return Ok(Some(PyBytes::new(py, &c))),
+                Some(c) => self
+                    .buf
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(&c),
+                None => {
+                    let rest =
+                        std::mem::take(&mut *self.buf.lock().unwrap_or_else(|p| p.into_inner()));
+                    return Ok((!rest.is_empty()).then(|| PyBytes::new(py, &rest)));
+                }
+            }
+        }
+    }
+}
 
 /// Response headers: a read-only, case-insensitive mapping. A name sent several times maps to
 /// its values joined by ``", "``; :meth:`get_list` returns them apart.
@@ -140,7 +312,75 @@ impl Headers {
     }
 }
 
-/// An HTTP response, its body already read.
+/// The async iterator :meth:`Response.aiter_bytes` returns (for :class:`AsyncClient`).
+#[pyclass(frozen, module = "keyswap")]
+pub struct AsyncByteStream {
+    state: Arc<tokio::sync::Mutex<(Walk, Vec<u8>)>>,
+    chunk_size: Option<usize>,
+}
+
+/// The next piece of an async walk: chunks as received, or exactly `chunk_size` bytes.
+async fn next_async(
+    state: &mut (Walk, Vec<u8>),
+    chunk_size: Option<usize>,
+) -> keyswap::Result<Option<Vec<u8>>> {
+    let (walk, buf) = state;
+    loop {
+        if let Some(n) = chunk_size {
+            if buf.len() >= n {
+                let rest = buf.split_off(n);
+                return Ok(Some(std::mem::replace(buf, rest)));
+            }
+        }
+        let piece = match walk {
+            Walk::Memory(b) if b.is_empty() => None,
+            Walk::Memory(b) => {
+                let n = chunk_size.unwrap_or(b.len()).min(b.len());
+                Some(b.split_to(n))
+            }
+            Walk::Stream(s) => match s.resp.chunk().await {
+                Ok(c) => c,
+                Err(e) => {
+                    *walk = Walk::Done;
+                    return Err(e.into());
+                }
+            },
+            Walk::Busy | Walk::Done => None,
+        };
+        match piece {
+            Some(c) if c.is_empty() => continue,
+            Some(c) if chunk_size.is_none() => return Ok(Some(c.to_vec())),
+            Some(c) => buf.extend_from_slice(&c),
+            None => {
+                *walk = Walk::Done;
+                let rest = std::mem::take(buf);
+                return Ok((!rest.is_empty()).then_some(rest));
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl AsyncByteStream {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let state = Arc::clone(&self.state);
+        let chunk_size = self.chunk_size;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let mut state = state.lock().await;
+            match next_async(&mut state, chunk_size).await.map_err(to_py)? {
+                Some(v) => Ok(std::borrow::Cow::<[u8]>::Owned(v)),
+                None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
+            }
+        })
+    }
+}
+
+/// An HTTP response: its body read, or with ``stream=True`` still on the connection until
+/// :meth:`iter_bytes`, :meth:`aiter_bytes` or :meth:`read` reads it.
 ///
 /// ``raise_for_status()`` raises :class:`CredentialRejectedError` when the client counts the
 /// response as "credential rejected" (a status in its ``retry_on_status``, 401 by default; with
@@ -156,7 +396,12 @@ pub struct Response {
     pub(crate) header_items: OnceLock<Arc<Vec<(String, String)>>>,
     pub(crate) url: String,
     pub(crate) version: &'static str,
-    pub(crate) content: bytes::Bytes,
+    /// The body, once read (at once, or by `read()`/`content` for `stream=True`).
+    pub(crate) content: OnceLock<bytes::Bytes>,
+    /// The unread body of a `stream=True` response.
+    stream: Mutex<Option<Stream>>,
+    method: String,
+    elapsed: Duration,
     /// Whether the client's core counts this response as "credential rejected"
     /// (`keyswap::Client::is_credential_rejection`), decided when the response was built.
     pub(crate) rejected: bool,
@@ -167,6 +412,50 @@ pub struct Response {
 static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 impl Response {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        status: u16,
+        raw_headers: HeaderMap,
+        url: String,
+        version: &'static str,
+        body: Body,
+        rejected: bool,
+        method: String,
+        elapsed: Duration,
+    ) -> Response {
+        let (content, stream) = match body {
+            Body::Read(b) => (OnceLock::from(b), None),
+            Body::Stream(s) => (OnceLock::new(), Some(s)),
+        };
+        Response {
+            status,
+            raw_headers,
+            header_items: OnceLock::new(),
+            url,
+            version,
+            content,
+            stream: Mutex::new(stream),
+            method,
+            elapsed,
+            rejected,
+            content_obj: OnceLock::new(),
+            headers_obj: OnceLock::new(),
+        }
+    }
+
+    /// The body; for an unread `stream=True` response, reads the rest first.
+    fn body(&self, py: Python<'_>) -> PyResult<&bytes::Bytes> {
+        if let Some(b) = self.content.get() {
+            return Ok(b);
+        }
+        let taken = self.stream.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(stream) = taken else {
+            return self.content.get().ok_or_else(consumed);
+        };
+        let bytes = stream.read_all(py)?;
+        Ok(self.content.get_or_init(|| bytes))
+    }
+
     fn charset(&self) -> Option<String> {
         let ct = self.raw_headers.get(CONTENT_TYPE)?;
         let ct = String::from_utf8_lossy(ct.as_bytes()).to_ascii_lowercase();
@@ -246,12 +535,121 @@ impl Response {
         self.version
     }
 
-    /// The body as bytes.
+    /// The body as bytes. For a ``stream=True`` response not read yet, reads the rest of the
+    /// body first (GIL released); after :meth:`iter_bytes` consumed it, raises
+    /// ``RuntimeError``.
     #[getter]
-    fn content(&self, py: Python<'_>) -> Py<PyBytes> {
-        self.content_obj
-            .get_or_init(|| PyBytes::new(py, &self.content).unbind())
-            .clone_ref(py)
+    fn content(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
+        if let Some(c) = self.content_obj.get() {
+            return Ok(c.clone_ref(py));
+        }
+        let body = self.body(py)?;
+        Ok(self
+            .content_obj
+            .get_or_init(|| PyBytes::new(py, body).unbind())
+            .clone_ref(py))
+    }
+
+    /// Reads the rest of a ``stream=True`` body and returns the whole body (as
+    /// :attr:`content`).
+    fn read(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
+        self.content(py)
+    }
+
+    /// The body in chunks as it arrives, for large bodies: with ``stream=True`` the body is
+    /// read from the connection chunk by chunk, the GIL released while waiting. Chunks are as
+    /// received, or exactly ``chunk_size`` bytes (the last one shorter). A streamed body can
+    /// be iterated once; a read one, any number of times.
+    #[pyo3(signature = (chunk_size=None))]
+    fn iter_bytes(&self, chunk_size: Option<usize>) -> PyResult<ByteStream> {
+        if chunk_size == Some(0) {
+            return Err(PyValueError::new_err("chunk_size must be positive"));
+        }
+        let walk = match self.content.get() {
+            Some(b) => Walk::Memory(b.clone()),
+            None => match self.stream.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(s) => Walk::Stream(s),
+                None => return Err(consumed()),
+            },
+        };
+        Ok(ByteStream {
+            walk: Mutex::new(walk),
+            chunk_size,
+            buf: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// :meth:`iter_bytes` for asyncio: ``async for chunk in response.aiter_bytes():`` waits
+    /// for each chunk without blocking the event loop (use it with :class:`AsyncClient` and
+    /// ``stream=True``).
+    #[pyo3(signature = (chunk_size=None))]
+    fn aiter_bytes(&self, chunk_size: Option<usize>) -> PyResult<AsyncByteStream> {
+        if chunk_size == Some(0) {
+            return Err(PyValueError::new_err("chunk_size must be positive"));
+        }
+        let walk = match self.content.get() {
+            Some(b) => Walk::Memory(b.clone()),
+            None => match self.stream.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(s) => Walk::Stream(s),
+                None => return Err(consumed()),
+            },
+        };
+        Ok(AsyncByteStream {
+            state: Arc::new(tokio::sync::Mutex::new((walk, Vec::new()))),
+            chunk_size,
+        })
+    }
+
+    /// Releases the connection of an unread ``stream=True`` body (no-op otherwise).
+    fn close(&self) {
+        drop(self.stream.lock().unwrap_or_else(|p| p.into_inner()).take());
+    }
+
+    /// Whether the body has been read (always ``True`` without ``stream=True``).
+    #[getter]
+    fn is_read(&self) -> bool {
+        self.content.get().is_some()
+    }
+
+    /// Time from sending the request to the response: with its body read, or (``stream=True``)
+    /// its headers received. Includes keyswap's retries and redirects.
+    #[getter]
+    fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The request this response answers (:class:`Request`: ``method``, ``url``).
+    #[getter]
+    fn request(&self) -> Request {
+        Request {
+            method: self.method.clone(),
+            url: self.url.clone(),
+        }
+    }
+
+    /// Always ``[]``: keyswap follows redirects itself (deciding on each hop whether the
+    /// credential goes along) and keeps no intermediate responses.
+    #[getter]
+    fn history<'py>(&self, py: Python<'py>) -> Bound<'py, PyList> {
+        PyList::empty(py)
+    }
+
+    /// The cookies the response sets: ``{name: value}`` from its ``Set-Cookie`` headers
+    /// (attributes such as ``Path`` or ``Expires`` are not kept; keyswap has no cookie jar).
+    #[getter]
+    fn cookies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for v in self.raw_headers.get_all(SET_COOKIE) {
+            let v = String::from_utf8_lossy(v.as_bytes());
+            let pair = v.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                let name = name.trim();
+                if !name.is_empty() {
+                    d.set_item(name, value.trim().trim_matches('"'))?;
+                }
+            }
+        }
+        Ok(d)
     }
 
     /// The charset named by ``Content-Type``, or ``None`` (``text`` then decodes UTF-8).
@@ -266,18 +664,18 @@ impl Response {
     fn text(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match self.charset() {
             Some(cs) if !matches!(cs.as_str(), "utf-8" | "utf8") => {
-                let decoded = self
-                    .content(py)
-                    .call_method1(py, "decode", (cs.as_str(), "replace"));
+                let decoded =
+                    self.content(py)?
+                        .call_method1(py, "decode", (cs.as_str(), "replace"));
                 match decoded {
                     Ok(text) => Ok(text),
-                    Err(_) => Ok(String::from_utf8_lossy(&self.content)
+                    Err(_) => Ok(String::from_utf8_lossy(self.body(py)?)
                         .into_pyobject(py)?
                         .into_any()
                         .unbind()),
                 }
             }
-            _ => Ok(String::from_utf8_lossy(&self.content)
+            _ => Ok(String::from_utf8_lossy(self.body(py)?)
                 .into_pyobject(py)?
                 .into_any()
                 .unbind()),
@@ -288,7 +686,7 @@ impl Response {
     /// ``ValueError``) when it is not JSON.
     fn json(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let loads = JSON_LOADS.import(py, "json", "loads")?;
-        Ok(loads.call1((self.content(py),))?.unbind())
+        Ok(loads.call1((self.content(py)?,))?.unbind())
     }
 
     /// Returns the response when its status is below 400; raises

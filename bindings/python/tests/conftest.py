@@ -69,6 +69,32 @@ class KeyServer(LocalServer):
                         server.rejected += 1
                 if not ok:
                     return self._send(401, {"error": "unauthorized"})
+                if parts.path == "/big":
+                    # ``size`` bytes of b"0123456789" repeated, written in 64 KiB pieces
+                    # with a pause (``pause`` seconds) between them.
+                    size = int(query.get("size", "1000000"))
+                    pause = float(query.get("pause", "0"))
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(size))
+                    self.end_headers()
+                    pattern = b"0123456789" * 6554
+                    sent = 0
+                    while sent < size:
+                        piece = pattern[: min(65536, size - sent)]
+                        self.wfile.write(piece)
+                        self.wfile.flush()
+                        sent += len(piece)
+                        if pause:
+                            time.sleep(pause)
+                    return None
+                if parts.path == "/cookies":
+                    self.send_response(200)
+                    self.send_header("Set-Cookie", "session=abc123; Path=/; HttpOnly")
+                    self.send_header("Set-Cookie", 'theme="dark"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if parts.path == "/redirect":
                     self.send_response(302)
                     self.send_header("Location", "/echo")

@@ -15,8 +15,8 @@ Quick start::
     import keyswap
 
     client = keyswap.Client(
-        source=keyswap.FileSource("/run/secrets/api/api_key"),
-        auth=keyswap.Header("X-API-Key"),
+        source="file:///run/secrets/api/api_key",   # or keyswap.FileSource(...)
+        auth="header:X-API-Key",                      # or keyswap.Header("X-API-Key")
         base_url="https://api.example.com",
     )
     r = client.get("/v1/ticker", params={"symbol": "BTCUSDT"}, timeout=5.0)
@@ -32,6 +32,7 @@ source ``{"key": ..., "secret": ...}``.
 from collections.abc import Mapping as _Mapping
 
 from ._keyswap import (
+    AsyncByteStream,
     AsyncClient,
     Auth,
     AuthError,
@@ -41,6 +42,7 @@ from ._keyswap import (
     Bearer,
     BinanceSigner,
     BybitSigner,
+    ByteStream,
     Client,
     ClientClosedError,
     CoinbaseSigner,
@@ -57,6 +59,7 @@ from ._keyswap import (
     GcpSecretManagerSource,
     Header,
     Headers,
+    Health,
     HmacSigner,
     HttpSource,
     HTTPStatusError,
@@ -66,6 +69,7 @@ from ._keyswap import (
     OkxSigner,
     Query,
     RedirectError,
+    Request,
     RequestError,
     RequestTimeoutError,
     Response,
@@ -81,6 +85,7 @@ from ._keyswap import (
 _Mapping.register(Headers)
 
 __all__ = [
+    "AsyncByteStream",
     "AsyncClient",
     "Auth",
     "AuthError",
@@ -90,6 +95,7 @@ __all__ = [
     "Bearer",
     "BinanceSigner",
     "BybitSigner",
+    "ByteStream",
     "Client",
     "ClientClosedError",
     "CoinbaseSigner",
@@ -106,6 +112,7 @@ __all__ = [
     "GcpSecretManagerSource",
     "Header",
     "Headers",
+    "Health",
     "HmacSigner",
     "HttpSource",
     "HTTPStatusError",
@@ -115,6 +122,7 @@ __all__ = [
     "OkxSigner",
     "Query",
     "RedirectError",
+    "Request",
     "RequestError",
     "RequestTimeoutError",
     "Response",

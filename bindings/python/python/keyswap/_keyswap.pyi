@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Awaitable, Literal, Optional, Tuple, Union
+import datetime
+from typing import IO, Any, Awaitable, Literal, Optional, Tuple, Union
 
 
 __version__: str
@@ -13,6 +14,16 @@ _Params = Union[Mapping[str, Any], Sequence[Tuple[str, Any]], None]
 _Headers = Union[Mapping[str, Union[str, bytes]], Sequence[Tuple[str, Union[str, bytes]]], None]
 _Data = Union[bytes, bytearray, memoryview, str, Mapping[str, Any], Sequence[Tuple[str, Any]], None]
 _RotateCallback = Callable[[str, str], Any]
+_Cookies = Union[Mapping[str, str], Sequence[Tuple[str, str]], None]
+_FileContent = Union[bytes, bytearray, str, IO[bytes]]
+_FileValue = Union[
+    _FileContent,
+    Tuple[Optional[str], _FileContent],
+    Tuple[Optional[str], _FileContent, Optional[str]],
+]
+_Files = Union[Mapping[str, _FileValue], Sequence[Tuple[str, _FileValue]], None]
+_SourceArg = Union[Source, str]
+_AuthArg = Union[Auth, str, None]
 
 # --- errors ---------------------------------------------------------------------------------
 
@@ -424,8 +435,51 @@ class Headers(Mapping[str, str]):
     def multi_items(self) -> list[tuple[str, str]]:
         """Every (name, value) pair as received."""
 
+class Health:
+    """A snapshot from ``Client.health()``; never holds a key. Frozen; compares by value."""
+
+    @property
+    def state(self) -> Literal["fresh", "stale", "failing"]:
+        """``fresh``: the last load succeeded; ``stale``: the source fails, the last good
+        credential (still valid) serves; ``failing``: no valid credential."""
+    @property
+    def credential_version(self) -> Optional[str]:
+        """The version of the credential in use (None before the first load)."""
+    @property
+    def last_success(self) -> Optional[float]:
+        """When the source last produced a valid credential (Unix seconds), or None."""
+    @property
+    def failing_since(self) -> Optional[float]:
+        """Since when every load has failed (Unix seconds); None while the source is healthy."""
+    @property
+    def last_error(self) -> Optional[str]:
+        """The last load error (never a secret), or None."""
+    @property
+    def ok(self) -> bool:
+        """Whether ``state`` is ``fresh`` or ``stale``."""
+
+class Request:
+    """The request a Response answers: method and final URL (without a query credential)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+
+class ByteStream(Iterator[bytes]):
+    """The iterator ``Response.iter_bytes()`` returns."""
+
+    def __iter__(self) -> ByteStream: ...
+    def __next__(self) -> bytes: ...
+
+class AsyncByteStream:
+    """The async iterator ``Response.aiter_bytes()`` returns."""
+
+    def __aiter__(self) -> AsyncByteStream: ...
+    def __anext__(self) -> Awaitable[bytes]: ...
+
 class Response:
-    """An HTTP response with its body read."""
+    """An HTTP response; its body read, unless the request passed ``stream=True``."""
 
     @property
     def status_code(self) -> int: ...
@@ -447,6 +501,29 @@ class Response:
     def text(self) -> str: ...
     def json(self) -> Any:
         """The body parsed with ``json.loads``."""
+    def read(self) -> bytes:
+        """Reads the rest of a ``stream=True`` body; returns the whole body."""
+    def iter_bytes(self, chunk_size: Optional[int] = None) -> ByteStream:
+        """The body in chunks (as received, or ``chunk_size`` bytes each); with ``stream=True``
+        read from the connection as it arrives, the GIL released while waiting."""
+    def aiter_bytes(self, chunk_size: Optional[int] = None) -> AsyncByteStream:
+        """``iter_bytes`` for asyncio: ``async for chunk in r.aiter_bytes()``, without blocking
+        the event loop."""
+    def close(self) -> None:
+        """Releases the connection of an unread ``stream=True`` body."""
+    @property
+    def is_read(self) -> bool: ...
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        """From sending to the body read (``stream=True``: to the headers), retries included."""
+    @property
+    def request(self) -> Request: ...
+    @property
+    def history(self) -> list[Response]:
+        """Always ``[]``: keyswap follows redirects itself."""
+    @property
+    def cookies(self) -> dict[str, str]:
+        """``{name: value}`` from the ``Set-Cookie`` headers."""
     def raise_for_status(self) -> Response:
         """Returns self below 400; raises CredentialRejectedError when the client counts the
         response as "credential rejected" (retry_on_status, 401 by default, or a rejection an
@@ -460,8 +537,8 @@ class Client:
 
     def __init__(
         self,
-        source: Source,
-        auth: Optional[Auth] = None,
+        source: _SourceArg,
+        auth: _AuthArg = None,
         base_url: Optional[str] = None,
         *,
         allow_origins: Optional[Iterable[str]] = None,
@@ -482,32 +559,46 @@ class Client:
     def request(
         self, method: str, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Response: ...
     def get(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Response: ...
     def post(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Response: ...
     def put(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Response: ...
     def patch(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Response: ...
     def delete(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Response: ...
     def head(
-        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None
+        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
     ) -> Response: ...
     def options(
-        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None
+        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
     ) -> Response: ...
     def refresh(self) -> str:
         """Re-loads the source now; returns the credential version in use."""
@@ -517,6 +608,12 @@ class Client:
         signed again after a timestamp or nonce rejection), background_failures."""
     def on_rotate(self, callback: _RotateCallback) -> _RotateCallback:
         """Registers callback(old_version, new_version)."""
+    def health(self) -> Health:
+        """A snapshot of the client's health (no I/O): fresh, stale or failing."""
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Client:
+        """A client from ``KEYSWAP_SOURCE`` (required), ``KEYSWAP_AUTH`` (default ``bearer``)
+        and ``KEYSWAP_BASE_URL``; keyword arguments go to the constructor and override them."""
     @property
     def credential_version(self) -> str: ...
     @property
@@ -532,8 +629,8 @@ class AsyncClient:
 
     def __init__(
         self,
-        source: Source,
-        auth: Optional[Auth] = None,
+        source: _SourceArg,
+        auth: _AuthArg = None,
         base_url: Optional[str] = None,
         *,
         allow_origins: Optional[Iterable[str]] = None,
@@ -554,36 +651,56 @@ class AsyncClient:
     def request(
         self, method: str, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Awaitable[Response]: ...
     def get(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Awaitable[Response]: ...
     def post(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Awaitable[Response]: ...
     def put(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Awaitable[Response]: ...
     def patch(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Awaitable[Response]: ...
     def delete(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
+        files: _Files = None,
     ) -> Awaitable[Response]: ...
     def head(
-        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None
+        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
     ) -> Awaitable[Response]: ...
     def options(
-        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None
+        self, url: str, *, params: _Params = None, headers: _Headers = None, timeout: Optional[float] = None,
+        stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
     ) -> Awaitable[Response]: ...
     def refresh(self) -> Awaitable[str]: ...
     def stats(self) -> dict[str, int]: ...
     def on_rotate(self, callback: _RotateCallback) -> _RotateCallback: ...
+    def health(self) -> Health:
+        """A snapshot of the client's health (no I/O): fresh, stale or failing."""
+    @classmethod
+    def from_env(cls, **overrides: Any) -> AsyncClient:
+        """A client from ``KEYSWAP_SOURCE`` (required), ``KEYSWAP_AUTH`` (default ``bearer``)
+        and ``KEYSWAP_BASE_URL``; keyword arguments go to the constructor and override them."""
     @property
     def credential_version(self) -> str: ...
     @property

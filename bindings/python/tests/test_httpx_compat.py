@@ -1,0 +1,213 @@
+"""The httpx-like surface: elapsed, request, history, cookies, iter_bytes/stream=True,
+cookies=, follow_redirects=, files=."""
+
+import asyncio
+import datetime
+import io
+import threading
+import time
+
+import pytest
+
+import keyswap
+
+
+def make(server, **kw):
+    kw.setdefault("source", keyswap.FixedSource("k1"))
+    kw.setdefault("auth", keyswap.Header("X-API-Key"))
+    kw.setdefault("base_url", server.url)
+    return keyswap.Client(**kw)
+
+
+def test_elapsed_request_history(server):
+    with make(server) as c:
+        r = c.get("/slow", params={"delay": "0.2"})
+        assert isinstance(r.elapsed, datetime.timedelta)
+        assert 0.2 <= r.elapsed.total_seconds() < 5
+        assert isinstance(r.request, keyswap.Request)
+        assert r.request.method == "GET" and r.request.url == r.url
+        assert r.history == []
+        r = c.post("/p", json={"a": 1})
+        assert r.request.method == "POST" and r.request.url == server.url + "/p"
+        assert "POST" in repr(r.request)
+        # keyswap follows the redirect itself: history stays empty, url is the final one.
+        r = c.get("/redirect")
+        assert r.status_code == 200 and r.url == server.url + "/echo" and r.history == []
+
+
+def test_request_url_has_no_query_credential(server):
+    with make(server, auth=keyswap.Query("api_key")) as c:
+        r = c.get("/q", params={"x": "1"})
+        assert r.status_code == 200
+        assert "k1" not in r.request.url and "x=1" in r.request.url
+        assert "k1" not in repr(r.request)
+
+
+def test_response_cookies(server):
+    with make(server) as c:
+        r = c.get("/cookies")
+        assert r.cookies == {"session": "abc123", "theme": "dark"}
+        assert c.get("/echo").cookies == {}
+
+
+def test_cookies_argument_sent_as_cookie_header(server):
+    with make(server) as c:
+        r = c.get("/echo", cookies={"a": "1", "b": "two"})
+        assert r.json()["headers"]["cookie"] == "a=1; b=two"
+        r = c.get("/echo", headers={"Cookie": "z=0"}, cookies=[("a", "1")])
+        assert r.json()["headers"]["cookie"] == "z=0; a=1"
+        with pytest.raises(keyswap.ConfigError) as exc:
+            c.get("/echo", cookies={"a": "x;sk_live_SECRET"})
+        assert "sk_live_SECRET" not in str(exc.value)
+
+
+def test_iter_bytes_of_a_read_body(server):
+    with make(server) as c:
+        r = c.get("/big", params={"size": "100000"})
+        assert r.is_read and len(r.content) == 100000
+        assert b"".join(r.iter_bytes()) == r.content
+        chunks = list(r.iter_bytes(chunk_size=30000))
+        assert [len(x) for x in chunks] == [30000, 30000, 30000, 10000]
+        assert b"".join(chunks) == r.content
+        with pytest.raises(ValueError):
+            r.iter_bytes(chunk_size=0)
+
+
+def test_stream_true_reads_chunk_by_chunk(server):
+    size = 5 * 1024 * 1024
+    with make(server) as c:
+        r = c.get("/big", params={"size": str(size)}, stream=True)
+        assert r.status_code == 200 and not r.is_read
+        total = 0
+        n = 0
+        expected = (b"0123456789" * 6554)[:65536]
+        for chunk in r.iter_bytes(chunk_size=65536):
+            assert len(chunk) == 65536 or total + len(chunk) == size
+            if len(chunk) == 65536:
+                assert chunk == expected
+            total += len(chunk)
+            n += 1
+        assert total == size and n == size // 65536 + (size % 65536 > 0)
+        with pytest.raises(RuntimeError):
+            r.content  # consumed by iter_bytes
+        with pytest.raises(RuntimeError):
+            r.iter_bytes()
+        # read() / content read the rest of an unread stream.
+        r = c.get("/big", params={"size": "200000"}, stream=True)
+        assert len(r.read()) == 200000 and r.is_read and r.content == r.read()
+        r = c.get("/echo", stream=True)
+        assert r.json()["path"] == "/echo"
+        # close() releases an unread body.
+        r = c.get("/big", params={"size": str(size)}, stream=True)
+        r.close()
+        with pytest.raises(RuntimeError):
+            r.content
+        # The client still works.
+        assert c.get("/echo").status_code == 200
+
+
+def test_stream_releases_the_gil_while_waiting_for_chunks(server):
+    """A thread blocked on the next chunk (the server pauses between pieces) lets others run."""
+    with make(server) as c:
+        r = c.get("/big", params={"size": str(5 * 65536), "pause": "0.1"}, stream=True)
+        ticks = 0
+        stop = threading.Event()
+
+        def ticker():
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                time.sleep(0.005)
+
+        t = threading.Thread(target=ticker)
+        t.start()
+        try:
+            total = sum(len(x) for x in r.iter_bytes())
+        finally:
+            stop.set()
+            t.join()
+        assert total == 5 * 65536
+        assert ticks >= 20
+
+
+def test_async_client_stream(server):
+    async def main():
+        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
+                                       auth=keyswap.Header("X-API-Key"),
+                                       base_url=server.url) as c:
+            r = await c.get("/big", params={"size": "300000"}, stream=True)
+            assert not r.is_read
+            assert sum(len(x) for x in r.iter_bytes(chunk_size=100000)) == 300000
+            r = await c.get("/big", params={"size": "300000", "pause": "0.05"}, stream=True)
+            sizes = [len(x) async for x in r.aiter_bytes(chunk_size=100000)]
+            assert sizes == [100000, 100000, 100000]
+            with pytest.raises(RuntimeError):
+                r.aiter_bytes()
+            r = await c.get("/big", params={"size": "1000"})
+            assert b"".join([x async for x in r.aiter_bytes()]) == r.content
+            r = await c.get("/cookies", cookies={"a": "1"})
+            assert r.cookies["session"] == "abc123"
+            assert r.request.method == "GET" and r.elapsed.total_seconds() >= 0
+
+    asyncio.run(main())
+
+
+def test_follow_redirects(server):
+    with make(server) as c:
+        assert c.get("/redirect", follow_redirects=True).url == server.url + "/echo"
+        with pytest.raises(NotImplementedError, match="max_redirects"):
+            c.get("/redirect", follow_redirects=False)
+    with make(server, max_redirects=0) as c:
+        r = c.get("/redirect", follow_redirects=False)
+        assert r.status_code == 302 and r.headers["location"] == "/echo"
+        with pytest.raises(NotImplementedError):
+            c.get("/redirect", follow_redirects=True)
+
+
+def test_files_multipart_upload(server):
+    with make(server) as c:
+        r = c.post(
+            "/upload",
+            files={
+                "report": ("report.csv", b"a,b\n1,2\n", "text/csv"),
+                "blob": io.BytesIO(b"\x00\x01binary"),
+                "note": b"plain",
+            },
+            data={"title": "Q3"},
+        )
+        assert r.status_code == 200
+        echo = r.json()
+        ct = echo["headers"]["content-type"]
+        assert ct.startswith("multipart/form-data; boundary=")
+        boundary = ct.split("boundary=", 1)[1]
+        body = echo["body"]
+        assert body.endswith(f"--{boundary}--\r\n")
+        assert 'Content-Disposition: form-data; name="title"\r\n\r\nQ3\r\n' in body
+        assert ('Content-Disposition: form-data; name="report"; filename="report.csv"\r\n'
+                "Content-Type: text/csv\r\n\r\na,b\n1,2\n\r\n") in body
+        assert 'name="blob"; filename="upload"' in body
+        assert 'name="note"; filename="upload"' in body
+        # Parsed by the standard library, as a server would.
+        from email.parser import BytesParser
+        from email.policy import HTTP
+        raw = f"Content-Type: {ct}\r\n\r\n".encode() + body.encode("utf-8", "surrogateescape")
+        msg = BytesParser(policy=HTTP).parsebytes(raw)
+        parts = {p.get_param("name", header="content-disposition"): p for p in msg.iter_parts()}
+        assert set(parts) == {"title", "report", "blob", "note"}
+        assert parts["report"].get_content() == "a,b\n1,2\n"
+        with pytest.raises(keyswap.ConfigError):
+            c.post("/upload", files={"f": b"x"}, json={"a": 1})
+        with pytest.raises(keyswap.ConfigError):
+            c.post("/upload", files={"f": 42})
+
+
+def test_files_upload_is_retried_after_rotation(server, tmp_path):
+    """A multipart body is bytes: replayed with the new key after a 401."""
+    key = tmp_path / "k"
+    key.write_text("k1")
+    with keyswap.Client(source=keyswap.FileSource(str(key)), auth=keyswap.Header("X-API-Key"),
+                        base_url=server.url, await_rotation=2.0) as c:
+        key.write_text("k2")
+        server.accept("k2")
+        r = c.post("/upload", files={"f": ("f.txt", b"hello")})
+        assert r.status_code == 200 and "hello" in r.json()["body"]
