@@ -573,6 +573,12 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
 /// and re-learned when a timestamp is rejected) and a fresh nonce; a rejected timestamp or
 /// nonce is signed again and retried once (counted in ``stats()["resigns"]``).
 ///
+/// ``source`` is a :class:`Source` or a configuration string (``"file:///run/secrets/api_key"``,
+/// ``"env:API_KEY"``, ``"vault+https://..."``); ``auth`` an :class:`Auth` or an auth string
+/// (``"header:X-API-Key"``, ``"bearer"``, ``"query:api_key"``, ``"binance"``), both parsed by
+/// the Rust core (a malformed string raises :class:`ConfigError` without repeating its
+/// values). :meth:`from_env` reads them from ``KEYSWAP_SOURCE`` and ``KEYSWAP_AUTH``.
+///
 /// Requests run with the GIL released, on the calling thread (no hand-off to another thread);
 /// one client is safe to share between threads. Use it as a context manager, or call
 /// :meth:`close`.

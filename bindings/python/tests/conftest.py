@@ -36,7 +36,9 @@ class KeyServer(LocalServer):
 
     The key is read from ``X-API-Key``, ``Authorization: Bearer``/``Basic`` or the ``api_key``
     query parameter. Paths: ``/status/<code>`` answers that status (after the key check),
-    ``/slow?delay=<s>`` sleeps first, ``/redirect`` answers 302 to ``/echo``.
+    ``/slow?delay=<s>`` sleeps first, ``/redirect`` answers 302 to ``/echo``, ``/big?size=<n>``
+    sends ``n`` bytes in 64 KiB pieces (``&pause=<s>`` between them), ``/cookies`` sets two
+    cookies.
     """
 
     def __init__(self, accepted=("k1",)):
