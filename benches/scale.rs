@@ -18,7 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use keyswap::{Auth, Client, Source, file_reads};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "support/api.rs"]
+mod api;
+
+use api::{Api, rss_kib};
 
 fn status_field(name: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -27,10 +31,6 @@ fn status_field(name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-fn rss_kib() -> u64 {
-    status_field("VmRSS:")
 }
 
 fn threads() -> u64 {
@@ -49,50 +49,6 @@ fn write_atomic(path: &Path, content: &str) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, content).unwrap();
     std::fs::rename(&tmp, path).unwrap();
-}
-
-/// An API on 127.0.0.1 accepting `x-api-key` values of the current generation (`…-g<N>`):
-/// raising the generation hard-revokes every older key at once.
-async fn serve(generation: Arc<AtomicU64>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                return;
-            };
-            let generation = generation.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut pending = Vec::new();
-                loop {
-                    let n = match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    pending.extend_from_slice(&buf[..n]);
-                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
-                        pending.drain(..end + 4);
-                        let wanted = format!("-g{}", generation.load(Ordering::SeqCst));
-                        let ok = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("x-api-key: "))
-                            .is_some_and(|k| k.trim().ends_with(&wanted));
-                        let resp: &[u8] = if ok {
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
-                        } else {
-                            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\n\r\nno"
-                        };
-                        if conn.write_all(resp).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    format!("http://{addr}")
 }
 
 struct Report {
@@ -143,13 +99,14 @@ async fn main() {
     let tenants = arg("--tenants", 10_000);
     let farm_size = arg("--farm", 1_000);
     let mut report = Report { rows: Vec::new() };
-    let generation = Arc::new(AtomicU64::new(0));
-    let base = serve(generation.clone()).await;
+    let api = Api::default();
+    let base = api.serve().await;
     let dir = tempfile::tempdir().unwrap();
 
     // The shared HTTP client and the runtime's first threads, before measuring.
     let warm = dir.path().join("warm");
     write_atomic(&warm, "warm-g0");
+    api.accept_also("warm-g0");
     let warm_client = build(&warm, &base).await;
     warm_client.get("/").send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -209,6 +166,7 @@ async fn main() {
         .collect();
     for (n, p) in paths.iter().enumerate() {
         write_atomic(p, &format!("t{n}-g0"));
+        api.accept_also(&format!("t{n}-g0"));
     }
     // Files untouched for a moment: builds see quiet files, as a service starting up does.
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -235,6 +193,7 @@ async fn main() {
     // One tenant's file changes: one read.
     let reads0 = file_reads();
     write_atomic(&paths[tenants / 2], &format!("t{}-g0b", tenants / 2));
+    api.accept_also(&format!("t{}-g0b", tenants / 2));
     let one = [clients[tenants / 2].clone()];
     let v = [Client::builder()
         .source(Source::fixed(format!("t{}-g0b", tenants / 2)))
@@ -290,7 +249,9 @@ async fn main() {
         })
         .collect();
     let rotated = Instant::now();
-    generation.store(1, Ordering::SeqCst);
+    // Hard revocation: only the new keys are accepted from now on.
+    let new_keys: Vec<String> = (0..tenants).map(|n| format!("t{n}-g1")).collect();
+    api.accept_only(&new_keys.iter().map(String::as_str).collect::<Vec<_>>());
     for (n, p) in paths.iter().enumerate() {
         write_atomic(p, &format!("t{n}-g1"));
     }

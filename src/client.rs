@@ -120,12 +120,7 @@ impl Client {
     /// (A plain `fn` returning the future rather than an `async fn`: one level less, and one copy
     /// of the request less, in the state of every request in flight.)
     pub fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + Send + '_ {
-        // Fields are only evaluated when the span is enabled.
-        let span = tracing::debug_span!(
-            "keyswap.request",
-            method = %request.method(),
-            url = %display_url(request.url()),
-        );
+        let span = request_span(&request);
         // A lazily built client loads its first credential on first use (boxed: once per client).
         let sent = if self.shared.is_started() {
             Either::Left(self.shared.execute(&self.shared.http, request))
@@ -149,11 +144,7 @@ impl Client {
         if !self.shared.is_started() {
             self.ready().await?;
         }
-        let span = tracing::debug_span!(
-            "keyswap.request",
-            method = %request.method(),
-            url = %display_url(request.url()),
-        );
+        let span = request_span(&request);
         self.shared
             .execute(transport, request)
             .instrument(span)
@@ -213,6 +204,15 @@ impl Client {
             ))),
         }
     }
+}
+
+/// The span every request runs in (its fields are only evaluated when the span is enabled).
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "keyswap.request",
+        method = %request.method(),
+        url = %display_url(request.url()),
+    )
 }
 
 impl fmt::Debug for Client {

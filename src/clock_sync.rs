@@ -13,13 +13,16 @@ use crate::response::{MAX_CLASSIFIED_BODY, buffered};
 const TIME_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Shared {
-    /// Learns the offset from the signer's time endpoint at `origin`; failures are logged and
-    /// leave the clock as it is (the `Date` headers and a timestamp rejection still correct it).
-    /// Returns whether a sample was taken.
-    pub(crate) async fn learn_clock(&self, origin: &Url, reset: bool) -> bool {
+    /// Learns the offset from the signer's time endpoint at the origin of `at` (any URL of the
+    /// exchange); failures are logged and leave the clock as it is (the `Date` headers and a
+    /// timestamp rejection still correct it). Returns whether a sample was taken.
+    pub(crate) async fn learn_clock(&self, at: &Url, reset: bool) -> bool {
         let Some(endpoint) = self.auth.as_signer().and_then(|s| s.time_endpoint()) else {
             return false;
         };
+        let mut origin = at.clone();
+        origin.set_path("/");
+        origin.set_query(None);
         let Ok(url) = origin.join(endpoint.path) else {
             return false;
         };
@@ -76,10 +79,7 @@ impl Shared {
         }
         self.clock_learned
             .get_or_init(|| async {
-                let mut origin = url.clone();
-                origin.set_path("/");
-                origin.set_query(None);
-                self.learn_clock(&origin, false).await;
+                self.learn_clock(url, false).await;
             })
             .await;
     }

@@ -1065,7 +1065,7 @@ fn parse_auth(input: &str) -> Result<Auth> {
             opts(&[])?;
             Auth::signer(OkxSigner::new())
         }
-        _ => unreachable!("every known kind is handled"),
+        _ => return Err(cx.err("kind", "not a known authentication kind")),
     })
 }
 

@@ -32,14 +32,10 @@ async fn start(shared: &Arc<Shared>) -> Result<()> {
         .get_or_try_init(|| async {
             let first = load_valid(&shared.source, &shared.source_name, shared.load_timeout, None)
                 .await
-                .inspect_err(|err| {
-                    shared.counters.source_errors.inc();
-                    shared.metrics.source_error();
-                    shared.health.failed(err);
-                })?;
+                .inspect_err(|err| shared.load_failed(err))?;
             tracing::info!(source = %shared.source_name, version = %first.version(), "credential loaded");
             shared.store.initialize(first);
-            shared.health.succeeded();
+            shared.load_succeeded();
             shared.metrics.started();
             if shared.sync_clock && shared.auth.as_signer().is_some() {
                 if let Some(base) = &shared.base_url {

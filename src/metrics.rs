@@ -130,9 +130,8 @@ impl Metrics {
         self.now("keyswap_last_successful_load_timestamp_seconds");
     }
 
-    /// The first credential is in.
+    /// The first credential is in (its load was reported as any load is).
     pub(crate) fn started(&self) {
         self.now("keyswap_credential_loaded_timestamp_seconds");
-        self.loaded();
     }
 }

@@ -97,8 +97,7 @@ impl Shared {
     pub(crate) fn accept(&self, loaded: Result<Credential>) -> Result<Offered> {
         match loaded {
             Ok(cred) => {
-                self.health.succeeded();
-                self.metrics.loaded();
+                self.load_succeeded();
                 let offered = self.store.offer(cred, &self.counters);
                 if offered == Offered::Rotated {
                     self.metrics.rotation();
@@ -106,15 +105,26 @@ impl Shared {
                 Ok(offered)
             }
             Err(err) => {
-                self.counters.source_errors.inc();
-                self.metrics.source_error();
-                self.health.failed(&err);
-                if err.is_panic() {
-                    self.counters.background_failures.inc();
-                }
+                self.load_failed(&err);
                 tracing::warn!(source = %self.source_name, error = %err, "keeping the last good credential");
                 Err(err)
             }
+        }
+    }
+
+    /// What every successful load reports (health, metrics).
+    pub(crate) fn load_succeeded(&self) {
+        self.health.succeeded();
+        self.metrics.loaded();
+    }
+
+    /// What every failed load reports (counters, health, metrics).
+    pub(crate) fn load_failed(&self, err: &Error) {
+        self.counters.source_errors.inc();
+        self.metrics.source_error();
+        self.health.failed(err);
+        if err.is_panic() {
+            self.counters.background_failures.inc();
         }
     }
 

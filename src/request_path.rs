@@ -247,10 +247,7 @@ impl Shared {
     /// After a timestamp rejection: the time endpoint of the request's origin, else the
     /// response's `Date`.
     async fn relearn_clock(&self, resp: &Response) {
-        let mut origin = resp.url().clone();
-        origin.set_path("/");
-        origin.set_query(None);
-        if !self.learn_clock(&origin, true).await {
+        if !self.learn_clock(resp.url(), true).await {
             if let Some(date) = resp.headers().get(DATE) {
                 let now = SystemTime::now();
                 self.clock.record_date_header(date, now, now);

@@ -7,15 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Api, KEY_HEADER, ManualSource, version_of};
-use keyswap::{Auth, Client, Source};
-
-async fn client(source: &ManualSource, server: &wiremock::MockServer) -> keyswap::ClientBuilder {
-    Client::builder()
-        .source(Source::custom(source.clone()))
-        .auth(Auth::header(KEY_HEADER))
-        .base_url(server.uri())
-}
+use common::{Api, ManualSource, client, version_of};
+use keyswap::Client;
 
 /// `callers` tasks sending requests until `stop`; returns (requests, failures).
 fn load(

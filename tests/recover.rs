@@ -7,15 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Api, KEY_HEADER, ManualSource};
+use common::{Api, KEY_HEADER, ManualSource, client};
 use keyswap::{Auth, Client, Source};
-
-async fn client(source: &ManualSource, server: &wiremock::MockServer) -> keyswap::ClientBuilder {
-    Client::builder()
-        .source(Source::custom(source.clone()))
-        .auth(Auth::header(KEY_HEADER))
-        .base_url(server.uri())
-}
 
 #[tokio::test]
 async fn a_401_refreshes_the_source_and_retries_with_the_fresh_key() {

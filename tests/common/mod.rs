@@ -147,6 +147,14 @@ impl CredentialSource for ManualSource {
     }
 }
 
+/// A builder for a client of `source` with header auth against `server`.
+pub async fn client(source: &ManualSource, server: &MockServer) -> keyswap::ClientBuilder {
+    keyswap::Client::builder()
+        .source(keyswap::Source::custom(source.clone()))
+        .auth(keyswap::Auth::header(KEY_HEADER))
+        .base_url(server.uri())
+}
+
 /// Polls `cond` every 10 ms until it holds or `timeout` passes; returns whether it held.
 pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
