@@ -15,6 +15,7 @@ use crate::sign::{Clock, Nonces, Rejection};
 use crate::source::Source;
 use crate::stats::{Counters, RotateHook, Rotation};
 use crate::store::{Etiquette, Store};
+use crate::time::{AsyncSleep, Time, TimeSource};
 
 /// Default for [`ClientBuilder::overlap_window`]: how long the previous credential stays
 /// usable as a fallback after a rotation.
@@ -55,6 +56,8 @@ pub struct ClientBuilder {
     load_timeout: Duration,
     max_redirects: usize,
     hooks: Vec<RotateHook>,
+    time_source: Option<Arc<dyn TimeSource>>,
+    sleep: Option<Arc<dyn AsyncSleep>>,
 }
 
 impl ClientBuilder {
@@ -77,6 +80,8 @@ impl ClientBuilder {
             load_timeout: DEFAULT_LOAD_TIMEOUT,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             hooks: Vec::new(),
+            time_source: None,
+            sleep: None,
         }
     }
 
@@ -234,6 +239,25 @@ impl ClientBuilder {
         self
     }
 
+    /// The clock every timing decision of this client reads: the rotation wait's deadline, the
+    /// overlap window, the propagation hold and its probes, burst gathering, health timestamps,
+    /// the background timers' expiry schedule (see [`crate::time`]). Give a
+    /// [`ManualTime`](crate::time::ManualTime) here and to [`sleep_impl`](Self::sleep_impl) to
+    /// test exact timings without real sleeps. Default: [`SystemClock`](crate::time::SystemClock).
+    pub fn time_source(mut self, time: impl TimeSource) -> Self {
+        self.time_source = Some(Arc::new(time));
+        self
+    }
+
+    /// How this client waits (the rotation wait, load timeouts, burst gathering, the background
+    /// driver's poll, debounce and backoff timers). Give it the same
+    /// [`ManualTime`](crate::time::ManualTime) as [`time_source`](Self::time_source).
+    /// Default: [`TokioSleep`](crate::time::TokioSleep).
+    pub fn sleep_impl(mut self, sleep: impl AsyncSleep) -> Self {
+        self.sleep = Some(Arc::new(sleep));
+        self
+    }
+
     /// Calls `hook` after every rotation with the old and new versions (never the keys).
     /// Runs on the task that installed the credential, after the swap and outside any lock
     /// (a hook may call back into the client): keep it short. Default: none.
@@ -286,6 +310,16 @@ impl ClientBuilder {
             None => crate::http_client::shared_default().map_err(Error::builder)?,
         };
         let source_name = source.name();
+        let time = match (self.time_source, self.sleep) {
+            (None, None) => Time::default(),
+            (clock, sleep) => {
+                let defaults = Time::default();
+                Time::new(
+                    clock.unwrap_or_else(|| defaults.clock()),
+                    sleep.unwrap_or_else(|| defaults.sleeper()),
+                )
+            }
+        };
         let shared = Arc::new(Shared {
             http,
             store: Store::unloaded(
@@ -296,6 +330,7 @@ impl ClientBuilder {
                 },
                 self.hooks,
                 source_name.clone(),
+                time.clone(),
             ),
             source,
             source_name: source_name.clone(),
@@ -312,7 +347,7 @@ impl ClientBuilder {
             clock_learned: tokio::sync::OnceCell::new(),
             scope: Scope::new(&origins, self.allow_insecure_http),
             base_url,
-            refresher: Refresher::new(self.await_rotation),
+            refresher: Refresher::new(self.await_rotation, time.clone()),
             load_timeout: self.load_timeout,
             max_redirects: self.max_redirects,
             counters: Counters::default(),
@@ -320,6 +355,7 @@ impl ClientBuilder {
             metrics: crate::metrics::Metrics::new(&source_name),
             started: tokio::sync::OnceCell::new(),
             driver: Mutex::new(None),
+            time,
         });
         Ok(Client { shared })
     }

@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     /// Set once the first credential is loaded and the watch started (see `lifecycle.rs`).
     pub(crate) started: tokio::sync::OnceCell<()>,
     pub(crate) driver: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The clock and sleep of every timing decision (see [`crate::time`]).
+    pub(crate) time: crate::time::Time,
 }
 
 impl Drop for Shared {

@@ -201,10 +201,13 @@ impl Credential {
 
     /// Time left before expiry; `None` when the credential has no expiry.
     pub fn time_to_expiry(&self) -> Option<Duration> {
-        self.expires_at.map(|at| {
-            at.duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO)
-        })
+        self.time_to_expiry_at(SystemTime::now())
+    }
+
+    /// Time left before expiry as of `now`.
+    pub(crate) fn time_to_expiry_at(&self, now: SystemTime) -> Option<Duration> {
+        self.expires_at
+            .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO))
     }
 }
 

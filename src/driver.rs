@@ -23,6 +23,7 @@ use futures_util::FutureExt;
 
 use crate::client::Shared;
 use crate::source::Changes;
+use crate::time::Time;
 
 /// First delay after a failed background load.
 pub(crate) const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -74,14 +75,15 @@ async fn supervise(shared: Weak<Shared>, changes: Option<Changes>) {
             return;
         }
         let delay = restarts.next().unwrap_or(RESTART_MAX);
-        {
+        let restart = {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
             shared.counters.background_failures.inc();
             tracing::error!(source = %shared.source_name, restart_in = ?delay, "the background refresh task panicked; restarting it");
-        }
-        tokio::time::sleep(delay).await;
+            shared.time.sleep(delay)
+        };
+        restart.await;
         let Some(strong) = shared.upgrade() else {
             return;
         };
@@ -122,7 +124,7 @@ async fn run(shared: Weak<Shared>, mut changes: Option<Changes>, reload_first: b
     let mut failing: Option<Failing> = None;
     let mut reload_now = reload_first;
     loop {
-        let (wait, poll) = {
+        let (wait, poll, time) = {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
@@ -132,14 +134,18 @@ async fn run(shared: Weak<Shared>, mut changes: Option<Changes>, reload_first: b
             let wait = match &failing {
                 Some(f) => Some(f.wait),
                 None => {
-                    let expiry = shared.store.current().time_to_expiry().map(expiry_wait);
+                    let expiry = shared
+                        .store
+                        .current()
+                        .time_to_expiry_at(shared.time.system_time())
+                        .map(expiry_wait);
                     match (poll.map(jittered), expiry) {
                         (Some(p), Some(e)) => Some(p.min(e)),
                         (p, e) => p.or(e),
                     }
                 }
             };
-            (wait, poll)
+            (wait, poll, shared.time.clone())
         };
         if changes.is_none() && wait.is_none() && !reload_now {
             return;
@@ -149,7 +155,7 @@ async fn run(shared: Weak<Shared>, mut changes: Option<Changes>, reload_first: b
         let trigger = if std::mem::take(&mut reload_now) {
             Trigger::Changed
         } else {
-            next_trigger(changes.as_mut(), wait).await
+            next_trigger(changes.as_mut(), wait, &time).await
         };
         let quick_retries = match trigger {
             Trigger::SignalClosed => {
@@ -178,7 +184,11 @@ async fn run(shared: Weak<Shared>, mut changes: Option<Changes>, reload_first: b
     }
 }
 
-async fn next_trigger(changes: Option<&mut Changes>, wait: Option<Duration>) -> Trigger {
+async fn next_trigger(
+    changes: Option<&mut Changes>,
+    wait: Option<Duration>,
+    time: &Time,
+) -> Trigger {
     let changed = async {
         match changes {
             Some(changes) => {
@@ -187,7 +197,7 @@ async fn next_trigger(changes: Option<&mut Changes>, wait: Option<Duration>) -> 
                 }
                 // A file renamed into place cannot be read half-written: no need to wait.
                 if !changes.atomic() {
-                    tokio::time::sleep(changes.debounce()).await;
+                    time.sleep(changes.debounce()).await;
                 }
                 changes.mark_seen();
                 Trigger::Changed
@@ -198,7 +208,7 @@ async fn next_trigger(changes: Option<&mut Changes>, wait: Option<Duration>) -> 
     let timer = async {
         match wait {
             Some(wait) => {
-                tokio::time::sleep(wait).await;
+                time.sleep(wait).await;
                 Trigger::Timer
             }
             None => std::future::pending().await,

@@ -48,15 +48,15 @@ struct Loads {
 }
 
 impl Tracker {
-    pub(crate) fn succeeded(&self) {
+    pub(crate) fn succeeded(&self, now: SystemTime) {
         let mut loads = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        loads.last_success = Some(SystemTime::now());
+        loads.last_success = Some(now);
         loads.failing_since = None;
     }
 
-    pub(crate) fn failed(&self, err: &crate::Error) {
+    pub(crate) fn failed(&self, err: &crate::Error, now: SystemTime) {
         let mut loads = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        loads.failing_since.get_or_insert_with(SystemTime::now);
+        loads.failing_since.get_or_insert(now);
         loads.last_error = Some(err.to_string());
     }
 }

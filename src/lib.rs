@@ -32,6 +32,7 @@ mod single_flight;
 mod source;
 mod stats;
 mod store;
+pub mod time;
 #[cfg(feature = "tower")]
 pub mod tower;
 mod transport;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use crate::client::{Client, Shared};
 use crate::error::Result;
-use crate::refresh::load_valid;
 
 impl Client {
     /// Loads the first credential and starts watching the source, if that has not happened
@@ -30,7 +29,8 @@ async fn start(shared: &Arc<Shared>) -> Result<()> {
     shared
         .started
         .get_or_try_init(|| async {
-            let first = load_valid(&shared.source, &shared.source_name, shared.load_timeout, None)
+            let first = shared
+                .load_valid(None)
                 .await
                 .inspect_err(|err| shared.load_failed(err))?;
             tracing::info!(source = %shared.source_name, version = %first.version(), "credential loaded");

@@ -14,7 +14,8 @@ use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::single_flight::{Flight, SingleFlight};
 use crate::source::Source;
-use crate::store::{Offered, after};
+use crate::store::Offered;
+use crate::time::Time;
 
 /// While waiting for a rotation, how often the source is re-loaded (single-flight). Sources
 /// with change events usually deliver sooner.
@@ -35,9 +36,9 @@ pub(crate) struct Refresher {
 }
 
 impl Refresher {
-    pub(crate) fn new(await_rotation: Duration) -> Self {
+    pub(crate) fn new(await_rotation: Duration, time: Time) -> Self {
         Refresher {
-            flight: SingleFlight::new(),
+            flight: SingleFlight::new(time),
             fallback_gate: tokio::sync::Mutex::new(()),
             wait: std::sync::Mutex::new(None),
             await_rotation,
@@ -56,8 +57,7 @@ pub(crate) struct Failed {
 impl Failed {
     /// For the periodic re-loads of a rotation wait: any load begun in the last `window`
     /// will do, so every waiter shares one load per window.
-    fn within(self, window: Duration) -> Self {
-        let now = Instant::now();
+    fn within(self, window: Duration, now: Instant) -> Self {
         Failed {
             sent: self.sent,
             at: now.checked_sub(window).unwrap_or(now).max(self.at),
@@ -65,20 +65,24 @@ impl Failed {
     }
 }
 
-/// Loads `source` once, bounded by `timeout`, and validates what it produced. A source that
-/// panics is caught and reported as a source error. `since`: the load must not be answered
-/// from a fetch that began earlier (see [`CredentialSource::load_since`](crate::CredentialSource::load_since)).
+/// Loads `source` once, bounded by `timeout` (on `time`), and validates what it produced. A
+/// source that panics is caught and reported as a source error. `since` (on `time`): the load
+/// must not be answered from a fetch that began earlier (see
+/// [`CredentialSource::load_since`](crate::CredentialSource::load_since), which speaks the
+/// process clock).
 pub(crate) async fn load_valid(
     source: &Source,
     name: &str,
     timeout: Duration,
     since: Option<Instant>,
+    time: &Time,
 ) -> Result<Credential> {
     let load = match since {
-        Some(since) => source.0.load_since(since),
+        Some(since) => source.0.load_since(time.to_process(since)),
         None => source.0.load(),
     };
-    let loaded = tokio::time::timeout(timeout, AssertUnwindSafe(load).catch_unwind())
+    let loaded = time
+        .timeout(timeout, AssertUnwindSafe(load).catch_unwind())
         .await
         .map_err(|_| Error::source(name, format!("load timed out after {timeout:?}")))?
         .map_err(|_| Error::source(name, "the source panicked while loading").panicked())?;
@@ -90,7 +94,14 @@ pub(crate) async fn load_valid(
 
 impl Shared {
     pub(crate) async fn load_valid(&self, since: Option<Instant>) -> Result<Credential> {
-        load_valid(&self.source, &self.source_name, self.load_timeout, since).await
+        load_valid(
+            &self.source,
+            &self.source_name,
+            self.load_timeout,
+            since,
+            &self.time,
+        )
+        .await
     }
 
     /// Offers a load's outcome to the store; a failure is counted and logged and changes nothing.
@@ -114,7 +125,7 @@ impl Shared {
 
     /// What every successful load reports (health, metrics).
     pub(crate) fn load_succeeded(&self) {
-        self.health.succeeded();
+        self.health.succeeded(self.time.system_time());
         self.metrics.loaded();
     }
 
@@ -122,7 +133,7 @@ impl Shared {
     pub(crate) fn load_failed(&self, err: &Error) {
         self.counters.source_errors.inc();
         self.metrics.source_error();
-        self.health.failed(err);
+        self.health.failed(err, self.time.system_time());
         if err.is_panic() {
             self.counters.background_failures.inc();
         }
@@ -139,8 +150,10 @@ impl Shared {
                 .with_max_delay(Duration::from_millis(200))
                 .with_max_times(3)
                 .with_jitter();
+            let time = self.time.clone();
             (|| self.load_valid(None))
                 .retry(backoff)
+                .sleep(move |d| time.sleep(d))
                 .when(|e: &Error| e.retry_after().is_none())
                 .await
         } else {
@@ -152,7 +165,7 @@ impl Shared {
     /// Forces a load now (the public `Client::refresh`), serialized with the refresh path.
     pub(crate) async fn refresh_now(&self) -> Result<Offered> {
         let mut outcome = None;
-        let now = Instant::now();
+        let now = self.time.now();
         self.refresher
             .flight
             .run(
@@ -178,7 +191,9 @@ impl Shared {
     /// Returns the credential current afterwards.
     pub(crate) async fn refresh_shared(&self, failed: Failed) -> Arc<Credential> {
         let gather = |last: Option<&Flight<()>>| match last {
-            Some(f) if f.finished.elapsed() < BURST_WINDOW => BURST_GATHER,
+            Some(f) if self.time.now().saturating_duration_since(f.finished) < BURST_WINDOW => {
+                BURST_GATHER
+            }
             _ => Duration::ZERO,
         };
         self.refresher
@@ -218,7 +233,7 @@ impl Shared {
             match *wait {
                 Some((fingerprint, deadline)) if fingerprint == rejected => deadline,
                 _ => {
-                    let deadline = after(self.refresher.await_rotation);
+                    let deadline = self.time.after(self.refresher.await_rotation);
                     *wait = Some((rejected, deadline));
                     self.counters.rotation_waits.inc();
                     tracing::info!(source = %self.source_name, "credential rejected and not rotated yet; waiting for the source");
@@ -226,10 +241,9 @@ impl Shared {
                 }
             }
         };
-        let waited = tokio::time::timeout_at(
-            tokio::time::Instant::from_std(deadline),
-            self.poll_for_rotation(rejected, when),
-        );
+        let waited = self
+            .time
+            .timeout_at(deadline, self.poll_for_rotation(rejected, when));
         match waited.await {
             Ok(cred) => Some(cred),
             Err(_) => {
@@ -249,9 +263,10 @@ impl Shared {
             }
             tokio::select! {
                 _ = rotations.changed() => continue,
-                _ = tokio::time::sleep(AWAIT_POLL_STEP) => {}
+                () = self.time.sleep(AWAIT_POLL_STEP) => {}
             }
-            let current = self.refresh_shared(when.within(AWAIT_POLL_STEP)).await;
+            let now = self.time.now();
+            let current = self.refresh_shared(when.within(AWAIT_POLL_STEP, now)).await;
             if current.fingerprint() != rejected {
                 return current;
             }

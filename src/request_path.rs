@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use reqwest::header::DATE;
 use reqwest::{Request, Response};
@@ -137,7 +137,7 @@ impl Shared {
                     }
                     let mut resigned = false;
                     loop {
-                        let sent = Instant::now();
+                        let sent = self.time.now();
                         let (sent_with, probing) = self.attach(&mut request)?;
                         // `send`, inlined (one level less on every request's future).
                         let signed_at = self.signed_at();
@@ -191,7 +191,7 @@ impl Shared {
                         };
                         let failed = Failed {
                             sent,
-                            at: Instant::now(),
+                            at: self.time.now(),
                         };
                         // Boxed with the template it owns: the recover path is rare and its state is
                         // large; inline, it would bloat every request's future.

@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::time::Time;
+
 /// A finished load, as later callers see it.
 #[derive(Clone)]
 pub(crate) struct Flight<T> {
@@ -26,14 +28,17 @@ pub(crate) struct Flight<T> {
 
 pub(crate) struct SingleFlight<T> {
     last: tokio::sync::Mutex<Option<Flight<T>>>,
+    time: Time,
     /// The latest `since` registered, as nanoseconds after [`epoch`] (0: none).
     latest_since: AtomicU64,
 }
 
 impl<T: Clone> SingleFlight<T> {
-    pub(crate) fn new() -> Self {
+    /// A primitive whose instants ([`Flight`]) and gathering waits are on `time`.
+    pub(crate) fn new(time: Time) -> Self {
         SingleFlight {
             last: tokio::sync::Mutex::new(None),
+            time,
             latest_since: AtomicU64::new(0),
         }
     }
@@ -82,15 +87,15 @@ impl<T: Clone> SingleFlight<T> {
         }
         let wait = gather(last.as_ref());
         if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            self.time.sleep(wait).await;
         }
-        let started = Instant::now();
+        let started = self.time.now();
         let since = from_nanos(self.latest_since.load(Ordering::Acquire));
         let value = load(since).await;
         *last = Some(Flight {
             started,
             since,
-            finished: Instant::now(),
+            finished: self.time.now(),
             value: value.clone(),
         });
         value
@@ -130,7 +135,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_callers_share_one_load() {
-        let flight = Arc::new(SingleFlight::<usize>::new());
+        let flight = Arc::new(SingleFlight::<usize>::new(Time::default()));
         let loads = Arc::new(AtomicUsize::new(0));
         let asked = Instant::now();
         let tasks: Vec<_> = (0..16)
@@ -158,7 +163,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_load_that_began_before_the_caller_asked_does_not_answer_it() {
-        let flight = Arc::new(SingleFlight::<&'static str>::new());
+        let flight = Arc::new(SingleFlight::<&'static str>::new(Time::default()));
         let (began_tx, began_rx) = tokio::sync::oneshot::channel();
         let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
         let early = {
@@ -196,7 +201,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_load_carries_the_latest_registered_since() {
-        let flight = SingleFlight::<Option<Instant>>::new();
+        let flight = SingleFlight::<Option<Instant>>::new(Time::default());
         let a = Instant::now();
         let b = a + Duration::from_millis(5);
         flight
@@ -210,5 +215,39 @@ mod tests {
             seen >= b && seen - b < Duration::from_micros(1),
             "{seen:?} {b:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_gathered_load_starts_exactly_after_the_gather_wait_and_answers_latecomers() {
+        let manual = crate::time::ManualTime::new();
+        let time = Time::new(Arc::new(manual.clone()), Arc::new(manual.clone()));
+        let flight = Arc::new(SingleFlight::<usize>::new(time.clone()));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let ask = |flight: Arc<SingleFlight<usize>>, loads: Arc<AtomicUsize>, at: Instant| {
+            tokio::spawn(async move {
+                flight
+                    .run_gathered(
+                        Some(at),
+                        |_| Duration::from_millis(20),
+                        |f| f.since.is_some_and(|s| s >= at),
+                        |_| async { loads.fetch_add(1, Ordering::SeqCst) + 1 },
+                    )
+                    .await
+            })
+        };
+        let first = ask(flight.clone(), loads.clone(), time.now());
+        while manual.pending_sleeps() == 0 {
+            tokio::task::yield_now().await;
+        }
+        manual.advance(Duration::from_millis(19));
+        let second = ask(flight.clone(), loads.clone(), time.now());
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 0, "not before 20 ms");
+        manual.advance(Duration::from_millis(1));
+        assert_eq!(first.await.unwrap(), 1);
+        assert_eq!(second.await.unwrap(), 1, "the latecomer shares the load");
+        assert_eq!(manual.sleeps(), [Duration::from_millis(20)]);
     }
 }

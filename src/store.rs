@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::credential::Credential;
 use crate::stats::{Counters, RotateHook, Rotation};
+use crate::time::Time;
 
 /// The settings of the fallback and the hold (see the builder for each one's meaning).
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +41,7 @@ pub(crate) struct Store {
     rotations: watch::Sender<u64>,
     hooks: Vec<RotateHook>,
     source_name: String,
+    time: Time,
 }
 
 struct State {
@@ -72,35 +74,19 @@ pub(crate) enum Offered {
     WentBack,
 }
 
-/// `now + d`, saturating: settings may be as large as `Duration::MAX`.
-pub(crate) fn after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d).unwrap_or_else(|| far_future(now))
-}
-
-/// An instant further away than any wait keyswap makes (about 30 years).
-pub(crate) fn far_future(now: Instant) -> Instant {
-    let mut span = Duration::from_secs(86_400 * 365 * 30);
-    loop {
-        if let Some(at) = now.checked_add(span) {
-            return at;
-        }
-        span /= 2;
-    }
-}
-
 impl Store {
     pub(crate) fn new(
         mut initial: Credential,
         etiquette: Etiquette,
         hooks: Vec<RotateHook>,
         source_name: String,
+        time: Time,
     ) -> Self {
         // A previous credential reported by the source (AWSPREVIOUS) is the only fallback a
         // freshly started client can have: it saw no rotation of its own.
         let previous = initial.take_previous().map(|credential| Previous {
             credential,
-            until: after(etiquette.overlap),
+            until: time.after(etiquette.overlap),
             verified: false,
         });
         let initial = Arc::new(initial);
@@ -117,6 +103,7 @@ impl Store {
             rotations: watch::channel(0).0,
             hooks,
             source_name,
+            time,
         }
     }
 
@@ -126,8 +113,9 @@ impl Store {
         etiquette: Etiquette,
         hooks: Vec<RotateHook>,
         source_name: String,
+        time: Time,
     ) -> Self {
-        Store::new(Credential::new(""), etiquette, hooks, source_name)
+        Store::new(Credential::new(""), etiquette, hooks, source_name, time)
     }
 
     /// Installs the first credential: no rotation, no hooks, no previous of this process's.
@@ -135,7 +123,7 @@ impl Store {
         let mut state = self.state();
         state.previous = first.take_previous().map(|credential| Previous {
             credential,
-            until: after(self.etiquette.overlap),
+            until: self.time.after(self.etiquette.overlap),
             verified: false,
         });
         let first = Arc::new(first);
@@ -196,7 +184,7 @@ impl Store {
     pub(crate) fn probe(&self) -> Option<Arc<Credential>> {
         let mut state = self.state.try_lock().ok()?;
         let hold = state.hold.as_mut()?;
-        let now = Instant::now();
+        let now = self.time.now();
         if now >= hold.until {
             tracing::info!(source = %self.source_name, "propagation hold over; using the newest credential");
             self.end_hold(&mut state);
@@ -250,7 +238,7 @@ impl Store {
     pub(crate) fn previous(&self) -> Option<(Arc<Credential>, bool)> {
         let state = self.state();
         let prev = state.previous.as_ref()?;
-        (Instant::now() < prev.until).then(|| (Arc::clone(&prev.credential), prev.verified))
+        (self.time.now() < prev.until).then(|| (Arc::clone(&prev.credential), prev.verified))
     }
 
     /// The previous credential (`fingerprint`) was accepted where the newest was rejected: the
@@ -269,8 +257,8 @@ impl Store {
         if state.hold.is_some() || !state.newest_rejected || self.etiquette.hold.is_zero() {
             return;
         }
-        let now = Instant::now();
-        let until = after(self.etiquette.hold).min(prev_until);
+        let now = self.time.now();
+        let until = self.time.after(self.etiquette.hold).min(prev_until);
         state.hold = Some(Hold {
             until,
             next_probe: now.checked_add(self.etiquette.probe_every).unwrap_or(until),
@@ -325,7 +313,7 @@ impl Store {
             return Err(Offered::Unchanged);
         }
         let went_back = state.previous.as_ref().is_some_and(|p| {
-            p.credential.fingerprint() == cred.fingerprint() && Instant::now() < p.until
+            p.credential.fingerprint() == cred.fingerprint() && self.time.now() < p.until
         });
         // Versions only move forward: a source flipping back to the credential it replaced is
         // not followed, unless the newest can no longer be used at all.
@@ -349,14 +337,14 @@ impl Store {
         state.previous = match (reported, verified) {
             (Some(credential), _) => Some(Previous {
                 credential,
-                until: after(self.etiquette.overlap),
+                until: self.time.after(self.etiquette.overlap),
                 verified: false,
             }),
             (None, Some(verified)) if state.newest_rejected => Some(verified),
             (None, _) if state.newest_rejected => None,
             (None, _) => Some(Previous {
                 credential: Arc::clone(&old),
-                until: after(self.etiquette.overlap),
+                until: self.time.after(self.etiquette.overlap),
                 verified: false,
             }),
         };
@@ -384,6 +372,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::ManualTime;
 
     fn etiquette(overlap: Duration) -> Etiquette {
         Etiquette {
@@ -394,7 +383,13 @@ mod tests {
     }
 
     fn store(key: &str, overlap: Duration) -> Store {
-        Store::new(Credential::new(key), etiquette(overlap), vec![], "t".into())
+        Store::new(
+            Credential::new(key),
+            etiquette(overlap),
+            vec![],
+            "t".into(),
+            Time::default(),
+        )
     }
 
     #[test]
@@ -424,6 +419,7 @@ mod tests {
             etiquette(Duration::from_secs(60)),
             vec![],
             "t".into(),
+            Time::default(),
         );
         assert_eq!(store.previous().unwrap().0.expose_key(), "a");
         assert!(
@@ -454,6 +450,7 @@ mod tests {
             etiquette(Duration::ZERO),
             vec![panicking, free_hook],
             "t".into(),
+            Time::default(),
         ));
         store_slot.set(store.clone()).ok().unwrap();
         let counters = Counters::default();
@@ -488,6 +485,7 @@ mod tests {
             },
             vec![],
             "t".into(),
+            Time::default(),
         );
         store.offer(Credential::new("b"), &counters);
         let b = store.current().fingerprint();
@@ -522,6 +520,8 @@ mod tests {
     #[test]
     fn a_hold_uses_the_previous_probes_at_a_bounded_rate_and_ends_on_acceptance() {
         let counters = Counters::default();
+        let manual = ManualTime::new();
+        let time = Time::new(Arc::new(manual.clone()), Arc::new(manual.clone()));
         let store = Store::new(
             Credential::new("a"),
             Etiquette {
@@ -531,6 +531,7 @@ mod tests {
             },
             vec![],
             "t".into(),
+            time,
         );
         store.offer(Credential::new("b"), &counters);
         let (a, b) = (
@@ -545,9 +546,14 @@ mod tests {
             "requests use the previous"
         );
         assert!(store.probe().is_none());
-        std::thread::sleep(Duration::from_millis(60));
+        manual.advance(Duration::from_millis(49));
+        assert!(store.probe().is_none(), "the first probe is 50 ms away");
+        manual.advance(Duration::from_millis(1));
         assert_eq!(store.probe().unwrap().fingerprint(), b, "one probe");
+        manual.advance(Duration::from_millis(49));
         assert!(store.probe().is_none(), "not two in the same interval");
+        manual.advance(Duration::from_millis(1));
+        assert_eq!(store.probe().unwrap().fingerprint(), b, "the next one");
         store.accepted(b);
         assert!(!store.holding());
         assert_eq!(store.current().fingerprint(), b);

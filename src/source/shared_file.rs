@@ -177,7 +177,7 @@ impl SharedFile {
             path: path.to_path_buf(),
             signalled: dir.is_some() || ticker.is_some(),
             signal,
-            flight: SingleFlight::new(),
+            flight: SingleFlight::new(crate::time::Time::default()),
             _dir: dir,
             ticker,
         }

@@ -79,7 +79,7 @@ pub(crate) struct Fetcher {
 impl Fetcher {
     pub(crate) fn new(reuse_window: Duration) -> Self {
         Fetcher {
-            flight: SingleFlight::new(),
+            flight: SingleFlight::new(crate::time::Time::default()),
             state: Default::default(),
             ticker: Mutex::new(Weak::new()),
             reuse_window,
@@ -159,7 +159,7 @@ impl Fetcher {
             },
             Err(failure) => {
                 if let Some(after) = failure.retry_after {
-                    state.not_before = Some(crate::store::after(after));
+                    state.not_before = Some(crate::time::after(after));
                 }
                 Err(failure)
             }
@@ -456,7 +456,7 @@ mod properties {
                     prop_assert!(status == 429 || status == 503);
                     prop_assert!(after <= MAX_RETRY_AFTER);
                     // The gate adds it to an Instant: never an overflow.
-                    let _ = crate::store::after(after);
+                    let _ = crate::time::after(after);
                 }
             }
         }
