@@ -2,10 +2,18 @@
 //! skin. Status and headers decide for plain placements (no body is touched: the zero-copy
 //! path); an exchange signer or a body rule may read a bounded body, after which the caller
 //! still gets a response whose body reads exactly as the server sent it.
+//!
+//! gRPC answers a rejected call with HTTP 200 and the gRPC status in `grpc-status`. When the
+//! server rejects before sending any message (an auth interceptor does), that status is in the
+//! response's headers (a "trailers-only" response) and is read here like an HTTP status, mapped
+//! as the gRPC spec maps HTTP statuses to gRPC codes: UNAUTHENTICATED (16) counts as 401,
+//! PERMISSION_DENIED (7) as 403. So the statuses given to `retry_on_status` decide for gRPC
+//! too (by default 401: UNAUTHENTICATED). A `grpc-status` sent in real trailers, after the
+//! response's messages, is not seen: it arrives after the body, when the caller reads it.
 
 use std::sync::Arc;
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName};
 use reqwest::{Response, StatusCode};
 
 use crate::response::{MAX_CLASSIFIED_BODY, buffered};
@@ -31,13 +39,21 @@ impl Classifier {
                 return verdict;
             }
         }
-        if self.statuses.contains(&resp.status())
-            || self.predicate.as_ref().is_some_and(|p| p(resp))
-        {
+        if self.rejects(resp) {
             Rejection::Credential
         } else {
             Rejection::None
         }
+    }
+
+    /// "Credential rejected" by status (or, for gRPC, the HTTP status its code stands for) or
+    /// by the `retry_on` predicate.
+    fn rejects(&self, resp: &Response) -> bool {
+        let status = resp.status();
+        self.statuses.contains(&status)
+            || (status == StatusCode::OK
+                && grpc_as_http(resp.headers()).is_some_and(|s| self.statuses.contains(&s)))
+            || self.predicate.as_ref().is_some_and(|p| p(resp))
     }
 
     /// Whether classifying `resp` reads its body: a signer asks for it, or a body rule is set and
@@ -66,7 +82,7 @@ impl Classifier {
                 return (verdict, resp);
             }
         }
-        if self.statuses.contains(&status) || self.predicate.as_ref().is_some_and(|p| p(&resp)) {
+        if self.rejects(&resp) {
             return (Rejection::Credential, resp);
         }
         if let (Some(rule), Some(body)) = (&self.body_rule, &body) {
@@ -75,6 +91,27 @@ impl Classifier {
         }
         (Rejection::None, resp)
     }
+}
+
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+
+/// The HTTP status a gRPC trailers-only answer's code stands for, for the codes that concern
+/// credentials: UNAUTHENTICATED (16) → 401, PERMISSION_DENIED (7) → 403. `None` for any other
+/// answer (one lookup of an absent header on a plain HTTP response).
+fn grpc_as_http(headers: &HeaderMap) -> Option<StatusCode> {
+    let code = headers.get(GRPC_STATUS)?;
+    let http = match code.as_bytes() {
+        b"16" => StatusCode::UNAUTHORIZED,
+        b"7" => StatusCode::FORBIDDEN,
+        _ => return None,
+    };
+    // `application/grpc`, `application/grpc+proto`, `application/grpc-web`, …
+    let grpc = headers.get(CONTENT_TYPE).is_some_and(|ct| {
+        ct.as_bytes()
+            .get(..16)
+            .is_some_and(|t| t.eq_ignore_ascii_case(b"application/grpc"))
+    });
+    grpc.then_some(http)
 }
 
 /// A body worth reading for a rule: JSON or text, or untyped.
@@ -86,4 +123,35 @@ fn textual(headers: &HeaderMap) -> bool {
             let ct = ct.to_ascii_lowercase();
             ct.contains("json") || ct.starts_with("text/")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (HeaderName::from_static(k), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn grpc_trailers_only_codes_map_to_http() {
+        let grpc = |code| headers(&[("content-type", "application/grpc"), ("grpc-status", code)]);
+        assert_eq!(grpc_as_http(&grpc("16")), Some(StatusCode::UNAUTHORIZED));
+        assert_eq!(grpc_as_http(&grpc("7")), Some(StatusCode::FORBIDDEN));
+        assert_eq!(grpc_as_http(&grpc("0")), None);
+        assert_eq!(grpc_as_http(&grpc("14")), None);
+        let web = headers(&[
+            ("content-type", "application/grpc-web+proto"),
+            ("grpc-status", "16"),
+        ]);
+        assert_eq!(grpc_as_http(&web), Some(StatusCode::UNAUTHORIZED));
+        // Not gRPC: a `grpc-status` header on some other answer means nothing here.
+        let json = headers(&[("content-type", "application/json"), ("grpc-status", "16")]);
+        assert_eq!(grpc_as_http(&json), None);
+        assert_eq!(grpc_as_http(&headers(&[("grpc-status", "16")])), None);
+        assert_eq!(grpc_as_http(&HeaderMap::new()), None);
+    }
 }
