@@ -120,33 +120,50 @@ impl Client {
     /// (A plain `fn` returning the future rather than an `async fn`: one level less, and one copy
     /// of the request less, in the state of every request in flight.)
     pub fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + Send + '_ {
+        self.execute_with(request, None)
+    }
+
+    /// [`execute`](Self::execute) with the request's own redirect limit (`None`: the client's),
+    /// as [`RequestBuilder::max_redirects`] sets it.
+    pub(crate) fn execute_with(
+        &self,
+        request: Request,
+        max_redirects: Option<usize>,
+    ) -> impl Future<Output = Result<Response>> + Send + '_ {
         let span = request_span(&request);
         // A lazily built client loads its first credential on first use (boxed: once per client).
         let sent = if self.shared.is_started() {
-            Either::Left(self.shared.execute(&self.shared.http, request))
+            Either::Left(
+                self.shared
+                    .execute(&self.shared.http, request, max_redirects),
+            )
         } else {
             Either::Right(Box::pin(async move {
                 self.ready().await?;
-                self.shared.execute(&self.shared.http, request).await
+                self.shared
+                    .execute(&self.shared.http, request, max_redirects)
+                    .await
             }))
         };
         sent.instrument(span)
     }
 
     /// Sends through another transport (a skin's: the rest of a middleware chain), with the same
-    /// engine as [`execute`](Self::execute).
+    /// engine as [`execute`](Self::execute). `max_redirects`: the request's own redirect limit
+    /// (a [`MaxRedirects`](crate::MaxRedirects) extension), `None` for the client's.
     #[cfg_attr(not(any(feature = "middleware", feature = "tower")), allow(dead_code))]
     pub(crate) async fn execute_via<T: crate::transport::Transport>(
         &self,
         transport: &T,
         request: Request,
+        max_redirects: Option<usize>,
     ) -> Result<Response> {
         if !self.shared.is_started() {
             self.ready().await?;
         }
         let span = request_span(&request);
         self.shared
-            .execute(transport, request)
+            .execute(transport, request, max_redirects)
             .instrument(span)
             .await
     }

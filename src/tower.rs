@@ -123,9 +123,13 @@ where
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let (client, inner) = (self.client.clone(), Inner(self.inner.clone()));
+        let max_redirects = request
+            .extensions()
+            .get::<crate::MaxRedirects>()
+            .map(|m| m.0);
         let request = Request::try_from(request).map_err(Error::request);
         Box::pin(async move {
-            let resp = client.execute_via(&inner, request?).await?;
+            let resp = client.execute_via(&inner, request?, max_redirects).await?;
             Ok(http::Response::from(resp))
         })
     }
