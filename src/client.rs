@@ -122,33 +122,50 @@ impl Client {
     /// (A plain `fn` returning the future rather than an `async fn`: one level less, and one copy
     /// of the request less, in the state of every request in flight.)
     pub fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + Send + '_ {
+        self.execute_with(request, None)
+    }
+
+    /// [`execute`](Self::execute) with the request's own redirect limit (`None`: the client's),
+    /// as [`RequestBuilder::max_redirects`] sets it.
+    pub(crate) fn execute_with(
+        &self,
+        request: Request,
+        max_redirects: Option<usize>,
+    ) -> impl Future<Output = Result<Response>> + Send + '_ {
         let span = request_span(&request);
         // A lazily built client loads its first credential on first use (boxed: once per client).
         let sent = if self.shared.is_started() {
-            Either::Left(self.shared.execute(&self.shared.http, request))
+            Either::Left(
+                self.shared
+                    .execute(&self.shared.http, request, max_redirects),
+            )
         } else {
             Either::Right(Box::pin(async move {
                 self.ready().await?;
-                self.shared.execute(&self.shared.http, request).await
+                self.shared
+                    .execute(&self.shared.http, request, max_redirects)
+                    .await
             }))
         };
         sent.instrument(span)
     }
 
     /// Sends through another transport (a skin's: the rest of a middleware chain), with the same
-    /// engine as [`execute`](Self::execute).
+    /// engine as [`execute`](Self::execute). `max_redirects`: the request's own redirect limit
+    /// (a [`MaxRedirects`](crate::MaxRedirects) extension), `None` for the client's.
     #[cfg_attr(not(any(feature = "middleware", feature = "tower")), allow(dead_code))]
     pub(crate) async fn execute_via<T: crate::transport::Transport>(
         &self,
         transport: &T,
         request: Request,
+        max_redirects: Option<usize>,
     ) -> Result<Response> {
         if !self.shared.is_started() {
             self.ready().await?;
         }
         let span = request_span(&request);
         self.shared
-            .execute(transport, request)
+            .execute(transport, request, max_redirects)
             .instrument(span)
             .await
     }
@@ -174,13 +191,52 @@ impl Client {
         self.shared.counters.snapshot()
     }
 
-    /// Whether this client counts `response` as "the credential was rejected" (the statuses of
-    /// [`retry_on_status`](ClientBuilder::retry_on_status) and the
-    /// [`retry_on`](ClientBuilder::retry_on) predicate). A response `send` returned with such a
-    /// status is one the recover path could not absorb. The one place that decides it, for
-    /// every skin (the Python bindings ask here too).
+    /// Whether this client counts `response` as "the credential was rejected", judging by its
+    /// status and headers alone (the statuses of
+    /// [`retry_on_status`](ClientBuilder::retry_on_status), the
+    /// [`retry_on`](ClientBuilder::retry_on) predicate, and what an
+    /// [exchange signer](Auth::signer) reads in status and headers). A response `send` returned
+    /// with such a status is one the recover path could not absorb. Rejections reported in the
+    /// body (Kraken's HTTP 200 errors, Binance's codes in a 400, a
+    /// [`classify_body`](ClientBuilder::classify_body) rule) are not seen here: use
+    /// [`classify`](Self::classify) for those.
     pub fn is_credential_rejection(&self, response: &Response) -> bool {
         self.shared.classifier.by_head(response) == crate::sign::Rejection::Credential
+    }
+
+    /// What this client's classifier — the one the recover path starts from — says about
+    /// `response`: [`retry_on_status`](ClientBuilder::retry_on_status),
+    /// [`retry_on`](ClientBuilder::retry_on), the exchange signer of its [`Auth`] (however it
+    /// was configured: [`Auth::signer`] or an auth string such as `"binance"`) and
+    /// [`classify_body`](ClientBuilder::classify_body). The body is read only when the signer
+    /// or the body rule asks for it, at most 64 KiB of it (a body rule reads only JSON, text or
+    /// untyped bodies); the response is handed back with its body reading exactly as the
+    /// server sent it.
+    ///
+    /// [`Rejection::Credential`](crate::Rejection::Credential) on a response
+    /// [`send`](RequestBuilder::send) returned means the recover path could not absorb the
+    /// rejection: the credential itself is bad. The one place that decides it, for every skin
+    /// (the Python bindings' `raise_for_status` asks here).
+    ///
+    /// ```
+    /// # async fn demo() -> keyswap::Result<()> {
+    /// use keyswap::{Auth, Client, Credential, Rejection, Source};
+    /// let kraken = Client::builder()
+    ///     .source(Source::fixed(Credential::new("key").with_secret("c2VjcmV0")))
+    ///     .auth(Auth::parse("kraken")?)
+    ///     .base_url("https://api.kraken.com")
+    ///     .build()
+    ///     .await?;
+    /// let resp = kraken.post("/0/private/Balance").send().await?;
+    /// // Kraken answers a revoked key with HTTP 200 {"error":["EAPI:Invalid key"]}.
+    /// let (verdict, resp) = kraken.classify(resp).await;
+    /// if verdict == Rejection::Credential {
+    ///     eprintln!("the key pair is rejected for good: {}", resp.text().await?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn classify(&self, response: Response) -> (crate::Rejection, Response) {
+        self.shared.classifier.classify(response).await
     }
 
     /// The name of the credential source (`file:/path`, `env:NAME`, …).

@@ -49,6 +49,7 @@ pub use error::{Error, Result};
 pub use health::{Health, HealthState};
 #[cfg(feature = "middleware")]
 pub use middleware::Middleware;
+pub use redirect::MaxRedirects;
 pub use request::RequestBuilder;
 pub use sign::Rejection;
 #[cfg(feature = "aws")]

@@ -118,12 +118,13 @@ impl reqwest_middleware::Middleware for Middleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
+        let max_redirects = extensions.get::<crate::MaxRedirects>().map(|m| m.0);
         let chain = Chain {
             next,
             extensions: tokio::sync::Mutex::new(extensions),
         };
         self.client
-            .execute_via(&chain, request)
+            .execute_via(&chain, request, max_redirects)
             .await
             .map_err(to_chain)
     }

@@ -7,6 +7,24 @@ use reqwest::header::{
 };
 use reqwest::{Method, Request, Response, StatusCode};
 
+/// A request's own redirect limit, for requests that do not go through keyswap's
+/// [`RequestBuilder`](crate::RequestBuilder) (there, use
+/// [`max_redirects`](crate::RequestBuilder::max_redirects)): put it in the request's extensions
+/// and the skin reads it — `keyswap::Middleware` from the extensions of a `reqwest-middleware`
+/// request (`RequestBuilder::with_extension`), `keyswap::tower::KeyswapService` from those of
+/// the `http::Request` it is called with. The number of redirects the request may follow, in
+/// place of the client's [`max_redirects`](crate::ClientBuilder::max_redirects); `0` returns a
+/// 3xx response as it is.
+///
+/// ```
+/// let mut request = http::Request::get("https://api.example.com/v1/export")
+///     .body(keyswap::reqwest::Body::from(""))
+///     .unwrap();
+/// request.extensions_mut().insert(keyswap::MaxRedirects(0)); // this request: no redirects
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MaxRedirects(pub usize);
+
 /// The request a redirect response asks for, built from the previous hop's request (which
 /// carries no credential). `None` when the response is not a followable redirect.
 pub(crate) fn next_hop(resp: &Response, mut request: Request) -> Option<Request> {

@@ -18,11 +18,17 @@ use crate::error::{Error, Result};
 pub struct RequestBuilder {
     client: Client,
     inner: Result<reqwest::RequestBuilder>,
+    /// This request's redirect limit; `None`: the client's.
+    max_redirects: Option<usize>,
 }
 
 impl RequestBuilder {
     pub(crate) fn new(client: Client, inner: Result<reqwest::RequestBuilder>) -> Self {
-        RequestBuilder { client, inner }
+        RequestBuilder {
+            client,
+            inner,
+            max_redirects: None,
+        }
     }
 
     fn map(mut self, f: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
@@ -77,7 +83,40 @@ impl RequestBuilder {
         self.map(|b| b.version(version))
     }
 
-    /// Builds the request without the credential (it is attached at send time).
+    /// How many redirects this request may follow, in place of the client's
+    /// [`max_redirects`](crate::ClientBuilder::max_redirects); zero returns a 3xx response as
+    /// it is (its `Location` unfollowed). Each hop that is followed still decides afresh whether
+    /// the credential goes along (never to another origin than the configured ones), and more
+    /// hops than the limit fail with an error for which [`Error::is_redirect`] is true, as with
+    /// the client's setting. Default: the client's setting
+    /// ([`DEFAULT_MAX_REDIRECTS`](crate::DEFAULT_MAX_REDIRECTS) unless it was changed).
+    ///
+    /// Honoured by [`send`](Self::send). A `reqwest::Request` from [`build`](Self::build) cannot
+    /// carry it (reqwest keeps its extensions private): [`Client::execute`] follows the
+    /// client's setting. In a middleware or tower stack, put a
+    /// [`MaxRedirects`](crate::MaxRedirects) extension on the request instead.
+    ///
+    /// ```
+    /// # async fn demo() -> keyswap::Result<()> {
+    /// use keyswap::{Client, Source};
+    /// let client = Client::builder().source(Source::env("API_KEY")).build().await?;
+    /// let resp = client
+    ///     .get("https://api.example.com/v1/export")
+    ///     .max_redirects(0) // this request only: see where the export would send us
+    ///     .send()
+    ///     .await?;
+    /// if resp.status().is_redirection() {
+    ///     println!("export at {:?}", resp.headers().get("location"));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = Some(max);
+        self
+    }
+
+    /// Builds the request without the credential (it is attached at send time). A
+    /// [`max_redirects`](Self::max_redirects) set on this builder is not part of it.
     pub fn build(self) -> Result<Request> {
         self.inner?.build().map_err(Error::request)
     }
@@ -86,9 +125,13 @@ impl RequestBuilder {
     /// recover path (refresh, retry, fallback, bounded wait) before returning.
     pub async fn send(self) -> Result<Response> {
         // The builder's own handle: no second reference-count round trip on the shared client.
-        let RequestBuilder { client, inner } = self;
+        let RequestBuilder {
+            client,
+            inner,
+            max_redirects,
+        } = self;
         let request = inner?.build().map_err(Error::request)?;
-        client.execute(request).await
+        client.execute_with(request, max_redirects).await
     }
 
     /// A copy of this builder, `None` when the body is a stream.
@@ -100,6 +143,7 @@ impl RequestBuilder {
         Some(RequestBuilder {
             client: self.client.clone(),
             inner,
+            max_redirects: self.max_redirects,
         })
     }
 }

@@ -55,23 +55,28 @@ impl Shared {
     /// redirects and scrubs the answer), and what is rare (redirects, recovery, re-signing,
     /// reading a body to classify it, learning the clock) is boxed. (`FutureExt::map` would
     /// move the whole finished future out of its state: a copy per request.)
+    ///
+    /// `max_redirects`: the request's own redirect limit, `None` for the client's.
     pub(crate) fn execute<'a, T: Transport>(
         &'a self,
         transport: &'a T,
         request: Request,
+        max_redirects: Option<usize>,
     ) -> impl Future<Output = Result<Response>> + 'a {
+        let max_redirects = max_redirects.unwrap_or(self.max_redirects);
         Answer {
-            hop: self.send_scoped(transport, request, None),
+            hop: self.send_scoped(transport, request, None, max_redirects),
         }
     }
 
     /// After the caller's request was answered with a redirect (`resp`; `prev` is that request,
-    /// replayable): follows hops until one is not a redirect.
+    /// replayable): follows hops until one is not a redirect, at most `max_redirects`.
     async fn follow<T: Transport>(
         &self,
         transport: &T,
         mut resp: Response,
         mut prev: Request,
+        max_redirects: usize,
     ) -> Result<Response> {
         // Scope of later hops when no origins are configured: the caller's own request.
         let first: Origin = prev.url().origin();
@@ -81,19 +86,18 @@ impl Shared {
                 return Ok(self.auth.scrub(resp));
             };
             hops += 1;
-            if hops > self.max_redirects {
+            if hops > max_redirects {
                 return Err(Error::new(
                     Kind::Redirect,
                     format!(
-                        "more than {} redirects, last to {}",
-                        self.max_redirects,
+                        "more than {max_redirects} redirects, last to {}",
                         display_url(next.url())
                     ),
                 ));
             }
             tracing::debug!(to = %display_url(next.url()), "following redirect");
             let (answer, replay) =
-                Box::pin(self.send_scoped(transport, next, Some(&first))).await?;
+                Box::pin(self.send_scoped(transport, next, Some(&first), 0)).await?;
             let Some(again) = replay.filter(|_| answer.status().is_redirection()) else {
                 return Ok(self.auth.scrub(answer));
             };
@@ -102,7 +106,8 @@ impl Shared {
     }
 
     /// Sends one hop. Returns the response and, when the body can be replayed, the request
-    /// without credential (for a retry or a redirect to build on).
+    /// without credential (for a retry or a redirect to build on). `max_redirects` applies to
+    /// the caller's own request (`first` is `None`); a redirect's hop ignores it.
     ///
     /// A plain `fn` around an `async move` block: the block uses the captured request in place
     /// (an `async fn` keeps its argument and a second copy of it in its state).
@@ -112,6 +117,7 @@ impl Shared {
         transport: &'a T,
         mut request: Request,
         first: Option<&'a Origin>,
+        max_redirects: usize,
     ) -> impl Future<Output = Result<(Response, Option<Request>)>> + 'a {
         async move {
             // `first` is `None` only on the caller's own request (not on a redirect's hop):
@@ -210,8 +216,8 @@ impl Shared {
                 }
                 // The caller's own request: done, or the start of a redirect chain (boxed: rare).
                 match replay.filter(|_| resp.status().is_redirection()) {
-                    Some(prev) if self.max_redirects != 0 => {
-                        Box::pin(self.follow(transport, resp, prev))
+                    Some(prev) if max_redirects != 0 => {
+                        Box::pin(self.follow(transport, resp, prev, max_redirects))
                     }
                     _ => return Ok((self.auth.scrub(resp), None)),
                 }

@@ -206,9 +206,15 @@ where
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let (client, inner) = (self.client.clone(), Inner(self.inner.clone()));
         let max_replay_body = self.max_replay_body;
+        let max_redirects = request
+            .extensions()
+            .get::<crate::MaxRedirects>()
+            .map(|m| m.0);
         Box::pin(async move {
             let request = to_reqwest(request, max_replay_body).await?;
-            let resp = client.execute_via(&inner, request).await?;
+            let resp = client
+                .execute_via(&inner, request, max_redirects)
+                .await?;
             Ok(http::Response::from(resp))
         })
     }

@@ -140,6 +140,125 @@ async fn redirect_loops_end_with_an_error() {
     assert_eq!(home.received_requests().await.unwrap().len(), 4);
 }
 
+/// `/a` → 302 `/b` → 302 `/c`, which answers 200 to the key (recorded by the returned `Api`).
+async fn two_hop_chain() -> (MockServer, common::Api) {
+    let home = MockServer::start().await;
+    Mock::given(path("/a"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "/b"))
+        .mount(&home)
+        .await;
+    Mock::given(path("/b"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "/c"))
+        .mount(&home)
+        .await;
+    let api = Api::start(&[SECRET]).await.1; // only for its responder
+    Mock::given(path("/c"))
+        .respond_with(api.clone())
+        .mount(&home)
+        .await;
+    (home, api)
+}
+
+async fn client_with_redirects(base: &str, max: usize) -> Client {
+    Client::builder()
+        .source(Source::fixed(SECRET))
+        .auth(Auth::header(KEY_HEADER))
+        .base_url(base)
+        .max_redirects(max)
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_per_request_redirect_limit_overrides_the_clients() {
+    let (home, api) = two_hop_chain().await;
+    let hits = || async { home.received_requests().await.unwrap().len() };
+    let default = client_with_redirects(&home.uri(), keyswap::DEFAULT_MAX_REDIRECTS).await;
+
+    // 0: the 3xx as it is, nothing followed (as a client built with max_redirects(0)).
+    let resp = default.get("/a").max_redirects(0).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["location"], "/b");
+    assert_eq!(hits().await, 1);
+    let none = client_with_redirects(&home.uri(), 0).await;
+    assert_eq!(none.get("/a").send().await.unwrap().status(), 302);
+
+    // 1 on a two-hop chain: the error a client built with max_redirects(1) gives.
+    let err = default.get("/a").max_redirects(1).send().await.unwrap_err();
+    let client_level = client_with_redirects(&home.uri(), 1)
+        .await
+        .get("/a")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_redirect() && client_level.is_redirect(), "{err}");
+    assert_eq!(err.to_string(), client_level.to_string());
+    assert!(err.to_string().contains("more than 1 redirects"), "{err}");
+
+    // Enough hops, and the default (the client's): followed to the end, key on every hop.
+    for builder in [default.get("/a").max_redirects(2), default.get("/a")] {
+        let resp = builder.send().await.unwrap();
+        assert_eq!((resp.status().as_u16(), resp.url().path()), (200, "/c"));
+    }
+
+    // Above the client's setting: a client that returns every 3xx follows this one request.
+    let resp = none.get("/a").max_redirects(5).send().await.unwrap();
+    assert_eq!((resp.status().as_u16(), resp.url().path()), (200, "/c"));
+    assert_eq!(none.get("/a").send().await.unwrap().status(), 302);
+    let cloned = none.get("/a").max_redirects(2).try_clone().unwrap();
+    assert_eq!(
+        cloned.send().await.unwrap().status(),
+        200,
+        "kept by try_clone"
+    );
+    assert!(
+        none.get("/a")
+            .max_redirects(1)
+            .send()
+            .await
+            .unwrap_err()
+            .is_redirect()
+    );
+    assert_eq!(api.seen(), vec![Some(SECRET.to_owned()); 4]);
+}
+
+#[tokio::test]
+async fn a_per_request_redirect_limit_never_carries_the_key_to_another_origin() {
+    let (elsewhere, elsewhere_api) = Api::start(&[]).await;
+    let home = MockServer::start().await;
+    Mock::given(path("/away"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/landing", elsewhere.uri())),
+        )
+        .mount(&home)
+        .await;
+    for base in [Some(home.uri()), None] {
+        let mut builder = Client::builder()
+            .source(Source::fixed(SECRET))
+            .auth(Auth::header(KEY_HEADER))
+            .max_redirects(0);
+        if let Some(base) = &base {
+            builder = builder.base_url(base);
+        }
+        let client = builder.build().await.unwrap();
+        let resp = client
+            .get(format!("{}/away", home.uri()))
+            .max_redirects(3)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            401,
+            "followed to the other origin, without the key"
+        );
+        assert_eq!(resp.url().path(), "/landing");
+    }
+    assert_eq!(elsewhere_api.seen(), vec![None, None]);
+}
+
 #[tokio::test]
 async fn plain_http_to_a_remote_host_is_refused_before_sending() {
     let client = Client::builder()

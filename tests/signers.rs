@@ -412,3 +412,166 @@ async fn okx_passphrase_rotates_with_the_pair() {
         "a passphrase or secret from another rotation"
     );
 }
+
+/// A response as an exchange sends it (JSON), built without a server.
+fn answer(status: u16, body: &'static str) -> keyswap::reqwest::Response {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap()
+        .into()
+}
+
+#[tokio::test]
+async fn classify_reads_body_rejections_whichever_way_the_signer_was_configured() {
+    use keyswap::Rejection;
+    let client = |auth: Auth| {
+        Client::builder()
+            .source(Source::fixed(
+                Credential::new("k").with_secret(kraken_secret(1)),
+            ))
+            .auth(auth)
+            .build_lazy()
+            .unwrap()
+    };
+    let binance = [
+        (
+            400,
+            r#"{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}"#,
+            Rejection::Credential,
+        ),
+        (
+            401,
+            r#"{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}"#,
+            Rejection::Credential,
+        ),
+        (
+            400,
+            r#"{"code":-1022,"msg":"Signature for this request is not valid."}"#,
+            Rejection::Credential,
+        ),
+        (
+            400,
+            r#"{"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."}"#,
+            Rejection::Timestamp,
+        ),
+        (
+            400,
+            r#"{"code":-1100,"msg":"Illegal characters found in parameter."}"#,
+            Rejection::None,
+        ),
+        (200, r#"{"orderId":1}"#, Rejection::None),
+    ];
+    let kraken = [
+        (
+            200,
+            r#"{"error":["EAPI:Invalid key"]}"#,
+            Rejection::Credential,
+        ),
+        (
+            200,
+            r#"{"error":["EAPI:Invalid signature"]}"#,
+            Rejection::Credential,
+        ),
+        (200, r#"{"error":["EAPI:Invalid nonce"]}"#, Rejection::Nonce),
+        (
+            200,
+            r#"{"error":[],"result":{"XXBT":"1.5"}}"#,
+            Rejection::None,
+        ),
+    ];
+    let cases = [
+        (
+            "binance (string)",
+            Auth::parse("binance").unwrap(),
+            &binance[..],
+        ),
+        (
+            "binance (signer)",
+            Auth::signer(BinanceSigner::new()),
+            &binance[..],
+        ),
+        (
+            "kraken (string)",
+            Auth::parse("kraken").unwrap(),
+            &kraken[..],
+        ),
+        (
+            "kraken (signer)",
+            Auth::signer(KrakenSigner::new()),
+            &kraken[..],
+        ),
+    ];
+    for (name, auth, answers) in cases {
+        let client = client(auth);
+        for &(status, body, expected) in answers {
+            let (verdict, resp) = client.classify(answer(status, body)).await;
+            assert_eq!(verdict, expected, "{name}: {status} {body}");
+            assert_eq!(resp.status(), status);
+            assert_eq!(
+                resp.text().await.unwrap(),
+                body,
+                "{name}: the body reads as sent"
+            );
+        }
+    }
+    // Status and headers alone cannot see a rejection in the body.
+    let kraken = client(Auth::parse("kraken").unwrap());
+    assert!(!kraken.is_credential_rejection(&answer(200, kraken_body())));
+    assert_eq!(
+        kraken.classify(answer(200, kraken_body())).await.0,
+        Rejection::Credential
+    );
+
+    // Without a signer: retry_on_status and a classify_body rule, in the same verdict.
+    let plain = Client::builder()
+        .source(Source::fixed("k"))
+        .retry_on_status(&[401, 403])
+        .classify_body(|_, _, body| {
+            if body.windows(11).any(|w| w == b"invalid key") {
+                Rejection::Credential
+            } else {
+                Rejection::None
+            }
+        })
+        .build_lazy()
+        .unwrap();
+    for (status, body, expected) in [
+        (403, "{}", Rejection::Credential),
+        (400, r#"{"error":"invalid key"}"#, Rejection::Credential),
+        (400, r#"{"error":"bad symbol"}"#, Rejection::None),
+        (200, "{}", Rejection::None),
+    ] {
+        let (verdict, resp) = plain.classify(answer(status, body)).await;
+        assert_eq!(verdict, expected, "{status} {body}");
+        assert_eq!(resp.text().await.unwrap(), body);
+    }
+}
+
+fn kraken_body() -> &'static str {
+    r#"{"error":["EAPI:Invalid key"]}"#
+}
+
+#[tokio::test]
+async fn a_signer_given_as_a_string_reads_rejections_in_the_body_end_to_end() {
+    let ex = Exchange::default();
+    ex.honour_only(&[("kr-1", &kraken_secret(1))]);
+    let server = ex.clone().start(Flavour::Kraken).await;
+    let client = Client::builder()
+        .source(Source::fixed(
+            Credential::new("kr-9").with_secret(kraken_secret(9)),
+        ))
+        .auth(Auth::parse("kraken").unwrap())
+        .base_url(server.uri())
+        .await_rotation(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    let resp = client.post("/0/private/Balance").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(client.stats().auth_failures >= 1, "the recover path saw it");
+    let (verdict, resp) = client.classify(resp).await;
+    assert_eq!(verdict, keyswap::Rejection::Credential);
+    assert_eq!(resp.text().await.unwrap(), kraken_body());
+}

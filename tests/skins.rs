@@ -181,3 +181,86 @@ async fn tower_layer_around_a_hyper_client() {
     })
     .await;
 }
+
+/// `/a` answers 302 to `/b`, which answers 200.
+#[cfg(any(feature = "middleware", feature = "tower"))]
+async fn one_redirect() -> wiremock::MockServer {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(path("/a"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "/b"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/b"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[cfg(feature = "middleware")]
+#[tokio::test]
+async fn middleware_honours_a_per_request_redirect_limit() {
+    let server = one_redirect().await;
+    let keys = Client::builder()
+        .source(Source::fixed("k"))
+        .build()
+        .await
+        .unwrap();
+    let http = keyswap::reqwest::Client::builder()
+        .redirect(keyswap::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let stack = reqwest_middleware::ClientBuilder::new(http)
+        .with(keyswap::Middleware::new(keys))
+        .build();
+    let url = format!("{}/a", server.uri());
+    assert_eq!(stack.get(&url).send().await.unwrap().status(), 200);
+    let resp = stack
+        .get(&url)
+        .with_extension(keyswap::MaxRedirects(0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+}
+
+#[cfg(feature = "tower")]
+#[tokio::test]
+async fn tower_honours_a_per_request_redirect_limit() {
+    use hyper_util::client::legacy::Client as HyperClient;
+    use hyper_util::rt::TokioExecutor;
+    use tower::ServiceExt;
+    let server = one_redirect().await;
+    let keys = Client::builder()
+        .source(Source::fixed("k"))
+        .max_redirects(0)
+        .build()
+        .await
+        .unwrap();
+    let hyper = HyperClient::builder(TokioExecutor::new()).build_http::<keyswap::reqwest::Body>();
+    let service = tower::ServiceBuilder::new()
+        .layer(keyswap::tower::KeyswapLayer::new(keys))
+        .service(hyper);
+    let request = |limit: Option<usize>| {
+        let mut request = http::Request::get(format!("{}/a", server.uri()))
+            .body(keyswap::reqwest::Body::from(""))
+            .unwrap();
+        if let Some(limit) = limit {
+            request
+                .extensions_mut()
+                .insert(keyswap::MaxRedirects(limit));
+        }
+        request
+    };
+    let status = |resp: http::Response<_>| resp.status().as_u16();
+    assert_eq!(
+        status(service.clone().oneshot(request(None)).await.unwrap()),
+        302
+    );
+    assert_eq!(
+        status(service.oneshot(request(Some(3))).await.unwrap()),
+        200
+    );
+}

@@ -17,9 +17,6 @@ use crate::sources::Credential;
 pub struct Auth {
     pub(crate) inner: keyswap::Auth,
     repr: String,
-    /// The exchange signer behind `inner`, when there is one: the client asks it whether a
-    /// response (body included) is a credential rejection.
-    pub(crate) signer: Option<Arc<dyn keyswap::sign::Signer>>,
 }
 
 #[pymethods]
@@ -30,59 +27,16 @@ impl Auth {
 }
 
 fn auth(inner: keyswap::Auth, repr: String) -> PyClassInitializer<Auth> {
-    PyClassInitializer::from(Auth {
-        inner,
-        repr,
-        signer: None,
-    })
+    PyClassInitializer::from(Auth { inner, repr })
 }
 
-/// The base of an exchange signer: `keyswap::Auth::signer(..)`, with the signer kept for
-/// classifying responses.
+/// The base of an exchange signer: `keyswap::Auth::signer(..)`. The client's core classifies
+/// responses with it (`keyswap::Client::classify`), as for a signer given as an auth string.
 pub(crate) fn signer_auth(
-    signer: Arc<dyn keyswap::sign::Signer>,
+    signer: impl keyswap::sign::Signer,
     repr: String,
 ) -> PyClassInitializer<Auth> {
-    PyClassInitializer::from(Auth {
-        inner: keyswap::Auth::signer(Shared(Arc::clone(&signer))),
-        repr,
-        signer: Some(signer),
-    })
-}
-
-/// A signer shared between the core's `Auth` and the Python `Auth` object.
-struct Shared(Arc<dyn keyswap::sign::Signer>);
-
-impl keyswap::sign::Signer for Shared {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    fn sign(
-        &self,
-        req: &mut keyswap::reqwest::Request,
-        cred: &keyswap::Credential,
-        ctx: &keyswap::sign::SignContext<'_>,
-    ) -> Result<(), keyswap::sign::SignError> {
-        self.0.sign(req, cred, ctx)
-    }
-
-    fn needs_body(&self, status: keyswap::reqwest::StatusCode, headers: &HeaderMap) -> bool {
-        self.0.needs_body(status, headers)
-    }
-
-    fn classify(
-        &self,
-        status: keyswap::reqwest::StatusCode,
-        headers: &HeaderMap,
-        body: Option<&[u8]>,
-    ) -> keyswap::Rejection {
-        self.0.classify(status, headers, body)
-    }
-
-    fn time_endpoint(&self) -> Option<keyswap::sign::TimeEndpoint> {
-        self.0.time_endpoint()
-    }
+    auth(keyswap::Auth::signer(signer), repr)
 }
 
 /// The key as the value of header ``name`` (e.g. ``X-API-Key``).

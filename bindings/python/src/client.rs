@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use keyswap::reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
 use keyswap::reqwest::{Method, Url, Version};
-use pyo3::exceptions::{PyNotImplementedError, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 
@@ -59,8 +59,6 @@ fn dispatcher() -> &'static mpsc::Sender<RotateEvent> {
 
 pub(crate) struct Inner {
     client: RwLock<Option<keyswap::Client>>,
-    /// The exchange signer of the client's `auth`, if any (see `send`).
-    signer: Option<Arc<dyn keyswap::sign::Signer>>,
     callbacks: Arc<Callbacks>,
     repr_fields: String,
     /// The client's `max_redirects`: 0 means redirects are returned as they are.
@@ -70,13 +68,14 @@ pub(crate) struct Inner {
 /// A request converted from Python arguments, ready to go without the GIL.
 struct Prepared {
     client: keyswap::Client,
-    signer: Option<Arc<dyn keyswap::sign::Signer>>,
     method: Method,
     url: String,
     query: Vec<(String, String)>,
     headers: HeaderMap,
     body: Body,
     timeout: Option<Duration>,
+    /// This request's redirect limit (`follow_redirects=`); `None`: the client's.
+    max_redirects: Option<usize>,
     /// `stream=True`: the body is not read before the response is returned.
     stream: bool,
     /// Whether the blocking `Client` sends it (a streamed body is then read on
@@ -108,7 +107,7 @@ struct Options<'a, 'py> {
 impl Inner {
     fn build(py: Python<'_>, o: Options<'_, '_>) -> PyResult<Inner> {
         let source = source_of(o.source)?;
-        let (auth, auth_repr, signer) = auth_of(o.auth)?;
+        let (auth, auth_repr) = auth_of(o.auth)?;
         let statuses = o
             .retry_on_status
             .unwrap_or_else(|| keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec());
@@ -200,7 +199,6 @@ impl Inner {
         }
         Ok(Inner {
             client: RwLock::new(Some(client)),
-            signer,
             callbacks,
             repr_fields,
             max_redirects: o.max_redirects,
@@ -248,18 +246,15 @@ impl Inner {
         extra: Extra<'_, '_>,
     ) -> PyResult<Prepared> {
         let method = parse_method(method)?;
-        if let Some(follow) = extra.follow_redirects {
-            let follows = self.max_redirects > 0;
-            if follow != follows {
-                return Err(PyNotImplementedError::new_err(format!(
-                    "follow_redirects={} per request is not supported: keyswap follows redirects \
-                     itself (deciding per hop whether the credential goes along), by the \
-                     client's max_redirects (here {}; max_redirects=0 returns every 3xx as is)",
-                    if follow { "True" } else { "False" },
-                    self.max_redirects
-                )));
-            }
-        }
+        // The core follows redirects itself (each hop decides whether the credential goes
+        // along); `follow_redirects` sets this request's limit: False returns the 3xx as is,
+        // True follows with the client's limit, or the core's default when the client's is 0.
+        let max_redirects = match extra.follow_redirects {
+            None => None,
+            Some(false) => Some(0),
+            Some(true) if self.max_redirects == 0 => Some(keyswap::DEFAULT_MAX_REDIRECTS),
+            Some(true) => None,
+        };
         let mut headers = convert::headers(headers)?;
         if let Some(cookies) = extra.cookies.filter(|o| !o.is_none()) {
             convert::cookies(cookies, &mut headers)?;
@@ -280,10 +275,10 @@ impl Inner {
             headers,
             body,
             timeout: opt_seconds("timeout", timeout)?,
+            max_redirects,
             stream: extra.stream,
             sync: extra.sync,
             client: self.client()?,
-            signer: self.signer.clone(),
         })
     }
 
@@ -339,26 +334,22 @@ fn source_of(obj: &Bound<'_, PyAny>) -> PyResult<keyswap::Source> {
     ))
 }
 
-type AuthParts = (
-    keyswap::Auth,
-    String,
-    Option<Arc<dyn keyswap::sign::Signer>>,
-);
+type AuthParts = (keyswap::Auth, String);
 
 /// An `auth=` argument: an :class:`Auth`, an auth string parsed by the core's `Auth::parse`,
 /// or `None` (bearer).
 fn auth_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<AuthParts> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
-        return Ok((keyswap::Auth::bearer(), "Bearer()".to_owned(), None));
+        return Ok((keyswap::Auth::bearer(), "Bearer()".to_owned()));
     };
     if let Ok(s) = obj.cast::<PyString>() {
         let auth = keyswap::Auth::parse(&s.to_cow()?).map_err(to_py)?;
         let repr = format!("{auth:?}");
-        return Ok((auth, repr, None));
+        return Ok((auth, repr));
     }
     if let Ok(a) = obj.cast::<Auth>() {
         let a = a.get();
-        return Ok((a.inner.clone(), a.__repr__(), a.signer.clone()));
+        return Ok((a.inner.clone(), a.__repr__()));
     }
     Err(PyTypeError::new_err(
         "auth must be a keyswap.Auth or an auth string such as 'header:X-API-Key' or 'bearer'",
@@ -460,9 +451,6 @@ fn redacted_url_str(url: &str) -> String {
     }
 }
 
-/// The most the core reads of a body to classify it (`keyswap`'s `MAX_CLASSIFIED_BODY`).
-const CLASSIFIED_BODY_LIMIT: usize = 64 * 1024;
-
 async fn send(p: Prepared) -> keyswap::Result<Response> {
     let method = p.method.as_str().to_owned();
     let mut b = p.client.request(p.method, &p.url);
@@ -496,8 +484,11 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
     if let Some(t) = p.timeout {
         b = b.timeout(t);
     }
+    if let Some(max) = p.max_redirects {
+        b = b.max_redirects(max);
+    }
     let started = std::time::Instant::now();
-    let mut resp = b.send().await?;
+    let resp = b.send().await?;
     let status = resp.status().as_u16();
     let version = match resp.version() {
         Version::HTTP_09 => "HTTP/0.9",
@@ -506,15 +497,17 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
         Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/1.1",
     };
-    // The one rule for "credential rejected" is the core's (retry_on_status, and an exchange
-    // signer's reading of status and headers) ...
-    let mut rejected = p.client.is_credential_rejection(&resp);
-    // ... and of the body, where the signer's exchange reports rejections (Kraken's HTTP 200
-    // errors, Binance's 400 codes), as the core's recover path classified it.
-    let body_verdict = p
-        .signer
-        .filter(|s| !rejected && s.needs_body(resp.status(), resp.headers()))
-        .map(|s| (s, resp.status(), resp.headers().clone()));
+    // "Credential rejected" is the core's verdict, by the classifier its recover path uses:
+    // retry_on_status, and the exchange signer of the client's auth (a signer object or an
+    // auth string alike), which may read a bounded body (Kraken's HTTP 200 errors, Binance's
+    // codes in a 400) and hands the response back with its body intact. A `stream=True` body
+    // is left on the connection: status and headers decide.
+    let (rejected, mut resp) = if p.stream {
+        (p.client.is_credential_rejection(&resp), resp)
+    } else {
+        let (verdict, resp) = p.client.classify(resp).await;
+        (verdict == keyswap::Rejection::Credential, resp)
+    };
     // The core has already removed a query-parameter credential from the response's URL.
     let url = resp.url().to_string();
     // Moved out, not copied: the body does not need them.
@@ -534,13 +527,6 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
         ));
     }
     let content = resp.bytes().await.map_err(keyswap::Error::from)?;
-    if let Some((signer, status, headers)) = body_verdict {
-        // The core reads at most 64 KiB to classify; a longer body is no rejection.
-        if content.len() <= CLASSIFIED_BODY_LIMIT {
-            rejected =
-                signer.classify(status, &headers, Some(&content)) == keyswap::Rejection::Credential;
-        }
-    }
     Ok(Response::new(
         status,
         raw_headers,
@@ -850,7 +836,10 @@ client_class! {
     /// Sends a request with any method. ``url`` is absolute or relative to ``base_url``;
     /// ``params`` are appended to the query; ``json`` is serialized with ``json.dumps``;
     /// ``data`` is bytes/str (sent as is) or a mapping (sent as a form); ``timeout`` (seconds)
-    /// bounds each attempt.
+    /// bounds each attempt. ``follow_redirects``: ``None`` follows the client's
+    /// ``max_redirects``, ``False`` returns a 3xx as it is, ``True`` follows redirects up to
+    /// the client's ``max_redirects`` (10 when the client was built with 0); each hop decides
+    /// again whether the credential goes along.
     request;
 
     /// A snapshot of the counters: ``requests``, ``auth_failures``, ``retries``,

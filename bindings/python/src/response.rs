@@ -384,9 +384,9 @@ impl AsyncByteStream {
 ///
 /// ``raise_for_status()`` raises :class:`CredentialRejectedError` when the client counts the
 /// response as "credential rejected" (a status in its ``retry_on_status``, 401 by default; with
-/// an exchange signer also a rejection the exchange reports in the body, such as Kraken's
-/// HTTP 200 ``EAPI:Invalid key``) — keyswap has already refreshed, retried and waited by then —
-/// and :class:`HTTPStatusError` for other 4xx/5xx.
+/// an exchange signer, given as an object or as an auth string, also a rejection the exchange
+/// reports in the body, such as Kraken's HTTP 200 ``EAPI:Invalid key``) — keyswap has already
+/// refreshed, retried and waited by then — and :class:`HTTPStatusError` for other 4xx/5xx.
 #[pyclass(frozen, module = "keyswap")]
 pub struct Response {
     pub(crate) status: u16,
@@ -403,7 +403,8 @@ pub struct Response {
     method: String,
     elapsed: Duration,
     /// Whether the client's core counts this response as "credential rejected"
-    /// (`keyswap::Client::is_credential_rejection`), decided when the response was built.
+    /// (`keyswap::Client::classify`; for an unread `stream=True` body
+    /// `keyswap::Client::is_credential_rejection`), decided when the response was built.
     pub(crate) rejected: bool,
     pub(crate) content_obj: OnceLock<Py<PyBytes>>,
     pub(crate) headers_obj: OnceLock<Py<Headers>>,

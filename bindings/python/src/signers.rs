@@ -6,7 +6,7 @@
 //! argument.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use keyswap::reqwest::StatusCode;
 use keyswap::reqwest::header::{HeaderName, HeaderValue};
@@ -106,7 +106,7 @@ impl BinanceSigner {
         };
         let signer = keyswap::sign::BinanceSigner::new().recv_window_ms(ms);
         let repr = format!("BinanceSigner(recv_window={ms})");
-        Ok(signer_auth(Arc::new(signer), repr).add_subclass(BinanceSigner { recv_window: ms }))
+        Ok(signer_auth(signer, repr).add_subclass(BinanceSigner { recv_window: ms }))
     }
 
     /// The ``recvWindow`` sent with every request, in milliseconds.
@@ -147,7 +147,7 @@ impl KrakenSigner {
         )?;
         let signer = keyswap::sign::KrakenSigner::new().nonce_unit(unit);
         let repr = format!("KrakenSigner(nonce_unit={shown:?})");
-        Ok(signer_auth(Arc::new(signer), repr).add_subclass(KrakenSigner { nonce_unit: shown }))
+        Ok(signer_auth(signer, repr).add_subclass(KrakenSigner { nonce_unit: shown }))
     }
 
     /// The nonce unit: ``"ms"`` or ``"us"``.
@@ -181,7 +181,7 @@ impl CoinbaseSigner {
         };
         let signer = keyswap::sign::CoinbaseSigner::new().lifetime_secs(lifetime);
         let repr = format!("CoinbaseSigner(lifetime={lifetime})");
-        Ok(signer_auth(Arc::new(signer), repr).add_subclass(CoinbaseSigner { lifetime }))
+        Ok(signer_auth(signer, repr).add_subclass(CoinbaseSigner { lifetime }))
     }
 
     /// The JWT lifetime in seconds.
@@ -208,7 +208,7 @@ impl OkxSigner {
     #[new]
     fn new() -> PyClassInitializer<Self> {
         let signer = keyswap::sign::OkxSigner::new();
-        signer_auth(Arc::new(signer), "OkxSigner()".into()).add_subclass(OkxSigner)
+        signer_auth(signer, "OkxSigner()".into()).add_subclass(OkxSigner)
     }
 }
 
@@ -237,7 +237,7 @@ impl BybitSigner {
         };
         let signer = keyswap::sign::BybitSigner::new().recv_window_ms(ms);
         let repr = format!("BybitSigner(recv_window={ms})");
-        Ok(signer_auth(Arc::new(signer), repr).add_subclass(BybitSigner { recv_window: ms }))
+        Ok(signer_auth(signer, repr).add_subclass(BybitSigner { recv_window: ms }))
     }
 
     /// The receive window in milliseconds.
@@ -572,7 +572,7 @@ impl HmacSigner {
         }
 
         let repr = format!("HmacSigner({})", repr.join(", "));
-        Ok(signer_auth(Arc::new(signer), repr).add_subclass(HmacSigner { name }))
+        Ok(signer_auth(signer, repr).add_subclass(HmacSigner { name }))
     }
 
     /// The signer's name (in errors).

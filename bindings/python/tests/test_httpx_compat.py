@@ -6,10 +6,12 @@ import datetime
 import io
 import threading
 import time
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 import keyswap
+from conftest import KeyServer, LocalServer
 
 
 def make(server, **kw):
@@ -153,15 +155,80 @@ def test_async_client_stream(server):
 
 
 def test_follow_redirects(server):
+    # A client that follows redirects (max_redirects=10).
     with make(server) as c:
-        assert c.get("/redirect", follow_redirects=True).url == server.url + "/echo"
-        with pytest.raises(NotImplementedError, match="max_redirects"):
-            c.get("/redirect", follow_redirects=False)
-    with make(server, max_redirects=0) as c:
-        r = c.get("/redirect", follow_redirects=False)
+        for follow in (None, True):
+            r = c.get("/redirect", follow_redirects=follow)
+            assert r.status_code == 200 and r.url == server.url + "/echo", follow
+        r = c.get("/redirect", follow_redirects=False)  # this request only: the 302 as it is
         assert r.status_code == 302 and r.headers["location"] == "/echo"
-        with pytest.raises(NotImplementedError):
-            c.get("/redirect", follow_redirects=True)
+        assert r.url == server.url + "/redirect"
+        assert c.get("/redirect").status_code == 200  # the client's setting is unchanged
+        r = c.request("GET", "/redirect", follow_redirects=False)
+        assert r.status_code == 302
+    # A client that returns every 3xx (max_redirects=0).
+    with make(server, max_redirects=0) as c:
+        for follow in (None, False):
+            r = c.get("/redirect", follow_redirects=follow)
+            assert r.status_code == 302 and r.headers["location"] == "/echo", follow
+        r = c.get("/redirect", follow_redirects=True)  # the core's default limit
+        assert r.status_code == 200 and r.url == server.url + "/echo"
+        assert r.json()["headers"]["x-api-key"] == "k1"  # same origin: the key went along
+        assert c.get("/redirect").status_code == 302
+
+
+def test_follow_redirects_async(server):
+    async def main():
+        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
+                                       auth=keyswap.Header("X-API-Key"),
+                                       base_url=server.url) as c:
+            r = await c.get("/redirect", follow_redirects=False)
+            assert r.status_code == 302 and r.headers["location"] == "/echo"
+            for follow in (None, True):
+                r = await c.get("/redirect", follow_redirects=follow)
+                assert r.status_code == 200 and r.url == server.url + "/echo"
+        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
+                                       auth=keyswap.Header("X-API-Key"),
+                                       base_url=server.url, max_redirects=0) as c:
+            for follow in (None, False):
+                assert (await c.get("/redirect", follow_redirects=follow)).status_code == 302
+            r = await c.request("GET", "/redirect", follow_redirects=True)
+            assert r.status_code == 200 and r.url == server.url + "/echo"
+
+    asyncio.run(main())
+
+
+class Away(LocalServer):
+    """Answers every GET with 302 to ``target``."""
+
+    def __init__(self, target: str):
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._serve(Handler)
+
+
+def test_follow_redirects_never_carries_the_key_to_another_origin():
+    other = KeyServer(accepted=())  # records the key each request carried ("" for none)
+    away = Away(other.url + "/echo")
+    try:
+        with keyswap.Client(source=keyswap.FixedSource("k1"), auth=keyswap.Header("X-API-Key"),
+                            base_url=away.url, max_redirects=0) as c:
+            r = c.get("/away", follow_redirects=True)
+            assert r.status_code == 401 and r.url == other.url + "/echo"
+        assert other.seen_keys == [""]
+    finally:
+        away.close()
+        other.close()
 
 
 def test_files_multipart_upload(server):

@@ -57,6 +57,7 @@ class Exchange(LocalServer):
         self.seen: list[dict] = []  # accepted requests
         self.last_nonce: dict[str, int] = {}
         self.refuse_next_nonce = False
+        self.bad_key_status = 401  # Binance: the status of a -2015 (it also sends 400)
         ex = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -102,7 +103,8 @@ class Exchange(LocalServer):
             secret = self.pairs.get(headers.get("X-MBX-APIKEY"))
             if secret is None:
                 self.bad_key += 1
-                return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+                return self.bad_key_status, {
+                    "code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
             signed, sep, signature = query.rpartition("&signature=")
             expected = hmac.new(secret.encode(), signed.encode() + body, hashlib.sha256).hexdigest()
             self.signatures.append(signature)
@@ -358,6 +360,32 @@ def test_a_rejected_pair_surfaces_as_credential_rejected(binance):
         r.raise_for_status()  # -1022 read from the body: the pair is wrong, not the request
 
 
+@pytest.mark.parametrize("auth", ["binance", keyswap.BinanceSigner], ids=["string", "object"])
+@pytest.mark.parametrize(
+    "bad_key_status, secret, code",
+    [(400, "secret-1", -2015), (401, "secret-1", -2015), (400, "wrong", -1022)],
+)
+def test_binance_body_rejections_raise_credential_rejected_however_auth_is_given(
+        binance, auth, bad_key_status, secret, code):
+    """The rule comes from the core's classifier: a signer given as a string reads the body too."""
+    binance.bad_key_status = bad_key_status
+    key = "key-9" if code == -2015 else "key-1"
+    auth = auth if isinstance(auth, str) else auth()
+    with keyswap.Client(source=keyswap.FixedSource(key, secret=secret), auth=auth,
+                        base_url=binance.url, await_rotation=0) as c:
+        r = c.get("/api/v3/account")
+        assert r.status_code == (bad_key_status if code == -2015 else 400)
+        assert r.json()["code"] == code
+        with pytest.raises(keyswap.CredentialRejectedError) as info:
+            r.raise_for_status()
+        assert info.value.status_code == r.status_code
+    with keyswap.Client(source=keyswap.FixedSource("key-1", secret="secret-1"), auth=auth,
+                        base_url=binance.url) as ok:
+        r = ok.get("/api/v3/account")
+        assert r.raise_for_status() is r and r.status_code == 200
+
+
+# --- Kraken -----------------------------------------------------------------------------------
 # --- Kraken -----------------------------------------------------------------------------------
 
 
@@ -401,6 +429,46 @@ def test_kraken_key_rejected_for_good_raises_on_raise_for_status(kraken):
     with pytest.raises(keyswap.CredentialRejectedError) as info:
         r.raise_for_status()
     assert info.value.status_code == 200
+
+
+@pytest.mark.parametrize("auth", ["kraken", "kraken?nonce=us", keyswap.KrakenSigner],
+                         ids=["string", "string-us", "object"])
+def test_kraken_http_200_rejection_raises_however_auth_is_given(kraken, auth):
+    auth = auth if isinstance(auth, str) else auth()
+    with keyswap.Client(source=keyswap.FixedSource("kkey-9", secret=kraken_secret(9)),
+                        auth=auth, base_url=kraken.url, await_rotation=0) as c:
+        r = c.post("/0/private/Balance")
+        assert r.status_code == 200 and r.json() == {"error": ["EAPI:Invalid key"]}
+        with pytest.raises(keyswap.CredentialRejectedError) as info:
+            r.raise_for_status()
+        assert info.value.status_code == 200
+    with keyswap.Client(source=keyswap.FixedSource("kkey-1", secret=kraken_secret(1)),
+                        auth=auth, base_url=kraken.url) as c:
+        r = c.post("/0/private/Balance", data={"asset": "XBT"})
+        assert r.json()["error"] == [] and r.raise_for_status() is r
+
+
+@pytest.mark.parametrize("flavour", ["binance", "kraken"])
+@pytest.mark.parametrize("given", ["string", "object"])
+def test_async_body_rejections_raise_however_auth_is_given(binance, kraken, flavour, given):
+    if flavour == "binance":
+        binance.bad_key_status = 400
+        ex, auth, path = binance, ("binance" if given == "string" else keyswap.BinanceSigner()), \
+            "/api/v3/account"
+        src = keyswap.FixedSource("key-9", secret="secret-9")
+    else:
+        ex, auth, path = kraken, ("kraken" if given == "string" else keyswap.KrakenSigner()), \
+            "/0/private/Balance"
+        src = keyswap.FixedSource("kkey-9", secret=kraken_secret(9))
+
+    async def main():
+        async with keyswap.AsyncClient(source=src, auth=auth, base_url=ex.url,
+                                       await_rotation=0) as c:
+            r = await c.post(path) if flavour == "kraken" else await c.get(path)
+            with pytest.raises(keyswap.CredentialRejectedError):
+                r.raise_for_status()
+
+    asyncio.run(main())
 
 
 def test_kraken_refuses_a_non_form_body(kraken):

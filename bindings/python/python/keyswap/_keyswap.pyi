@@ -65,8 +65,8 @@ class HTTPStatusError(KeyswapError):
 
 class CredentialRejectedError(AuthError, HTTPStatusError):
     """raise_for_status() when the client counts the response as "credential rejected" (a
-    status in its retry_on_status, 401 by default), after keyswap already refreshed, retried
-    and waited for a rotation."""
+    status in its retry_on_status, 401 by default, or a rejection its exchange signer reads in
+    the body), after keyswap already refreshed, retried and waited for a rotation."""
 
 class ClientClosedError(KeyswapError):
     """The client was closed."""
@@ -525,10 +525,11 @@ class Response:
     def cookies(self) -> dict[str, str]:
         """``{name: value}`` from the ``Set-Cookie`` headers."""
     def raise_for_status(self) -> Response:
-        """Returns self below 400; raises CredentialRejectedError when the client counts the
-        response as "credential rejected" (retry_on_status, 401 by default, or a rejection an
-        exchange signer reads in the body, whatever the status: Kraken answers HTTP 200),
-        HTTPStatusError for other 4xx/5xx."""
+        """Returns self below 400; raises CredentialRejectedError when the client's core counts
+        the response as "credential rejected" (retry_on_status, 401 by default, or a rejection
+        the exchange signer reads in the body, whatever the status: Kraken answers HTTP 200;
+        the same for a signer object and an auth string such as ``"kraken"``; not for an unread
+        ``stream=True`` body), HTTPStatusError for other 4xx/5xx."""
 
 # --- clients --------------------------------------------------------------------------------
 
@@ -561,7 +562,11 @@ class Client:
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
         stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
         files: _Files = None,
-    ) -> Response: ...
+    ) -> Response:
+        """Sends a request. ``follow_redirects``: ``None`` follows the client's
+        ``max_redirects``; ``False`` returns a 3xx as it is; ``True`` follows redirects, up to
+        the client's ``max_redirects`` (10 when the client was built with 0). Each hop
+        decides again whether the credential goes along (never to another origin)."""
     def get(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
@@ -653,7 +658,11 @@ class AsyncClient:
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
         stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
         files: _Files = None,
-    ) -> Awaitable[Response]: ...
+    ) -> Awaitable[Response]:
+        """Sends a request. ``follow_redirects``: ``None`` follows the client's
+        ``max_redirects``; ``False`` returns a 3xx as it is; ``True`` follows redirects, up to
+        the client's ``max_redirects`` (10 when the client was built with 0). Each hop
+        decides again whether the credential goes along (never to another origin)."""
     def get(
         self, url: str, *, params: _Params = None, headers: _Headers = None,
         json: Any = None, data: _Data = None, timeout: Optional[float] = None,
