@@ -136,6 +136,8 @@ impl ClientBuilder {
 
     /// The statuses that mean "credential rejected" and start the recover path. Replaces the
     /// set. Default: [`DEFAULT_AUTH_FAILURE_STATUSES`] (401); add 403 for APIs that use it.
+    /// A gRPC trailers-only answer counts as the status its code stands for
+    /// (`UNAUTHENTICATED` as 401, `PERMISSION_DENIED` as 403), so this set decides for gRPC too.
     pub fn retry_on_status(mut self, codes: &[u16]) -> Self {
         self.statuses = statuses(codes);
         self
