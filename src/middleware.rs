@@ -38,6 +38,11 @@
 //! outside keyswap records the response keyswap returns, whose URL carries no query credential.
 //! The inner `reqwest::Client` must not follow redirects: keyswap does, deciding per hop
 //! whether the credential goes along.
+//!
+//! `examples/middleware_stack.rs` runs `reqwest-tracing` → `reqwest-retry` → keyswap under
+//! rotations with hard revocation and transient 503s (`cargo run --example middleware_stack
+//! --features middleware`); `tests/skins.rs` runs the rotation scenarios through that stack and
+//! checks that the tracing spans' full URLs never carry a query credential.
 
 use http::Extensions;
 use reqwest::{Request, Response};

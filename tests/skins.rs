@@ -1,5 +1,6 @@
 //! Every skin over the one engine runs the same rotation scenarios: `Client` itself, and
-//! `Middleware` inside a reqwest-middleware stack with reqwest-retry outside it.
+//! `Middleware` inside a reqwest-middleware stack with reqwest-retry (and reqwest-tracing)
+//! outside it, and the tower layer.
 
 mod common;
 
@@ -116,6 +117,119 @@ async fn middleware_with_retry_outside() {
         })
     })
     .await;
+}
+
+#[cfg(feature = "middleware")]
+#[tokio::test]
+async fn middleware_with_tracing_and_retry_outside() {
+    use reqwest_retry::{RetryTransientMiddleware, policies::ExponentialBackoff};
+    use reqwest_tracing::{SpanBackendWithUrl, TracingMiddleware};
+    scenarios("Middleware under reqwest-tracing", |source| {
+        let builder = builder(source);
+        Box::pin(async move {
+            let keys = builder.build().await.unwrap();
+            let http = keyswap::reqwest::Client::builder()
+                .redirect(keyswap::reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let stack = reqwest_middleware::ClientBuilder::new(http)
+                .with(TracingMiddleware::<SpanBackendWithUrl>::new())
+                .with(RetryTransientMiddleware::new_with_policy(
+                    ExponentialBackoff::builder().build_with_max_retries(2),
+                ))
+                .with(keyswap::Middleware::new(keys))
+                .build();
+            let send: Send = Box::new(move |url| {
+                let stack = stack.clone();
+                Box::pin(async move {
+                    let resp = stack.get(url).send().await.unwrap();
+                    (resp.status().as_u16(), resp.url().to_string())
+                })
+            });
+            send
+        })
+    })
+    .await;
+}
+
+/// reqwest-tracing outside keyswap records full URLs, and never the query credential keyswap
+/// adds; reqwest-retry outside re-enters keyswap on a transient 503.
+#[cfg(feature = "middleware")]
+#[tokio::test]
+async fn tracing_outside_keyswap_never_records_the_key() {
+    use reqwest_retry::{RetryTransientMiddleware, policies::ExponentialBackoff};
+    use reqwest_tracing::{SpanBackendWithUrl, TracingMiddleware};
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::fmt::format::FmtSpan;
+    use wiremock::matchers::{any, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let trace = Captured::default();
+    let writer = trace.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_writer(move || writer.clone())
+        .with_span_events(FmtSpan::CLOSE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = MockServer::start().await;
+    // The first request gets a transient 503, the retry a 200 if it carries the key.
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(query_param("api_key", "LEAKMARKER-7"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let keys = Client::builder()
+        .source(Source::fixed("LEAKMARKER-7"))
+        .auth(Auth::query("api_key"))
+        .build()
+        .await
+        .unwrap();
+    let stack = reqwest_middleware::ClientBuilder::new(keyswap::reqwest::Client::new())
+        .with(TracingMiddleware::<SpanBackendWithUrl>::new())
+        .with(RetryTransientMiddleware::new_with_policy(
+            ExponentialBackoff::builder()
+                .retry_bounds(Duration::from_millis(1), Duration::from_millis(5))
+                .build_with_max_retries(2),
+        ))
+        .with(keyswap::Middleware::new(keys))
+        .build();
+    let resp = stack
+        .get(format!("{}/v1/x?q=1", server.uri()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the retry went through keyswap again");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.url.query().unwrap().contains("LEAKMARKER-7"))
+    );
+    let trace = String::from_utf8_lossy(&trace.0.lock().unwrap()).into_owned();
+    assert!(
+        trace.contains("url.full="),
+        "the span records URLs: {trace}"
+    );
+    assert!(trace.contains("/v1/x?q=1"), "{trace}");
+    assert!(!trace.contains("LEAKMARKER"), "{trace}");
 }
 
 #[cfg(feature = "middleware")]
