@@ -366,6 +366,51 @@ async fn a_429_retry_after_keeps_every_load_away_from_the_endpoint_until_it_pass
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
 
+#[tokio::test]
+async fn a_retry_after_pause_quiets_the_poll_instead_of_counting_an_error_per_tick() {
+    let server = MockServer::start().await;
+    let limited = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (flag, hits) = (limited.clone(), Arc::new(AtomicUsize::new(0)));
+    let counted = hits.clone();
+    Mock::given(path("/s"))
+        .respond_with(move |_: &Request| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            if flag.load(Ordering::SeqCst) {
+                ResponseTemplate::new(429).insert_header("retry-after", "2")
+            } else {
+                ResponseTemplate::new(200).set_body_json(json!({"key": "good"}))
+            }
+        })
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .source(
+            Source::http(&format!("{}/s", server.uri()))
+                .key_pointer("/key")
+                .reuse_window(Duration::ZERO)
+                .poll_interval(Some(Duration::from_millis(50))),
+        )
+        .build()
+        .await
+        .unwrap();
+    limited.store(true, Ordering::SeqCst);
+    assert!(common::eventually(Duration::from_secs(3), || client.stats().source_errors >= 1).await);
+    let (errors, requests) = (client.stats().source_errors, hits.load(Ordering::SeqCst));
+    // 1.5 s of a 2 s pause: 30 ticks of a 50 ms poll would each have counted an error.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        requests,
+        "no request during the pause"
+    );
+    assert!(
+        client.stats().source_errors <= errors + 1,
+        "{} errors during the pause",
+        client.stats().source_errors - errors
+    );
+    assert_eq!(client.health().state, keyswap::HealthState::Stale);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_loads_share_one_request() {
     let server = MockServer::start().await;

@@ -71,7 +71,8 @@ struct FetchState {
 /// cache, the `Retry-After` gate and the per-source poll ticker.
 pub(crate) struct Fetcher {
     flight: SingleFlight<std::result::Result<Credential, Failure>>,
-    state: Mutex<FetchState>,
+    /// Shared with the poll ticker, which stays quiet while a `Retry-After` pause is on.
+    state: Arc<Mutex<FetchState>>,
     ticker: Mutex<Weak<Ticker>>,
     pub(super) reuse_window: Duration,
 }
@@ -176,9 +177,25 @@ impl Fetcher {
             None => {
                 let (notifier, _unused) = crate::source::changes();
                 let tick = notifier.clone();
+                let state = Arc::downgrade(&self.state);
                 let task = handle.spawn(async move {
                     loop {
                         tokio::time::sleep(crate::driver::jittered(interval)).await;
+                        // During a `Retry-After` pause a tick would only make every client
+                        // load, be refused by the gate and count a source error: tick when it
+                        // is over instead.
+                        let Some(state) = state.upgrade() else {
+                            return;
+                        };
+                        let pause = state
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .not_before
+                            .and_then(|at| at.checked_duration_since(Instant::now()));
+                        drop(state);
+                        if let Some(pause) = pause {
+                            tokio::time::sleep(pause).await;
+                        }
                         tick.notify();
                     }
                 });
