@@ -122,29 +122,26 @@ impl Client {
     /// (A plain `fn` returning the future rather than an `async fn`: one level less, and one copy
     /// of the request less, in the state of every request in flight.)
     pub fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + Send + '_ {
-        self.execute_with(request, None)
+        self.execute_with(&self.shared.http, request, None)
     }
 
-    /// [`execute`](Self::execute) with the request's own redirect limit (`None`: the client's),
-    /// as [`RequestBuilder::max_redirects`] sets it.
-    pub(crate) fn execute_with(
-        &self,
+    /// [`execute`](Self::execute) through `http` (the client's own `reqwest::Client`, or one
+    /// given to [`RequestBuilder::send_with`]) with the request's own redirect limit (`None`:
+    /// the client's), as [`RequestBuilder::max_redirects`] sets it.
+    pub(crate) fn execute_with<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
         request: Request,
         max_redirects: Option<usize>,
-    ) -> impl Future<Output = Result<Response>> + Send + '_ {
+    ) -> impl Future<Output = Result<Response>> + Send + 'a {
         let span = request_span(&request);
         // A lazily built client loads its first credential on first use (boxed: once per client).
         let sent = if self.shared.is_started() {
-            Either::Left(
-                self.shared
-                    .execute(&self.shared.http, request, max_redirects),
-            )
+            Either::Left(self.shared.execute(http, request, max_redirects))
         } else {
             Either::Right(Box::pin(async move {
                 self.ready().await?;
-                self.shared
-                    .execute(&self.shared.http, request, max_redirects)
-                    .await
+                self.shared.execute(http, request, max_redirects).await
             }))
         };
         sent.instrument(span)
