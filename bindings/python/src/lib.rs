@@ -62,8 +62,10 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 ///   round, every `KEEPER_INTERVAL`, so that an idle thread's closed connections are released
 ///   and the pools of closed clients dropped.
 ///
-/// The runtime of a thread that exits is freed with the thread (its thread-local), or with the
-/// last `stream=True` response still reading from one of its connections.
+/// When a thread exits, its runtime (with its pools and their idle connections) is kept for a
+/// thread started later, up to `MAX_SPARE` of them (a program starting a thread per task keeps
+/// reusing connections); beyond that the oldest is freed, or once the last `stream=True`
+/// response still reading from one of its connections is gone.
 pub(crate) struct SyncRuntime {
     rt: Option<tokio::runtime::Runtime>,
     /// Callers inside `block_on`.
@@ -259,21 +261,51 @@ fn keep() {
     }
 }
 
+/// How many runtimes of exited threads are kept, with their pools, for threads started later.
+const MAX_SPARE: usize = 4;
+
+/// Runtimes of exited threads, the most recent last. A program that starts a thread per task
+/// then reuses the connections (and the reqwest clients) of the threads before it instead of
+/// opening new ones each time.
+fn spare() -> &'static std::sync::Mutex<Vec<std::sync::Arc<SyncRuntime>>> {
+    static SPARE: std::sync::OnceLock<std::sync::Mutex<Vec<std::sync::Arc<SyncRuntime>>>> =
+        std::sync::OnceLock::new();
+    SPARE.get_or_init(Default::default)
+}
+
+/// A thread's runtime; handed to `spare` when the thread exits (the oldest spare is dropped
+/// when there are `MAX_SPARE` already).
+struct ThreadSlot(std::sync::Arc<SyncRuntime>);
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        let evicted = {
+            let mut spare = spare().lock().unwrap_or_else(|p| p.into_inner());
+            spare.push(std::sync::Arc::clone(&self.0));
+            (spare.len() > MAX_SPARE).then(|| spare.remove(0))
+        };
+        drop(evicted);
+    }
+}
+
 thread_local! {
-    static THREAD_RUNTIME: std::sync::Arc<SyncRuntime> = {
-        let rt = std::sync::Arc::new(SyncRuntime::new());
-        registry()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(std::sync::Arc::downgrade(&rt));
-        rt
+    static THREAD_RUNTIME: ThreadSlot = {
+        let reused = spare().lock().unwrap_or_else(|p| p.into_inner()).pop();
+        ThreadSlot(reused.unwrap_or_else(|| {
+            let rt = std::sync::Arc::new(SyncRuntime::new());
+            registry()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(std::sync::Arc::downgrade(&rt));
+            rt
+        }))
     };
 }
 
-/// Runs `f` with the calling thread's runtime (made on first use).
+/// Runs `f` with the calling thread's runtime (made on first use, or taken from `spare`).
 pub(crate) fn with_thread_runtime<R>(f: impl FnOnce(&std::sync::Arc<SyncRuntime>) -> R) -> R {
     let mut f = Some(f);
-    let done = THREAD_RUNTIME.try_with(|rt| (f.take().expect("called once"))(rt));
+    let done = THREAD_RUNTIME.try_with(|slot| (f.take().expect("called once"))(&slot.0));
     match done {
         Ok(r) => r,
         // The thread is exiting (its thread-locals are being destroyed): a runtime for this call.

@@ -202,29 +202,43 @@ class CountingServer:
 
 
 def test_sync_each_thread_has_its_pool_and_frees_it_on_exit():
-    # Each calling thread sends on its own runtime and connection pool; when the thread exits,
-    # its runtime and connections go with it. The credential store stays one per client.
+    # Each calling thread sends on its own runtime and connection pool. When threads exit,
+    # the last four runtimes are kept (with their connections) for threads started later;
+    # the others are freed with their connections. The credential store stays one per client.
     srv = CountingServer()
     try:
         with client(keyswap.Client, srv.url) as c:
-            assert c.get("/main").status_code == 200
-            go = threading.Barrier(4)
+            go, first_done = threading.Barrier(8), threading.Barrier(8)
 
             def run():
                 go.wait()
-                for _ in range(20):
+                assert c.get("/t").status_code == 200
+                first_done.wait()  # all 8 threads (and runtimes) alive at once
+                for _ in range(19):
                     assert c.get("/t").status_code == 200
 
-            ts = [threading.Thread(target=run) for _ in range(4)]
+            ts = [threading.Thread(target=run) for _ in range(8)]
             for t in ts:
                 t.start()
             for t in ts:
                 t.join()
-            assert srv.accepted == 5  # one connection per thread, reused
-            assert srv.wait_open(1), srv.open  # the threads' connections closed on exit
-            assert c.stats()["requests"] == 81
-            assert c.get("/main").status_code == 200
-            assert srv.accepted == 5  # the main thread's connection is still pooled
+            assert srv.accepted == 8  # one connection per thread, reused
+            assert c.stats()["requests"] == 160
+            assert srv.wait_open(4), srv.open  # 4 kept as spares, 4 freed
+    finally:
+        srv.close()
+
+
+def test_sync_short_lived_threads_reuse_connections():
+    # A thread per request: each new thread takes over the runtime (and pool) of the one before.
+    srv = CountingServer()
+    try:
+        with client(keyswap.Client, srv.url) as c:
+            for _ in range(5):
+                t = threading.Thread(target=lambda: c.get("/once").raise_for_status())
+                t.start()
+                t.join()
+            assert srv.accepted == 1
     finally:
         srv.close()
 
