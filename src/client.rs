@@ -254,9 +254,8 @@ impl Client {
         let (resolved, relative) = match (Url::parse(url), base) {
             (Ok(url), _) => (url, false),
             (Err(url::ParseError::RelativeUrlWithoutBase), Some(base)) => (
-                base.join(url).map_err(|e| {
-                    crate::Error::builder(format!("invalid URL path {url:?}: {e}"))
-                })?,
+                base.join(url)
+                    .map_err(|e| crate::Error::builder(format!("invalid URL path {url:?}: {e}")))?,
                 true,
             ),
             (Err(e), _) => {
@@ -379,7 +378,10 @@ mod tests {
         assert_eq!(url_of(&a, "orders?x=1"), "https://a.example/v1/orders?x=1");
         assert_eq!(url_of(&b, "orders?x=1"), "https://b.example/v2/orders?x=1");
         assert_eq!(url_of(&a, "orders?x=1"), "https://a.example/v1/orders?x=1");
-        assert!(none.get("orders?x=1").build().is_err(), "no base: relative fails");
+        assert!(
+            none.get("orders?x=1").build().is_err(),
+            "no base: relative fails"
+        );
         // An absolute URL is the same whatever the base.
         assert_eq!(url_of(&a, "https://c.example/x"), "https://c.example/x");
         assert_eq!(url_of(&b, "https://c.example/x"), "https://c.example/x");
