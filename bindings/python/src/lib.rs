@@ -46,7 +46,7 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// The runtime a thread's blocking `Client` requests run on: a current-thread runtime of that
-/// thread (`thread_runtime`), which the calling thread drives itself inside `block_on`, with
+/// thread (`with_thread_runtime`), which the calling thread drives itself inside `block_on`, with
 /// the thread's own connection pool for each client (`pool`). A request makes no thread hop:
 /// the caller writes the request, waits in `epoll` for the answer and reads it; no wake-up of a
 /// worker, no wake-up of the caller by a worker, and with several calling threads none of them
