@@ -122,29 +122,26 @@ impl Client {
     /// (A plain `fn` returning the future rather than an `async fn`: one level less, and one copy
     /// of the request less, in the state of every request in flight.)
     pub fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + Send + '_ {
-        self.execute_with(request, None)
+        self.execute_with(&self.shared.http, request, None)
     }
 
-    /// [`execute`](Self::execute) with the request's own redirect limit (`None`: the client's),
-    /// as [`RequestBuilder::max_redirects`] sets it.
-    pub(crate) fn execute_with(
-        &self,
+    /// [`execute`](Self::execute) through `http` (the client's own `reqwest::Client`, or one
+    /// given to [`RequestBuilder::send_with`]) with the request's own redirect limit (`None`:
+    /// the client's), as [`RequestBuilder::max_redirects`] sets it.
+    pub(crate) fn execute_with<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
         request: Request,
         max_redirects: Option<usize>,
-    ) -> impl Future<Output = Result<Response>> + Send + '_ {
+    ) -> impl Future<Output = Result<Response>> + Send + 'a {
         let span = request_span(&request);
         // A lazily built client loads its first credential on first use (boxed: once per client).
         let sent = if self.shared.is_started() {
-            Either::Left(
-                self.shared
-                    .execute(&self.shared.http, request, max_redirects),
-            )
+            Either::Left(self.shared.execute(http, request, max_redirects))
         } else {
             Either::Right(Box::pin(async move {
                 self.ready().await?;
-                self.shared
-                    .execute(&self.shared.http, request, max_redirects)
-                    .await
+                self.shared.execute(http, request, max_redirects).await
             }))
         };
         sent.instrument(span)
@@ -250,17 +247,80 @@ impl Client {
     }
 
     fn resolve(&self, url: &str) -> Result<Url> {
-        match (Url::parse(url), &self.shared.base_url) {
-            (Ok(url), _) => Ok(url),
-            (Err(url::ParseError::RelativeUrlWithoutBase), Some(base)) => base
-                .join(url)
-                .map_err(|e| crate::Error::builder(format!("invalid URL path {url:?}: {e}"))),
-            (Err(e), _) => Err(crate::Error::builder(format!(
-                "invalid URL {:?}: {e}",
-                // A URL that does not parse may still hold a query with a key: show the path only.
-                url.split(['?', '#']).next().unwrap_or_default()
-            ))),
+        let base = self.shared.base_url.as_ref();
+        if let Some(hit) = last_url::get(url, base) {
+            return Ok(hit);
         }
+        let (resolved, relative) = match (Url::parse(url), base) {
+            (Ok(url), _) => (url, false),
+            (Err(url::ParseError::RelativeUrlWithoutBase), Some(base)) => (
+                base.join(url)
+                    .map_err(|e| crate::Error::builder(format!("invalid URL path {url:?}: {e}")))?,
+                true,
+            ),
+            (Err(e), _) => {
+                return Err(crate::Error::builder(format!(
+                    "invalid URL {:?}: {e}",
+                    // A URL that does not parse may still hold a query with a key: show the path only.
+                    url.split(['?', '#']).next().unwrap_or_default()
+                )));
+            }
+        };
+        last_url::put(url, base.filter(|_| relative), &resolved);
+        Ok(resolved)
+    }
+}
+
+/// The last URL each thread resolved: clients send to the same few URLs again and again, and
+/// parsing one (host validation, IDNA, percent-encoding) costs several times what cloning the
+/// parsed `Url` does. The key is the exact string given and, for a relative one, the base it
+/// was joined onto: a hit is the `Url` a fresh parse would give.
+mod last_url {
+    use std::cell::RefCell;
+
+    use reqwest::Url;
+
+    /// Longer URLs are parsed every time (the cache holds one copy per thread).
+    const MAX_LEN: usize = 2048;
+
+    struct Entry {
+        input: Box<str>,
+        /// The base a relative `input` was joined onto; `None` for an absolute one.
+        base: Option<Box<str>>,
+        url: Url,
+    }
+
+    thread_local! {
+        static LAST: RefCell<Option<Entry>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn get(input: &str, base: Option<&Url>) -> Option<Url> {
+        LAST.try_with(|last| {
+            let last = last.try_borrow().ok()?;
+            let e = last.as_ref()?;
+            let same_base = match &e.base {
+                None => true,
+                Some(b) => base.is_some_and(|base| **b == *base.as_str()),
+            };
+            (*e.input == *input && same_base).then(|| e.url.clone())
+        })
+        .ok()
+        .flatten()
+    }
+
+    pub(super) fn put(input: &str, base: Option<&Url>, url: &Url) {
+        if input.len() > MAX_LEN {
+            return;
+        }
+        let _ = LAST.try_with(|last| {
+            if let Ok(mut last) = last.try_borrow_mut() {
+                *last = Some(Entry {
+                    input: input.into(),
+                    base: base.map(|b| b.as_str().into()),
+                    url: url.clone(),
+                });
+            }
+        });
     }
 }
 
@@ -291,3 +351,42 @@ const _: () = {
     assert_send_sync::<crate::Source>();
     assert_send_sync::<crate::Auth>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: Option<&str>) -> Client {
+        let mut b = Client::builder().source(Source::fixed("k"));
+        if let Some(base) = base {
+            b = b.base_url(base);
+        }
+        b.build_lazy().unwrap()
+    }
+
+    fn url_of(c: &Client, url: &str) -> String {
+        c.get(url).build().unwrap().url().to_string()
+    }
+
+    #[test]
+    fn the_last_url_cache_answers_as_a_fresh_parse() {
+        let a = client(Some("https://a.example/v1/"));
+        let b = client(Some("https://b.example/v2/"));
+        let none = client(None);
+        // The same relative path on the same thread, through clients with different bases.
+        assert_eq!(url_of(&a, "orders?x=1"), "https://a.example/v1/orders?x=1");
+        assert_eq!(url_of(&a, "orders?x=1"), "https://a.example/v1/orders?x=1");
+        assert_eq!(url_of(&b, "orders?x=1"), "https://b.example/v2/orders?x=1");
+        assert_eq!(url_of(&a, "orders?x=1"), "https://a.example/v1/orders?x=1");
+        assert!(
+            none.get("orders?x=1").build().is_err(),
+            "no base: relative fails"
+        );
+        // An absolute URL is the same whatever the base.
+        assert_eq!(url_of(&a, "https://c.example/x"), "https://c.example/x");
+        assert_eq!(url_of(&b, "https://c.example/x"), "https://c.example/x");
+        assert_eq!(url_of(&none, "https://c.example/x"), "https://c.example/x");
+        assert_eq!(url_of(&none, "HTTPS://C.example/y"), "https://c.example/y");
+        assert!(none.get("https://c.example:99999/").build().is_err());
+    }
+}

@@ -131,7 +131,47 @@ impl RequestBuilder {
             max_redirects,
         } = self;
         let request = inner?.build().map_err(Error::request)?;
-        client.execute_with(request, max_redirects).await
+        client
+            .execute_with(&client.shared.http, request, max_redirects)
+            .await
+    }
+
+    /// Sends the request as [`send`](Self::send) does — the same credential store, recover
+    /// path (one refresh in flight per client, shared by every caller), redirect handling,
+    /// counters and metrics — but through `http` instead of the client's own
+    /// [`http_client`](Client::http_client): its connection pool, its settings.
+    ///
+    /// For callers that keep one `reqwest::Client` per thread or per runtime under one keyswap
+    /// client, so that each thread's connections live on the runtime that thread drives (the
+    /// Python bindings do this for their blocking client). Build `http` with the settings of
+    /// the client's own (timeouts, TLS, proxies, default headers) and with
+    /// `redirect(reqwest::redirect::Policy::none())`: keyswap follows redirects itself and
+    /// decides per hop whether the credential goes along, as for
+    /// [`ClientBuilder::http_client`](crate::ClientBuilder::http_client).
+    ///
+    /// ```
+    /// # async fn demo() -> keyswap::Result<()> {
+    /// use keyswap::{Client, Source};
+    /// let client = Client::builder().source(Source::env("API_KEY")).build().await?;
+    /// // This thread's own pool, same settings as the client's.
+    /// let http = keyswap::reqwest::Client::builder()
+    ///     .redirect(keyswap::reqwest::redirect::Policy::none())
+    ///     .build()?;
+    /// let resp = client
+    ///     .get("https://api.example.com/v1/orders")
+    ///     .send_with(&http)
+    ///     .await?;
+    /// # drop(resp);
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_with(self, http: &reqwest::Client) -> Result<Response> {
+        let RequestBuilder {
+            client,
+            inner,
+            max_redirects,
+        } = self;
+        let request = inner?.build().map_err(Error::request)?;
+        client.execute_with(http, request, max_redirects).await
     }
 
     /// A copy of this builder, `None` when the body is a stream.

@@ -88,6 +88,72 @@ async fn client() {
     .await;
 }
 
+/// `RequestBuilder::send_with`: one keyswap client (one credential store, one recover path)
+/// over several `reqwest::Client`s, as the Python bindings keep one per calling thread.
+#[tokio::test]
+async fn send_with_other_pools() {
+    scenarios("send_with", |source| {
+        let builder = builder(source);
+        Box::pin(async move {
+            let client = builder.build().await.unwrap();
+            let pools: Vec<_> = (0..2)
+                .map(|_| {
+                    keyswap::reqwest::Client::builder()
+                        .redirect(keyswap::reqwest::redirect::Policy::none())
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let send: Send = Box::new(move |url| {
+                let client = client.clone();
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let http = pools[i % pools.len()].clone();
+                Box::pin(async move {
+                    let resp = client.get(url).send_with(&http).await.unwrap();
+                    (resp.status().as_u16(), resp.url().to_string())
+                })
+            });
+            send
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn send_with_goes_through_the_given_client() {
+    use wiremock::matchers::{header, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(path("/a"))
+        .and(header("x-pool", "thread-1"))
+        .and(header(KEY_HEADER, "k1"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "/b"))
+        .mount(&server)
+        .await;
+    let client = builder(&ManualSource::new("k1")).build().await.unwrap();
+    let mut defaults = keyswap::reqwest::header::HeaderMap::new();
+    defaults.insert("x-pool", "thread-1".parse().unwrap());
+    let http = keyswap::reqwest::Client::builder()
+        .redirect(keyswap::reqwest::redirect::Policy::none())
+        .default_headers(defaults)
+        .build()
+        .unwrap();
+    let resp = client
+        .get(format!("{}/a", server.uri()))
+        .max_redirects(0)
+        .send_with(&http)
+        .await
+        .unwrap();
+    // The given client's default header went out, with the credential; the request's own
+    // redirect limit held (the 302 came back as it is).
+    assert_eq!(resp.status().as_u16(), 302);
+    assert_eq!(client.stats().requests, 1);
+    // The client's own pool was not used.
+    let own = client.get(format!("{}/a", server.uri())).max_redirects(0);
+    assert_eq!(own.send().await.unwrap().status().as_u16(), 404);
+}
+
 #[cfg(feature = "middleware")]
 #[tokio::test]
 async fn middleware_with_retry_outside() {

@@ -17,7 +17,7 @@ use crate::errors::{closed_error, config_error, message, to_py};
 use crate::health::Health;
 use crate::response::{Body as Body2, Response, Stream};
 use crate::sources::Source;
-use crate::{runtime, sync_runtime};
+use crate::{HttpConfig, SyncRuntime, runtime, with_thread_runtime};
 
 /// Python callbacks registered with `on_rotate`, shared with the rotation hook.
 struct Callbacks {
@@ -59,6 +59,10 @@ fn dispatcher() -> &'static mpsc::Sender<RotateEvent> {
 
 pub(crate) struct Inner {
     client: RwLock<Option<keyswap::Client>>,
+    /// The settings of the client's `reqwest::Client`, from which each calling thread of the
+    /// blocking `Client` builds its own (see `SyncRuntime`); dropped on `close`, which lets the
+    /// threads drop theirs.
+    http_config: RwLock<Option<Arc<HttpConfig>>>,
     callbacks: Arc<Callbacks>,
     repr_fields: String,
     /// The client's `max_redirects`: 0 means redirects are returned as they are.
@@ -78,9 +82,9 @@ struct Prepared {
     max_redirects: Option<usize>,
     /// `stream=True`: the body is not read before the response is returned.
     stream: bool,
-    /// Whether the blocking `Client` sends it (a streamed body is then read on
-    /// `sync_runtime`, where its connection lives).
-    sync: bool,
+    /// The blocking `Client`'s `stream=True` request: the runtime its connection lives on,
+    /// where the body is read later. `None`: the shared runtime (`AsyncClient`).
+    stream_rt: Option<Arc<SyncRuntime>>,
 }
 
 /// The constructor arguments `Client` and `AsyncClient` share (see `client_class!`).
@@ -124,16 +128,12 @@ impl Inner {
                 HeaderValue::from_static(concat!("keyswap-python/", env!("CARGO_PKG_VERSION"))),
             );
         }
-        let mut http = keyswap::reqwest::Client::builder()
-            .redirect(keyswap::reqwest::redirect::Policy::none())
-            .default_headers(default_headers);
-        if let Some(t) = opt_seconds("timeout", o.timeout)? {
-            http = http.timeout(t);
-        }
-        if let Some(t) = opt_seconds("connect_timeout", o.connect_timeout)? {
-            http = http.connect_timeout(t);
-        }
-        let http = http
+        let http_config = Arc::new(HttpConfig {
+            default_headers,
+            timeout: opt_seconds("timeout", o.timeout)?,
+            connect_timeout: opt_seconds("connect_timeout", o.connect_timeout)?,
+        });
+        let http = http_config
             .build()
             .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?;
 
@@ -199,6 +199,7 @@ impl Inner {
         }
         Ok(Inner {
             client: RwLock::new(Some(client)),
+            http_config: RwLock::new(Some(http_config)),
             callbacks,
             repr_fields,
             max_redirects: o.max_redirects,
@@ -220,6 +221,12 @@ impl Inner {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         drop(taken);
+        let config = self
+            .http_config
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(config);
     }
 
     fn repr(&self, class: &str) -> String {
@@ -277,7 +284,7 @@ impl Inner {
             timeout: opt_seconds("timeout", timeout)?,
             max_redirects,
             stream: extra.stream,
-            sync: extra.sync,
+            stream_rt: None,
             client: self.client()?,
         })
     }
@@ -316,7 +323,6 @@ struct Extra<'a, 'py> {
     cookies: Option<&'a Bound<'py, PyAny>>,
     follow_redirects: Option<bool>,
     files: Option<&'a Bound<'py, PyAny>>,
-    sync: bool,
 }
 
 /// A `source=` argument: a :class:`Source`, or a configuration string parsed by the core's
@@ -451,7 +457,9 @@ fn redacted_url_str(url: &str) -> String {
     }
 }
 
-async fn send(p: Prepared) -> keyswap::Result<Response> {
+/// Sends a prepared request through `http` (the calling thread's pool of the blocking
+/// `Client`), or through the client's own `reqwest::Client` when `None`.
+async fn send(p: Prepared, http: Option<&keyswap::reqwest::Client>) -> keyswap::Result<Response> {
     let method = p.method.as_str().to_owned();
     let mut b = p.client.request(p.method, &p.url);
     if !p.query.is_empty() {
@@ -488,7 +496,10 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
         b = b.max_redirects(max);
     }
     let started = std::time::Instant::now();
-    let resp = b.send().await?;
+    let resp = match http {
+        Some(http) => b.send_with(http).await?,
+        None => b.send().await?,
+    };
     let status = resp.status().as_u16();
     let version = match resp.version() {
         Version::HTTP_09 => "HTTP/0.9",
@@ -520,7 +531,10 @@ async fn send(p: Prepared) -> keyswap::Result<Response> {
             raw_headers,
             url,
             version,
-            Body2::Stream(Stream { resp, sync: p.sync }),
+            Body2::Stream(Stream {
+                resp,
+                rt: p.stream_rt,
+            }),
             rejected,
             method,
             started.elapsed(),
@@ -582,33 +596,50 @@ pub struct AsyncClient {
 }
 
 impl Client {
-    const SYNC: bool = true;
-
     /// Sends a prepared request and waits for the response with the GIL released, on the
-    /// calling thread (see `SyncRuntime`).
-    fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Response> {
-        py.detach(move || sync_runtime().block_on(send(request)))
-            .map_err(to_py)
+    /// calling thread's runtime, through its own pool (see `SyncRuntime`).
+    fn dispatch(py: Python<'_>, inner: &Inner, mut request: Prepared) -> PyResult<Response> {
+        let config = inner
+            .http_config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(closed_error)?;
+        py.detach(move || {
+            with_thread_runtime(|rt| {
+                let http = rt.pool(&config).map_err(keyswap::Error::from)?;
+                if request.stream {
+                    request.stream_rt = Some(Arc::clone(rt));
+                }
+                rt.block_on(send(request, Some(&http)))
+            })
+        })
+        .map_err(to_py)
     }
 }
 
 impl AsyncClient {
-    const SYNC: bool = false;
-
     /// Sends a prepared request on the shared runtime; returns an asyncio future of the
     /// response, completed on the loop's thread (see `bridge`).
     #[cfg(unix)]
-    fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Bound<'_, PyAny>> {
-        crate::bridge::spawn(py, send(request))
+    fn dispatch<'py>(
+        py: Python<'py>,
+        _inner: &Inner,
+        request: Prepared,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        crate::bridge::spawn(py, send(request, None))
     }
 
     /// Sends a prepared request on the shared runtime; returns an awaitable of the response.
     #[cfg(not(unix))]
-    fn dispatch(py: Python<'_>, request: Prepared) -> PyResult<Bound<'_, PyAny>> {
-        pyo3_async_runtimes::tokio::future_into_py(
-            py,
-            async move { send(request).await.map_err(to_py) },
-        )
+    fn dispatch<'py>(
+        py: Python<'py>,
+        _inner: &Inner,
+        request: Prepared,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            send(request, None).await.map_err(to_py)
+        })
     }
 }
 
@@ -717,11 +748,11 @@ macro_rules! client_class {
                 follow_redirects: Option<bool>,
                 files: Option<&Bound<'_, PyAny>>,
             ) -> $ret {
-                let extra = Extra { stream, cookies, follow_redirects, files, sync: Self::SYNC };
+                let extra = Extra { stream, cookies, follow_redirects, files };
                 let prepared = self
                     .inner
                     .prepare(method, url, params, headers, json, data, timeout, extra)?;
-                Self::dispatch(py, prepared)
+                Self::dispatch(py, &self.inner, prepared)
             }
 
             $(

@@ -19,7 +19,8 @@ use pyo3::prelude::*;
 
 /// The multi-thread Tokio runtime of the process: the one pyo3-async-runtimes owns. It runs
 /// `AsyncClient` requests, builds clients, runs `refresh()` and the background work (source
-/// watching, rotation). The blocking `Client` sends its requests on `sync_runtime` instead.
+/// watching, rotation). The blocking `Client` sends its requests on the calling thread's own
+/// runtime instead (`SyncRuntime`).
 ///
 /// `KEYSWAP_WORKER_THREADS` (read once, before the first client is built) sets its number of
 /// worker threads; default: one per CPU, as Tokio does. One worker gives the lowest latency
@@ -44,96 +45,272 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     pyo3_async_runtimes::tokio::get_runtime()
 }
 
-/// The runtime the blocking `Client` runs its requests on: a current-thread runtime that the
-/// calling thread drives itself inside `block_on`, so a request makes no thread hop (the
-/// caller writes the request, waits in `epoll` for the answer and reads it; no wake-up of a
-/// worker, no wake-up of the caller by a worker). With several calling threads, one of them
-/// drives the I/O of all (Tokio hands the runtime's core from one `block_on` to the next).
+/// The runtime a thread's blocking `Client` requests run on: a current-thread runtime of that
+/// thread (`with_thread_runtime`), which the calling thread drives itself inside `block_on`, with
+/// the thread's own connection pool for each client (`pool`). A request makes no thread hop:
+/// the caller writes the request, waits in `epoll` for the answer and reads it; no wake-up of a
+/// worker, no wake-up of the caller by a worker, and with several calling threads none of them
+/// waits for another to drive its I/O (with one runtime shared by all, one caller drove the I/O
+/// of every other and woke it: 8 threads spent about a fifth of their time parking and waking).
 ///
-/// Between requests nobody would drive it: pooled connections would not see the server close
-/// them, timers would not fire. A keeper thread therefore drives it once no caller has been
-/// inside for `KEEPER_GRACE`, and hands it back as soon as a caller comes (one hop, only after
-/// an idle period). While callers are busy the keeper only checks every `KEEPER_GRACE`.
+/// Between requests nobody drives it: pooled connections do not see the server close them,
+/// timers do not fire. Two things make up for it:
+/// - a caller coming back after `CATCH_UP_AFTER` without one first lets the runtime handle what
+///   happened meanwhile (`catch_up`: connections the server closed are dropped from the pool,
+///   so the request is not sent on a dead one);
+/// - the keeper thread (one for the process) does the same for runtimes idle since its last
+///   round, every `KEEPER_INTERVAL`, so that an idle thread's closed connections are released
+///   and the pools of closed clients dropped.
+///
+/// When a thread exits, its runtime (with its pools and their idle connections) is kept for a
+/// thread started later, up to `MAX_SPARE` of them (a program starting a thread per task keeps
+/// reusing connections); beyond that the oldest is freed, or once the last `stream=True`
+/// response still reading from one of its connections is gone.
 pub(crate) struct SyncRuntime {
-    rt: tokio::runtime::Runtime,
+    rt: Option<tokio::runtime::Runtime>,
     /// Callers inside `block_on`.
     active: std::sync::atomic::AtomicUsize,
-    /// Calls so far (the keeper sees activity between two of its checks by a change).
+    /// Calls so far (the keeper sees activity between two of its rounds by a change).
     calls: std::sync::atomic::AtomicU64,
-    /// Whether the keeper is driving the runtime (callers then wake it through `keeper_waker`).
-    keeper_driving: std::sync::atomic::AtomicBool,
-    keeper_waker: futures_util::task::AtomicWaker,
+    /// When the last caller left, in nanoseconds after `epoch()`.
+    left_at: std::sync::atomic::AtomicU64,
+    /// This thread's `reqwest::Client` of each keyswap client (keyed by its `HttpConfig`; an
+    /// entry whose config is gone belongs to a closed client and is dropped).
+    pools: std::sync::Mutex<Vec<(std::sync::Weak<HttpConfig>, keyswap::reqwest::Client)>>,
 }
 
-/// How long the runtime must be without callers before the keeper drives it.
-const KEEPER_GRACE: std::time::Duration = std::time::Duration::from_millis(5);
+/// A caller coming back after this long without a call first lets the runtime catch up.
+const CATCH_UP_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
+/// How often the keeper drives runtimes nobody called since its last round.
+const KEEPER_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+fn nanos_now() -> u64 {
+    u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Lets a current-thread runtime handle its pending I/O events and timers, and run the tasks
+/// they wake, before the caller's own future goes on. In `block_on` the caller's future is
+/// polled first: after the first yield the runtime polls its driver (which wakes the
+/// connection tasks whose sockets changed), after the second it has run them.
+async fn catch_up() {
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+}
+
+/// How a reqwest client of the bindings is configured: the one `keyswap::Client` holds and
+/// every thread's own (`SyncRuntime::pool`) are built from the same settings.
+pub(crate) struct HttpConfig {
+    pub(crate) default_headers: keyswap::reqwest::header::HeaderMap,
+    pub(crate) timeout: Option<std::time::Duration>,
+    pub(crate) connect_timeout: Option<std::time::Duration>,
+}
+
+impl HttpConfig {
+    pub(crate) fn build(&self) -> keyswap::reqwest::Result<keyswap::reqwest::Client> {
+        // keyswap follows redirects itself (each hop decides whether the credential goes along).
+        let mut http = keyswap::reqwest::Client::builder()
+            .redirect(keyswap::reqwest::redirect::Policy::none())
+            .default_headers(self.default_headers.clone());
+        if let Some(t) = self.timeout {
+            http = http.timeout(t);
+        }
+        if let Some(t) = self.connect_timeout {
+            http = http.connect_timeout(t);
+        }
+        http.build()
+    }
+}
 
 impl SyncRuntime {
-    /// Runs `fut` to completion on the calling thread (the GIL must not be held).
-    pub(crate) fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
-        use std::sync::atomic::Ordering::SeqCst;
-        self.active.fetch_add(1, SeqCst);
-        self.calls.fetch_add(1, SeqCst);
-        if self.keeper_driving.load(SeqCst) {
-            self.keeper_waker.wake();
-        }
-        struct Exit<'a>(&'a SyncRuntime);
-        impl Drop for Exit<'_> {
-            fn drop(&mut self) {
-                self.0.active.fetch_sub(1, SeqCst);
-            }
-        }
-        let _exit = Exit(self);
-        self.rt.block_on(fut)
-    }
-
-    fn keep(&'static self) {
-        use std::sync::atomic::Ordering::SeqCst;
-        let mut seen = u64::MAX;
-        loop {
-            // Wait for a quiet period: no caller inside, no call since the last check.
-            let calls = self.calls.load(SeqCst);
-            if self.active.load(SeqCst) > 0 || calls != seen {
-                seen = calls;
-                std::thread::park_timeout(KEEPER_GRACE);
-                continue;
-            }
-            self.keeper_driving.store(true, SeqCst);
-            self.rt.block_on(std::future::poll_fn(|cx| {
-                self.keeper_waker.register(cx.waker());
-                if self.active.load(SeqCst) > 0 {
-                    std::task::Poll::Ready(())
-                } else {
-                    std::task::Poll::Pending
-                }
-            }));
-            self.keeper_driving.store(false, SeqCst);
-            seen = u64::MAX;
-        }
-    }
-}
-
-pub(crate) fn sync_runtime() -> &'static SyncRuntime {
-    static RT: std::sync::OnceLock<&'static SyncRuntime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| {
+    fn new() -> SyncRuntime {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name("keyswap-sync")
             .build()
             .expect("cannot build the keyswap runtime");
-        let this: &'static SyncRuntime = Box::leak(Box::new(SyncRuntime {
-            rt,
+        SyncRuntime {
+            rt: Some(rt),
             active: Default::default(),
             calls: Default::default(),
-            keeper_driving: Default::default(),
-            keeper_waker: Default::default(),
-        }));
+            left_at: Default::default(),
+            pools: Default::default(),
+        }
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("runtime present until dropped")
+    }
+
+    /// Runs `fut` to completion on the calling thread (the GIL must not be held). Any thread
+    /// may call it (a `stream=True` body read on another thread); one drives at a time.
+    pub(crate) fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+        self.active.fetch_add(1, SeqCst);
+        self.calls.fetch_add(1, Relaxed);
+        struct Exit<'a>(&'a SyncRuntime);
+        impl Drop for Exit<'_> {
+            fn drop(&mut self) {
+                self.0.left_at.store(nanos_now(), Relaxed);
+                self.0.active.fetch_sub(1, SeqCst);
+            }
+        }
+        let _exit = Exit(self);
+        let idle = nanos_now().saturating_sub(self.left_at.load(Relaxed));
+        if idle > CATCH_UP_AFTER.as_nanos() as u64 {
+            self.rt().block_on(async {
+                catch_up().await;
+                fut.await
+            })
+        } else {
+            self.rt().block_on(fut)
+        }
+    }
+
+    /// This thread's `reqwest::Client` for the keyswap client configured by `config`, built on
+    /// first use.
+    pub(crate) fn pool(
+        &self,
+        config: &std::sync::Arc<HttpConfig>,
+    ) -> keyswap::reqwest::Result<keyswap::reqwest::Client> {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let key = std::sync::Arc::as_ptr(config);
+        // A `Weak` keeps its allocation: no other config can have the address of a live entry.
+        if let Some((_, http)) = pools.iter().find(|(w, _)| std::ptr::eq(w.as_ptr(), key)) {
+            return Ok(http.clone());
+        }
+        pools.retain(|(w, _)| w.strong_count() > 0);
+        let http = config.build()?;
+        pools.push((std::sync::Arc::downgrade(config), http.clone()));
+        Ok(http)
+    }
+
+    /// Drops the pools of closed clients.
+    fn prune(&self) {
+        let dropped: Vec<_> = {
+            let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+            let (dead, live) = std::mem::take(&mut *pools)
+                .into_iter()
+                .partition(|(w, _)| w.strong_count() == 0);
+            *pools = live;
+            dead
+        };
+        drop(dropped);
+    }
+}
+
+impl Drop for SyncRuntime {
+    fn drop(&mut self) {
+        // The pools first (their connection tasks then end with the runtime), and no waiting
+        // for blocking tasks (a DNS lookup) that may still run.
+        self.pools
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Every thread runtime, for the keeper.
+fn registry() -> &'static std::sync::Mutex<Vec<std::sync::Weak<SyncRuntime>>> {
+    static REGISTRY: std::sync::OnceLock<std::sync::Mutex<Vec<std::sync::Weak<SyncRuntime>>>> =
+        std::sync::OnceLock::new();
+    REGISTRY.get_or_init(|| {
         std::thread::Builder::new()
             .name("keyswap-keeper".into())
-            .spawn(move || this.keep())
+            .spawn(keep)
             .expect("cannot start the keyswap-keeper thread");
-        this
+        Default::default()
     })
+}
+
+/// The keeper: every `KEEPER_INTERVAL`, drives each runtime nobody called since the last round
+/// until it has handled its pending events (`catch_up`), after dropping the pools of closed
+/// clients.
+fn keep() {
+    use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+    let mut seen: Vec<(usize, u64)> = Vec::new();
+    loop {
+        std::thread::sleep(KEEPER_INTERVAL);
+        let runtimes: Vec<std::sync::Arc<SyncRuntime>> = {
+            let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+            reg.retain(|w| w.strong_count() > 0);
+            reg.iter().filter_map(std::sync::Weak::upgrade).collect()
+        };
+        let mut now_seen = Vec::with_capacity(runtimes.len());
+        for rt in &runtimes {
+            let key = std::sync::Arc::as_ptr(rt) as usize;
+            let calls = rt.calls.load(Relaxed);
+            let idle =
+                rt.active.load(SeqCst) == 0 && seen.iter().any(|&(k, c)| k == key && c == calls);
+            now_seen.push((key, calls));
+            if idle {
+                rt.prune();
+                rt.rt().block_on(catch_up());
+            }
+        }
+        seen = now_seen;
+        // A runtime whose thread has exited meanwhile is dropped here, outside `block_on`.
+        drop(runtimes);
+    }
+}
+
+/// How many runtimes of exited threads are kept, with their pools, for threads started later.
+const MAX_SPARE: usize = 4;
+
+/// Runtimes of exited threads, the most recent last. A program that starts a thread per task
+/// then reuses the connections (and the reqwest clients) of the threads before it instead of
+/// opening new ones each time.
+fn spare() -> &'static std::sync::Mutex<Vec<std::sync::Arc<SyncRuntime>>> {
+    static SPARE: std::sync::OnceLock<std::sync::Mutex<Vec<std::sync::Arc<SyncRuntime>>>> =
+        std::sync::OnceLock::new();
+    SPARE.get_or_init(Default::default)
+}
+
+/// A thread's runtime; handed to `spare` when the thread exits (the oldest spare is dropped
+/// when there are `MAX_SPARE` already).
+struct ThreadSlot(std::sync::Arc<SyncRuntime>);
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        let evicted = {
+            let mut spare = spare().lock().unwrap_or_else(|p| p.into_inner());
+            spare.push(std::sync::Arc::clone(&self.0));
+            (spare.len() > MAX_SPARE).then(|| spare.remove(0))
+        };
+        drop(evicted);
+    }
+}
+
+thread_local! {
+    static THREAD_RUNTIME: ThreadSlot = {
+        let reused = spare().lock().unwrap_or_else(|p| p.into_inner()).pop();
+        ThreadSlot(reused.unwrap_or_else(|| {
+            let rt = std::sync::Arc::new(SyncRuntime::new());
+            registry()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(std::sync::Arc::downgrade(&rt));
+            rt
+        }))
+    };
+}
+
+/// Runs `f` with the calling thread's runtime (made on first use, or taken from `spare`).
+pub(crate) fn with_thread_runtime<R>(f: impl FnOnce(&std::sync::Arc<SyncRuntime>) -> R) -> R {
+    let mut f = Some(f);
+    let done = THREAD_RUNTIME.try_with(|slot| (f.take().expect("called once"))(&slot.0));
+    match done {
+        Ok(r) => r,
+        // The thread is exiting (its thread-locals are being destroyed): a runtime for this call.
+        Err(_) => (f.take().expect("not called"))(&std::sync::Arc::new(SyncRuntime::new())),
+    }
 }
 
 #[pymodule]

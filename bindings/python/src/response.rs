@@ -11,26 +11,26 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use keyswap::reqwest::header::{CONTENT_TYPE, HeaderMap, SET_COOKIE};
 
 use crate::errors::{exceptions, to_py};
-use crate::{runtime, sync_runtime};
+use crate::{SyncRuntime, runtime};
 
 /// The body of a `stream=True` response, still with its connection.
 pub(crate) struct Stream {
     pub(crate) resp: keyswap::reqwest::Response,
-    /// Sent by the blocking `Client`: the connection lives on `sync_runtime`.
-    pub(crate) sync: bool,
+    /// Sent by the blocking `Client`: the runtime of the thread that sent it, where its
+    /// connection lives. `None`: the shared runtime (`AsyncClient`).
+    pub(crate) rt: Option<Arc<SyncRuntime>>,
 }
 
 impl Stream {
     /// The next chunk as it arrives, waited for with the GIL released; `None` at the end.
     fn next_chunk(&mut self, py: Python<'_>) -> PyResult<Option<bytes::Bytes>> {
-        let sync = self.sync;
+        let rt = self.rt.as_deref();
         let resp = &mut self.resp;
         py.detach(move || {
             let fut = resp.chunk();
-            if sync {
-                sync_runtime().block_on(fut)
-            } else {
-                runtime().block_on(fut)
+            match rt {
+                Some(rt) => rt.block_on(fut),
+                None => runtime().block_on(fut),
             }
         })
         .map_err(|e| to_py(keyswap::Error::from(e)))
@@ -38,14 +38,12 @@ impl Stream {
 
     /// The rest of the body, read with the GIL released.
     fn read_all(self, py: Python<'_>) -> PyResult<bytes::Bytes> {
-        let sync = self.sync;
-        let resp = self.resp;
+        let Stream { resp, rt } = self;
         py.detach(move || {
             let fut = resp.bytes();
-            if sync {
-                sync_runtime().block_on(fut)
-            } else {
-                runtime().block_on(fut)
+            match rt {
+                Some(rt) => rt.block_on(fut),
+                None => runtime().block_on(fut),
             }
         })
         .map_err(|e| to_py(keyswap::Error::from(e)))
@@ -337,6 +335,17 @@ async fn next_async(
             Walk::Memory(b) => {
                 let n = chunk_size.unwrap_or(b.len()).min(b.len());
                 Some(b.split_to(n))
+            }
+            // A blocking `Client`'s stream: read on its thread's runtime, where its connection
+            // lives (this worker blocks meanwhile).
+            Walk::Stream(Stream { resp, rt: Some(rt) }) => {
+                match tokio::task::block_in_place(|| rt.block_on(resp.chunk())) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        *walk = Walk::Done;
+                        return Err(e.into());
+                    }
+                }
             }
             Walk::Stream(s) => match s.resp.chunk().await {
                 Ok(c) => c,

@@ -148,3 +148,139 @@ def test_async_and_sync_together(server):
         t.join()
         sync.close()
     assert counts and counts[0] > 0
+
+
+class CountingServer:
+    """Keep-alive HTTP/1.1 server answering 200 to every request; counts the connections the
+    client still holds open (a connection ends when the client closes it)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.lock = threading.Lock()
+        self.accepted = 0
+        self.open = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+                self.open += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        buf = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(4096)
+                    if not data:
+                        with self.lock:
+                            self.open -= 1
+                        return
+                    buf += data
+                _, buf = buf.split(b"\r\n\r\n", 1)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    def wait_open(self, n, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.open == n:
+                return True
+            time.sleep(0.02)
+        return self.open == n
+
+    def close(self):
+        self.sock.close()
+
+
+def test_sync_each_thread_has_its_pool_and_frees_it_on_exit():
+    # Each calling thread sends on its own runtime and connection pool. When threads exit,
+    # the last four runtimes are kept (with their connections) for threads started later;
+    # the others are freed with their connections. The credential store stays one per client.
+    srv = CountingServer()
+    try:
+        with client(keyswap.Client, srv.url) as c:
+            go, first_done = threading.Barrier(8), threading.Barrier(8)
+
+            def run():
+                go.wait()
+                assert c.get("/t").status_code == 200
+                first_done.wait()  # all 8 threads (and runtimes) alive at once
+                for _ in range(19):
+                    assert c.get("/t").status_code == 200
+
+            ts = [threading.Thread(target=run) for _ in range(8)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            assert srv.accepted == 8  # one connection per thread, reused
+            assert c.stats()["requests"] == 160
+            assert srv.wait_open(4), srv.open  # 4 kept as spares, 4 freed
+    finally:
+        srv.close()
+
+
+def test_sync_short_lived_threads_reuse_connections():
+    # A thread per request: each new thread takes over the runtime (and pool) of the one before.
+    srv = CountingServer()
+    try:
+        with client(keyswap.Client, srv.url) as c:
+            for _ in range(5):
+                t = threading.Thread(target=lambda: c.get("/once").raise_for_status())
+                t.start()
+                t.join()
+            assert srv.accepted == 1
+    finally:
+        srv.close()
+
+
+def test_sync_close_releases_idle_threads_pools():
+    # A thread that stays alive but idle still drops the pool of a closed client.
+    srv = CountingServer()
+    try:
+        c = client(keyswap.Client, srv.url)
+        done, release = threading.Event(), threading.Event()
+
+        def run():
+            assert c.get("/t").status_code == 200
+            done.set()
+            release.wait(5)
+
+        t = threading.Thread(target=run)
+        t.start()
+        try:
+            assert done.wait(5)
+            assert srv.open == 1
+            c.close()
+            assert srv.wait_open(0), srv.open
+            with pytest.raises(keyswap.ClientClosedError):
+                c.get("/after")
+        finally:
+            release.set()
+            t.join()
+    finally:
+        srv.close()
+
+
+def test_sync_stream_read_on_another_thread():
+    # A stream=True body lives on the sending thread's runtime; another thread can read it,
+    # also after the sending thread has exited.
+    srv = CountingServer()
+    try:
+        with client(keyswap.Client, srv.url) as c:
+            box = []
+            t = threading.Thread(target=lambda: box.append(c.get("/s", stream=True)))
+            t.start()
+            t.join()
+            assert box[0].read() == b"ok"
+    finally:
+        srv.close()
