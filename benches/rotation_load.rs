@@ -37,10 +37,15 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn rename_into(path: &Path, content: &str) {
+/// Writes `content` next to `path` and renames it over `path`; returns the instant just before
+/// the rename (the moment the new key is in place is inside that call: a watcher woken by it
+/// may preempt this thread before the call returns).
+fn rename_into(path: &Path, content: &str) -> Instant {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, content).unwrap();
+    let at = Instant::now();
     std::fs::rename(&tmp, path).unwrap();
+    at
 }
 
 /// A Kubernetes secret volume updated as the kubelet does: a new timestamped directory, a
@@ -61,17 +66,20 @@ impl Volume {
         v
     }
 
-    fn update(&mut self, key: &str) {
+    /// Returns the instant just before the `..data` swap (see [`rename_into`]).
+    fn update(&mut self, key: &str) -> Instant {
         self.generation += 1;
         let ts = format!("..2026_11_23_12_00_{:06}", self.generation);
         std::fs::create_dir(self.dir.join(&ts)).unwrap();
         std::fs::write(self.dir.join(&ts).join("api_key"), key).unwrap();
         let old = std::fs::read_link(self.dir.join("..data")).ok();
         std::os::unix::fs::symlink(&ts, self.dir.join("..data_tmp")).unwrap();
+        let at = Instant::now();
         std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
         if let Some(old) = old {
             std::fs::remove_dir_all(self.dir.join(old)).unwrap();
         }
+        at
     }
 }
 
@@ -305,17 +313,12 @@ async fn main() {
             api.accept_also(&key);
             tokio::time::sleep(Duration::from_millis(60)).await;
             let written = match &mut volume {
-                Some(v) => {
-                    v.update(&key);
-                    Instant::now()
-                }
-                None if pattern == "rename" => {
-                    rename_into(&path, &key);
-                    Instant::now()
-                }
+                Some(v) => v.update(&key),
+                None if pattern == "rename" => rename_into(&path, &key),
                 None => {
+                    let at = Instant::now();
                     std::fs::write(&path, &key).unwrap();
-                    Instant::now()
+                    at
                 }
             };
             let deadline = Instant::now() + Duration::from_secs(2);

@@ -79,6 +79,48 @@ pub(crate) struct SyncRuntime {
     pools: std::sync::Mutex<Vec<(std::sync::Weak<HttpConfig>, keyswap::reqwest::Client)>>,
 }
 
+/// While a response is due and no other thread is inside a blocking call, the caller polls for
+/// it without sleeping for up to this long before it blocks in `epoll_wait`: on loopback or a
+/// LAN the answer usually comes within it, and the caller is spared the sleep and the wake-up
+/// (a context switch each way, the larger part of a fast round trip). Bounded, so a slow
+/// server costs at most this much CPU per request; never with concurrent callers, which would
+/// take CPU from each other. `KEYSWAP_SYNC_SPIN_US` (read once) overrides it; 0 turns it off.
+const DEFAULT_SPIN: std::time::Duration = std::time::Duration::from_micros(200);
+
+fn spin() -> std::time::Duration {
+    static SPIN: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(|| {
+        std::env::var("KEYSWAP_SYNC_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_SPIN, std::time::Duration::from_micros)
+    })
+}
+/// Threads inside a blocking call, over every runtime: spinning only when alone.
+static BLOCKING_CALLERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Polls `fut`; while it is pending, for at most `spin()` and while this is the only blocking
+/// caller, lets the runtime poll its driver without blocking (`yield_now`: a zero-timeout
+/// `epoll_wait`) and polls again; then waits for it normally.
+async fn spin_then_wait<F: std::future::Future>(fut: F) -> F::Output {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::task::Poll;
+    let mut fut = std::pin::pin!(fut);
+    let mut until = None;
+    loop {
+        let polled = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+        if let Poll::Ready(out) = polled {
+            return out;
+        }
+        let now = std::time::Instant::now();
+        let until = *until.get_or_insert_with(|| now + spin());
+        if now >= until || BLOCKING_CALLERS.load(Relaxed) > 1 {
+            return fut.await;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 /// A caller coming back after this long without a call first lets the runtime catch up.
 const CATCH_UP_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
 /// How often the keeper drives runtimes nobody called since its last round.
@@ -151,11 +193,13 @@ impl SyncRuntime {
     pub(crate) fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
         use std::sync::atomic::Ordering::{Relaxed, SeqCst};
         self.active.fetch_add(1, SeqCst);
+        BLOCKING_CALLERS.fetch_add(1, Relaxed);
         self.calls.fetch_add(1, Relaxed);
         struct Exit<'a>(&'a SyncRuntime);
         impl Drop for Exit<'_> {
             fn drop(&mut self) {
                 self.0.left_at.store(nanos_now(), Relaxed);
+                BLOCKING_CALLERS.fetch_sub(1, Relaxed);
                 self.0.active.fetch_sub(1, SeqCst);
             }
         }
@@ -164,10 +208,10 @@ impl SyncRuntime {
         if idle > CATCH_UP_AFTER.as_nanos() as u64 {
             self.rt().block_on(async {
                 catch_up().await;
-                fut.await
+                spin_then_wait(fut).await
             })
         } else {
-            self.rt().block_on(fut)
+            self.rt().block_on(spin_then_wait(fut))
         }
     }
 

@@ -284,3 +284,37 @@ def test_sync_stream_read_on_another_thread():
             assert box[0].read() == b"ok"
     finally:
         srv.close()
+
+
+SPIN_PROBE = """
+import sys, time, keyswap
+c = keyswap.Client(source=keyswap.FixedSource("k1"), auth=keyswap.Header("X-API-Key"),
+                   base_url=sys.argv[1], timeout=5.0)
+c.get("/warm-up")
+cpu = time.process_time()
+assert c.get("/slow", params={"delay": 0.3}).status_code == 200
+print(time.process_time() - cpu)
+"""
+
+
+def _cpu_while_waiting(url, spin_us):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ)
+    if spin_us is None:
+        env.pop("KEYSWAP_SYNC_SPIN_US", None)
+    else:
+        env["KEYSWAP_SYNC_SPIN_US"] = str(spin_us)
+    out = subprocess.run([sys.executable, "-c", SPIN_PROBE, url], env=env, check=True,
+                         capture_output=True, text=True, timeout=60)
+    return float(out.stdout.strip())
+
+
+def test_sync_waiting_spins_at_most_its_bound(server):
+    # A lone caller polls for its response without sleeping for at most the bound (default
+    # 200 us), then blocks: waiting 0.3 s for a slow server costs next to no CPU. A bound of
+    # 5 s shows the spin is real (the whole 0.3 s on the CPU); 0 turns it off.
+    assert _cpu_while_waiting(server.url, None) < 0.1
+    assert _cpu_while_waiting(server.url, 0) < 0.1
+    assert _cpu_while_waiting(server.url, 5_000_000) > 0.2
