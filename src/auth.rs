@@ -37,9 +37,21 @@ impl Auth {
     /// If `name` is not a valid header name: it is a constant of your program, so a typo
     /// should fail at once.
     pub fn header(name: &str) -> Auth {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .unwrap_or_else(|_| panic!("invalid header name {name:?}"));
-        Auth(Placement::Header(name))
+        Auth::try_header(name).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// [`header`](Self::header) for a name that comes from input (configuration, another
+    /// language): an error ([`Error::is_builder`]) instead of a panic when it is not a valid
+    /// header name.
+    ///
+    /// ```
+    /// assert!(keyswap::Auth::try_header("X-API-Key").is_ok());
+    /// assert!(keyswap::Auth::try_header("X API Key").unwrap_err().is_builder());
+    /// ```
+    pub fn try_header(name: &str) -> Result<Auth> {
+        HeaderName::from_bytes(name.as_bytes())
+            .map(|name| Auth(Placement::Header(name)))
+            .map_err(|_| Error::builder(format!("invalid header name {name:?}")))
     }
 
     /// `Authorization: Bearer <key>`. The default when no `auth` is configured.

@@ -99,9 +99,10 @@ impl ClientBuilder {
     }
 
     /// Sends through this `reqwest::Client` (proxies, timeouts, TLS roots, pool settings).
-    /// Default: one client per process, with reqwest's defaults but redirects turned off,
-    /// shared by every keyswap client and endpoint source not given one (one connection pool,
-    /// TLS roots parsed once).
+    /// Default: one client per Tokio runtime (the one current at build; outside any runtime,
+    /// one for the process), with reqwest's defaults but redirects turned off, shared by every
+    /// keyswap client and endpoint source not given one (one connection pool, TLS roots parsed
+    /// once); per runtime because a pooled connection is a task of the runtime that opened it.
     ///
     /// Build it with `redirect(reqwest::redirect::Policy::none())`: keyswap follows redirects
     /// itself and decides per hop whether the credential goes along. A client that follows

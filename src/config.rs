@@ -1030,10 +1030,7 @@ fn parse_auth(input: &str) -> Result<Auth> {
             Auth::bearer()
         }
         "header" => {
-            if HeaderName::from_bytes(arg.as_bytes()).is_err() {
-                return Err(cx.err("argument", "not a valid HTTP header name"));
-            }
-            Auth::header(arg)
+            Auth::try_header(arg).map_err(|_| cx.err("argument", "not a valid HTTP header name"))?
         }
         "query" => {
             if arg

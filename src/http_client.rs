@@ -1,20 +1,93 @@
-//! The default HTTP client, built once per process and shared by every keyswap client and
-//! endpoint source that was not given one: building a `reqwest::Client` loads and parses the
-//! system's TLS roots, which costs milliseconds and memory per client. Clones share one
-//! connection pool.
+//! The default HTTP client, built once per Tokio runtime and shared by every keyswap client and
+//! endpoint source of that runtime that was not given one: building a `reqwest::Client` loads
+//! and parses the system's TLS roots, which costs milliseconds and memory per client. Clones
+//! share one connection pool.
+//!
+//! Why per runtime and not per process: a pooled connection is a task of the runtime that
+//! opened it. Shared across runtimes (a test suite's `#[tokio::test]`s, a program with a runtime
+//! per thread), a request on another runtime may check out a connection whose runtime is
+//! shutting down, and fail with "runtime dropped the dispatch task". A runtime's client is
+//! forgotten when the runtime shuts down.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
-/// The shared default: reqwest's defaults with redirects off (keyswap follows redirects itself,
-/// deciding per hop whether the credential goes along; an endpoint source never follows one).
+use tokio::runtime::{Handle, Id};
+
+/// The shared default of the current runtime (outside any runtime: one for the process).
+/// reqwest's defaults with redirects off: keyswap follows redirects itself, deciding per hop
+/// whether the credential goes along; an endpoint source never follows one.
 pub(crate) fn shared_default() -> Result<reqwest::Client, String> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| format!("cannot build the HTTP client: {e}"))
-        })
-        .clone()
+    let Ok(runtime) = Handle::try_current() else {
+        static OUTSIDE: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+        return OUTSIDE.get_or_init(build).clone();
+    };
+    let id = runtime.id();
+    if let Some(client) = per_runtime().get(&id) {
+        return Ok(client.clone());
+    }
+    let client = build()?;
+    per_runtime().entry(id).or_insert(client.clone());
+    // A task that never finishes: dropped when the runtime shuts down, it forgets the client.
+    let forget = Forget(id);
+    runtime.spawn(async move {
+        let _forget = forget;
+        std::future::pending::<()>().await
+    });
+    Ok(client)
+}
+
+fn build() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+fn per_runtime() -> MutexGuard<'static, HashMap<Id, reqwest::Client>> {
+    static CLIENTS: OnceLock<Mutex<HashMap<Id, reqwest::Client>>> = OnceLock::new();
+    CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+struct Forget(Id);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        let forgotten = per_runtime().remove(&self.0);
+        // The client (its pool's last handle, maybe) is dropped outside the lock.
+        drop(forgotten);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn one_client_per_runtime_forgotten_with_it() {
+        let (a, b) = (runtime(), runtime());
+        let ids = (a.handle().id(), b.handle().id());
+        a.block_on(async { shared_default().unwrap() });
+        a.block_on(async { shared_default().unwrap() });
+        b.block_on(async { shared_default().unwrap() });
+        assert!(per_runtime().contains_key(&ids.0) && per_runtime().contains_key(&ids.1));
+        drop(a);
+        assert!(
+            !per_runtime().contains_key(&ids.0),
+            "forgotten with its runtime"
+        );
+        assert!(per_runtime().contains_key(&ids.1));
+        drop(b);
+        assert!(!per_runtime().contains_key(&ids.1));
+    }
 }

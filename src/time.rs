@@ -203,11 +203,7 @@ impl fmt::Debug for ManualTime {
 
 impl TimeSource for ManualTime {
     fn now(&self) -> Instant {
-        let elapsed = self.elapsed();
-        self.inner
-            .start
-            .checked_add(elapsed)
-            .unwrap_or_else(|| far_future(self.inner.start))
+        saturating_add(self.inner.start, self.elapsed())
     }
 
     fn system_time(&self) -> SystemTime {
@@ -265,8 +261,11 @@ impl Drop for ManualSleep {
 
 /// `now + d` on the process clock, saturating: settings may be as large as `Duration::MAX`.
 pub(crate) fn after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d).unwrap_or_else(|| far_future(now))
+    saturating_add(Instant::now(), d)
+}
+
+fn saturating_add(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d).unwrap_or_else(|| far_future(at))
 }
 
 /// An instant further away than any wait keyswap makes (about 30 years).
@@ -328,8 +327,7 @@ impl Time {
 
     /// `now + d`, saturating: settings may be as large as `Duration::MAX`.
     pub(crate) fn after(&self, d: Duration) -> Instant {
-        let now = self.now();
-        now.checked_add(d).unwrap_or_else(|| far_future(now))
+        saturating_add(self.now(), d)
     }
 
     /// Runs `future` until `deadline` (on this clock).

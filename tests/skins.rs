@@ -154,11 +154,13 @@ async fn send_with_goes_through_the_given_client() {
     assert_eq!(own.send().await.unwrap().status().as_u16(), 404);
 }
 
+/// The rotation scenarios through a reqwest-middleware stack: reqwest-retry (and, with
+/// `tracing`, reqwest-tracing before it) outside keyswap.
 #[cfg(feature = "middleware")]
-#[tokio::test]
-async fn middleware_with_retry_outside() {
+async fn middleware_scenarios(skin: &str, tracing: bool) {
     use reqwest_retry::{RetryTransientMiddleware, policies::ExponentialBackoff};
-    scenarios("Middleware", |source| {
+    use reqwest_tracing::{SpanBackendWithUrl, TracingMiddleware};
+    scenarios(skin, |source| {
         let builder = builder(source);
         Box::pin(async move {
             let keys = builder.build().await.unwrap();
@@ -166,7 +168,11 @@ async fn middleware_with_retry_outside() {
                 .redirect(keyswap::reqwest::redirect::Policy::none())
                 .build()
                 .unwrap();
-            let stack = reqwest_middleware::ClientBuilder::new(http)
+            let mut stack = reqwest_middleware::ClientBuilder::new(http);
+            if tracing {
+                stack = stack.with(TracingMiddleware::<SpanBackendWithUrl>::new());
+            }
+            let stack = stack
                 .with(RetryTransientMiddleware::new_with_policy(
                     ExponentialBackoff::builder().build_with_max_retries(2),
                 ))
@@ -187,35 +193,14 @@ async fn middleware_with_retry_outside() {
 
 #[cfg(feature = "middleware")]
 #[tokio::test]
+async fn middleware_with_retry_outside() {
+    middleware_scenarios("Middleware", false).await;
+}
+
+#[cfg(feature = "middleware")]
+#[tokio::test]
 async fn middleware_with_tracing_and_retry_outside() {
-    use reqwest_retry::{RetryTransientMiddleware, policies::ExponentialBackoff};
-    use reqwest_tracing::{SpanBackendWithUrl, TracingMiddleware};
-    scenarios("Middleware under reqwest-tracing", |source| {
-        let builder = builder(source);
-        Box::pin(async move {
-            let keys = builder.build().await.unwrap();
-            let http = keyswap::reqwest::Client::builder()
-                .redirect(keyswap::reqwest::redirect::Policy::none())
-                .build()
-                .unwrap();
-            let stack = reqwest_middleware::ClientBuilder::new(http)
-                .with(TracingMiddleware::<SpanBackendWithUrl>::new())
-                .with(RetryTransientMiddleware::new_with_policy(
-                    ExponentialBackoff::builder().build_with_max_retries(2),
-                ))
-                .with(keyswap::Middleware::new(keys))
-                .build();
-            let send: Send = Box::new(move |url| {
-                let stack = stack.clone();
-                Box::pin(async move {
-                    let resp = stack.get(url).send().await.unwrap();
-                    (resp.status().as_u16(), resp.url().to_string())
-                })
-            });
-            send
-        })
-    })
-    .await;
+    middleware_scenarios("Middleware under reqwest-tracing", true).await;
 }
 
 /// reqwest-tracing outside keyswap records full URLs, and never the query credential keyswap

@@ -35,6 +35,21 @@ async fn build(builder: keyswap::ClientBuilder, time: &ManualTime) -> Client {
         .unwrap()
 }
 
+/// A local API accepting `accepted` (keep the server alive: the first element), its request
+/// log, a hand-driven source holding `key`, manual time, and a client of them configured by
+/// `configure`.
+async fn stage(
+    accepted: &[&str],
+    key: &str,
+    configure: impl FnOnce(keyswap::ClientBuilder) -> keyswap::ClientBuilder,
+) -> (wiremock::MockServer, Api, ManualSource, ManualTime, Client) {
+    let (server, api) = Api::start(accepted).await;
+    let source = ManualSource::new(key);
+    let time = ManualTime::new();
+    let client = build(configure(common::client(&source, &server).await), &time).await;
+    (server, api, source, time, client)
+}
+
 fn get(client: &Client) -> tokio::task::JoinHandle<StatusCode> {
     let client = client.clone();
     tokio::spawn(async move { client.get("/").send().await.unwrap().status() })
@@ -42,15 +57,9 @@ fn get(client: &Client) -> tokio::task::JoinHandle<StatusCode> {
 
 #[tokio::test]
 async fn a_rejected_request_waits_exactly_the_rotation_wait_then_gets_the_rejection() {
-    let (server, api) = Api::start(&["new"]).await;
-    let source = ManualSource::new("old");
-    let time = ManualTime::new();
-    let client = build(
-        common::client(&source, &server)
-            .await
-            .await_rotation(Duration::from_secs(60)),
-        &time,
-    )
+    let (_server, api, _, time, client) = stage(&["new"], "old", |b| {
+        b.await_rotation(Duration::from_secs(60))
+    })
     .await;
     let real = Instant::now();
     let request = get(&client);
@@ -73,15 +82,9 @@ async fn a_rejected_request_waits_exactly_the_rotation_wait_then_gets_the_reject
 
 #[tokio::test]
 async fn the_rotation_wait_reloads_the_source_every_poll_step() {
-    let (server, api) = Api::start(&["new"]).await;
-    let source = ManualSource::new("old");
-    let time = ManualTime::new();
-    let client = build(
-        common::client(&source, &server)
-            .await
-            .await_rotation(Duration::from_secs(10)),
-        &time,
-    )
+    let (_server, api, source, time, client) = stage(&["new"], "old", |b| {
+        b.await_rotation(Duration::from_secs(10))
+    })
     .await;
     let request = get(&client);
     assert!(eventually(SETTLE, || time.pending_sleeps() == 2).await);
@@ -111,17 +114,11 @@ const PAST_BURST_WINDOW: Duration = Duration::from_millis(300);
 
 #[tokio::test]
 async fn the_previous_key_is_a_fallback_for_exactly_the_overlap_window() {
-    let (server, api) = Api::start(&["a"]).await;
-    let source = ManualSource::new("a");
-    let time = ManualTime::new();
-    let client = build(
-        common::client(&source, &server)
-            .await
-            .overlap_window(Duration::from_secs(10))
+    let (_server, api, source, time, client) = stage(&["a"], "a", |b| {
+        b.overlap_window(Duration::from_secs(10))
             .propagation_hold(Duration::ZERO)
-            .await_rotation(Duration::ZERO),
-        &time,
-    )
+            .await_rotation(Duration::ZERO)
+    })
     .await;
     source.set("b");
     client.refresh().await.unwrap();
@@ -141,16 +138,10 @@ async fn the_previous_key_is_a_fallback_for_exactly_the_overlap_window() {
 
 #[tokio::test]
 async fn a_burst_of_rejections_right_after_a_load_gathers_for_exactly_20_ms() {
-    let (server, api) = Api::start(&["a"]).await;
-    let source = ManualSource::new("a");
-    let time = ManualTime::new();
-    let client = build(
-        common::client(&source, &server)
-            .await
-            .propagation_hold(Duration::ZERO)
-            .await_rotation(Duration::ZERO),
-        &time,
-    )
+    let (_server, api, source, time, client) = stage(&["a"], "a", |b| {
+        b.propagation_hold(Duration::ZERO)
+            .await_rotation(Duration::ZERO)
+    })
     .await;
     source.set("b");
     client.refresh().await.unwrap();
@@ -170,17 +161,11 @@ async fn a_burst_of_rejections_right_after_a_load_gathers_for_exactly_20_ms() {
 
 #[tokio::test]
 async fn a_propagation_hold_probes_once_per_interval_and_ends_on_acceptance() {
-    let (server, api) = Api::start(&["a"]).await;
-    let source = ManualSource::new("a");
-    let time = ManualTime::new();
-    let client = build(
-        common::client(&source, &server)
-            .await
-            .overlap_window(Duration::from_secs(60))
+    let (_server, api, source, time, client) = stage(&["a"], "a", |b| {
+        b.overlap_window(Duration::from_secs(60))
             .propagation_hold(Duration::from_secs(5))
-            .probe_interval(Duration::from_secs(1)),
-        &time,
-    )
+            .probe_interval(Duration::from_secs(1))
+    })
     .await;
     source.set("b");
     client.refresh().await.unwrap();

@@ -47,10 +47,9 @@ pub struct Header;
 impl Header {
     #[new]
     fn new(name: &str) -> PyResult<PyClassInitializer<Self>> {
-        if HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(config_error(format!("invalid header name {name:?}")));
-        }
-        Ok(auth(keyswap::Auth::header(name), format!("Header({name:?})")).add_subclass(Header))
+        let header =
+            keyswap::Auth::try_header(name).map_err(|err| config_error(err.to_string()))?;
+        Ok(auth(header, format!("Header({name:?})")).add_subclass(Header))
     }
 }
 

@@ -614,6 +614,11 @@ impl Client {
                 rt.block_on(send(request, Some(&http)))
             })
         })
+        .map_err(|err| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "cannot start keyswap's runtime on this thread: {err}"
+            ))
+        })?
         .map_err(to_py)
     }
 }

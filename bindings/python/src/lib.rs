@@ -169,19 +169,20 @@ impl HttpConfig {
 }
 
 impl SyncRuntime {
-    fn new() -> SyncRuntime {
+    /// Fails when the OS refuses what a runtime needs (an `epoll` instance, an `eventfd`: out
+    /// of file descriptors).
+    fn new() -> std::io::Result<SyncRuntime> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name("keyswap-sync")
-            .build()
-            .expect("cannot build the keyswap runtime");
-        SyncRuntime {
+            .build()?;
+        Ok(SyncRuntime {
             rt: Some(rt),
             active: Default::default(),
             calls: Default::default(),
             left_at: Default::default(),
             pools: Default::default(),
-        }
+        })
     }
 
     fn rt(&self) -> &tokio::runtime::Runtime {
@@ -266,10 +267,12 @@ fn registry() -> &'static std::sync::Mutex<Vec<std::sync::Weak<SyncRuntime>>> {
     static REGISTRY: std::sync::OnceLock<std::sync::Mutex<Vec<std::sync::Weak<SyncRuntime>>>> =
         std::sync::OnceLock::new();
     REGISTRY.get_or_init(|| {
-        std::thread::Builder::new()
+        // Without a keeper (the OS refused a thread) requests still work: a caller coming back
+        // after `CATCH_UP_AFTER` lets its runtime catch up first; idle threads' pools are then
+        // only released when their threads exit.
+        let _ = std::thread::Builder::new()
             .name("keyswap-keeper".into())
-            .spawn(keep)
-            .expect("cannot start the keyswap-keeper thread");
+            .spawn(keep);
         Default::default()
     })
 }
@@ -333,28 +336,38 @@ impl Drop for ThreadSlot {
 }
 
 thread_local! {
-    static THREAD_RUNTIME: ThreadSlot = {
+    /// `None` when this thread's runtime could not be built; calls then try a runtime of their own.
+    static THREAD_RUNTIME: Option<ThreadSlot> = {
         let reused = spare().lock().unwrap_or_else(|p| p.into_inner()).pop();
-        ThreadSlot(reused.unwrap_or_else(|| {
-            let rt = std::sync::Arc::new(SyncRuntime::new());
-            registry()
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(std::sync::Arc::downgrade(&rt));
-            rt
-        }))
+        match reused {
+            Some(rt) => Some(ThreadSlot(rt)),
+            None => SyncRuntime::new().ok().map(|rt| {
+                let rt = std::sync::Arc::new(rt);
+                registry()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(std::sync::Arc::downgrade(&rt));
+                ThreadSlot(rt)
+            }),
+        }
     };
 }
 
-/// Runs `f` with the calling thread's runtime (made on first use, or taken from `spare`).
-pub(crate) fn with_thread_runtime<R>(f: impl FnOnce(&std::sync::Arc<SyncRuntime>) -> R) -> R {
-    let mut f = Some(f);
-    let done = THREAD_RUNTIME.try_with(|slot| (f.take().expect("called once"))(&slot.0));
-    match done {
-        Ok(r) => r,
-        // The thread is exiting (its thread-locals are being destroyed): a runtime for this call.
-        Err(_) => (f.take().expect("not called"))(&std::sync::Arc::new(SyncRuntime::new())),
-    }
+/// Runs `f` with the calling thread's runtime (made on first use, or taken from `spare`); when
+/// the thread has none (it is exiting, or its runtime could not be built), with a runtime made
+/// for this call. Errs only when that cannot be built either.
+pub(crate) fn with_thread_runtime<R>(
+    f: impl FnOnce(&std::sync::Arc<SyncRuntime>) -> R,
+) -> std::io::Result<R> {
+    let own = THREAD_RUNTIME
+        .try_with(|slot| slot.as_ref().map(|slot| std::sync::Arc::clone(&slot.0)))
+        .ok()
+        .flatten();
+    let rt = match own {
+        Some(rt) => rt,
+        None => std::sync::Arc::new(SyncRuntime::new()?),
+    };
+    Ok(f(&rt))
 }
 
 #[pymodule]
