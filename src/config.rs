@@ -620,10 +620,33 @@ fn parse_source(input: &str) -> Result<Source> {
         _ => {
             return Err(any.err(
                 "scheme",
-                format!("unknown; expected one of {SOURCE_SCHEMES}"),
+                format!(
+                    "{}; expected one of {SOURCE_SCHEMES}",
+                    unknown_scheme(scheme)
+                ),
             ));
         }
     })
+}
+
+/// "unknown scheme `ftp`": a scheme is named when it looks like one (RFC 3986: a letter, then
+/// letters, digits, `+`, `-`, `.`; lowercase, as written in configurations, and short), so a
+/// mistyped scheme is easy to spot. Anything else before the first `:` may be a pasted secret
+/// (`sk_live_…:…`, an access key id) and is only described.
+fn unknown_scheme(scheme: &str) -> String {
+    let looks_like_one = (1..=16).contains(&scheme.len())
+        && scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
+    if looks_like_one {
+        format!("unknown scheme `{scheme}`")
+    } else {
+        format!(
+            "unknown ({} characters before `:`, not shown)",
+            scheme.chars().count()
+        )
+    }
 }
 
 fn file_path(rest: &str) -> Result<std::path::PathBuf> {

@@ -5,10 +5,19 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 
 /// The longest version label accepted from a source.
 const MAX_VERSION_LEN: usize = 256;
+/// How a version label derived from the content starts.
+const DERIVED_PREFIX: &str = "auto:";
+
+/// The key of this process's fingerprints (and so of derived version labels): random, from the
+/// operating system, drawn once. A forked child inherits it, and its labels match the parent's.
+fn process_key() -> &'static std::collections::hash_map::RandomState {
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    KEY.get_or_init(std::collections::hash_map::RandomState::new)
+}
 
 /// One API credential: a key, an optional signing secret, a version and an optional expiry.
 ///
@@ -32,8 +41,13 @@ pub struct Credential {
 }
 
 impl Credential {
-    /// A credential holding only a key. Its version is derived from the content
-    /// (`sha256:` and the first 8 hex digits of a SHA-256 over key and secret).
+    /// A credential holding only a key. Its version is derived from the content: `auto:` and 8
+    /// hex digits of the [fingerprint](Credential::fingerprint), keyed per process, so a
+    /// label shown in logs, metrics and `health()` cannot confirm a guessed secret (an unkeyed
+    /// hash of a low-entropy secret, a Basic-auth password, would). Labels therefore differ
+    /// between processes: give the credential a [version](Credential::with_version) of its
+    /// own (Vault's, AWS's `VersionId`, a `version` field in the file) to compare across a
+    /// fleet.
     pub fn new(key: impl Into<String>) -> Self {
         let key: String = key.into();
         let mut cred = Credential {
@@ -137,8 +151,10 @@ impl Credential {
         self.secret.is_some()
     }
 
-    /// A 64-bit digest of key, secret and passphrase: equal fingerprints mean the same credential.
-    /// It is a truncated SHA-256, so it does not reveal the key.
+    /// A 64-bit digest of key, secret and passphrase: equal fingerprints mean the same
+    /// credential, within this process. Keyed with a random key of the process (SipHash), so it
+    /// neither reveals the key nor lets anyone who sees it confirm a guessed key offline; the
+    /// same credential has another fingerprint in another process.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
@@ -177,25 +193,23 @@ impl Credential {
     }
 
     fn rehash(&mut self) {
-        let mut hasher = Sha256::new();
-        hasher.update(self.key.expose_secret().as_bytes());
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = process_key().build_hasher();
+        hasher.write(self.key.expose_secret().as_bytes());
         if let Some(secret) = &self.secret {
             // A separator that cannot occur in a validated key keeps ("ab","c") != ("a","bc").
-            hasher.update([0u8]);
-            hasher.update(secret.expose_secret().as_bytes());
+            hasher.write_u8(0);
+            hasher.write(secret.expose_secret().as_bytes());
         }
         if let Some(passphrase) = &self.passphrase {
             // A different separator: a secret and a passphrase never hash alike.
-            hasher.update([1u8]);
-            hasher.update(passphrase.expose_secret().as_bytes());
+            hasher.write_u8(1);
+            hasher.write(passphrase.expose_secret().as_bytes());
         }
-        let digest = hasher.finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        self.fingerprint = u64::from_be_bytes(first);
-        let derived = self.version.is_empty() || self.version.starts_with("sha256:");
+        self.fingerprint = hasher.finish();
+        let derived = self.version.is_empty() || self.version.starts_with(DERIVED_PREFIX);
         if derived {
-            self.version = format!("sha256:{:08x}", (self.fingerprint >> 32) as u32);
+            self.version = format!("{DERIVED_PREFIX}{:08x}", (self.fingerprint >> 32) as u32);
         }
     }
 
@@ -266,7 +280,7 @@ mod tests {
     #[test]
     fn derived_version_follows_content_and_explicit_version_sticks() {
         let a = Credential::new("abc");
-        assert!(a.version().starts_with("sha256:"));
+        assert!(a.version().starts_with("auto:"));
         assert_ne!(a.version(), Credential::new("abd").version());
         let b = Credential::new("abc").with_version("v7").with_secret("s");
         assert_eq!(b.version(), "v7");
@@ -281,5 +295,54 @@ mod tests {
         let past = SystemTime::now() - Duration::from_secs(1);
         assert!(Credential::new("ok").with_expiry(past).validate().is_err());
         assert!(Credential::new("ok").validate().is_ok());
+    }
+
+    #[test]
+    fn derived_labels_cannot_be_recomputed_from_a_guessed_secret() {
+        use sha2::{Digest, Sha256};
+        let password = "hunter2";
+        let label = Credential::new(password).version().to_owned();
+        // What an unkeyed label would be: anyone could check a dictionary against it.
+        let unkeyed = format!("auto:{}", hex::encode(&Sha256::digest(password)[..4]));
+        assert_ne!(label, unkeyed);
+        assert_ne!(
+            label.trim_start_matches("auto:"),
+            hex::encode(&Sha256::digest(password)[..4])
+        );
+        // Stable within the process, distinct across contents.
+        assert_eq!(label, Credential::new(password).version());
+        assert_ne!(label, Credential::new("hunter3").version());
+    }
+
+    #[test]
+    fn the_process_key_differs_between_processes() {
+        // Two processes label the same secret differently: run this test binary again as a
+        // child and compare what it prints.
+        if let Ok(key) = std::env::var("KEYSWAP_PRINT_LABEL_OF") {
+            println!("LABEL={}", Credential::new(key).version());
+            return;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let label_in_child = || {
+            let out = std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "credential::tests::the_process_key_differs_between_processes",
+                    "--nocapture",
+                ])
+                .env("KEYSWAP_PRINT_LABEL_OF", "hunter2")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.lines()
+                .find_map(|l| l.strip_prefix("LABEL=").map(str::to_owned))
+                .unwrap_or_else(|| panic!("no label printed: {text}"))
+        };
+        let (a, b) = (label_in_child(), label_in_child());
+        assert!(a.starts_with("auto:") && b.starts_with("auto:"));
+        assert_ne!(
+            a, b,
+            "a label that is the same in every process is a dictionary oracle"
+        );
     }
 }

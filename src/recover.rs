@@ -11,13 +11,28 @@ use crate::refresh::Failed;
 use crate::request_path::Attempt;
 use crate::transport::Transport;
 
+/// A retry's outcome, already reported to the store.
+enum Tried {
+    Accepted(Response),
+    Rejected(Response),
+}
+
 impl Shared {
-    /// After `failed` was rejected: (1) the credential requests use now if it is another one
-    /// (a watcher delivered it, a hold started, a rejected previous was retired), else a
-    /// single-flight refresh; (2) the previous credential inside its overlap window, tried by
-    /// one request at a time until the server has accepted it; (3) if nothing newer exists, a
-    /// bounded wait for the source to rotate. At most one retry with a newer credential and one
-    /// with the previous; otherwise the server's response stands.
+    /// After `failed` was rejected:
+    /// 1. the credential requests use now if it is another one (a watcher delivered it, a hold
+    ///    started, a rejected previous was retired), else a single-flight refresh;
+    /// 2. the previous credential inside its overlap window, tried by one request at a time
+    ///    until the server has accepted it. If the server refuses it too, it has moved on
+    ///    since it refused the newest — to the newest, most often (a key refused while the
+    ///    server was still propagating it, then the old one revoked): the newest is tried once
+    ///    more;
+    /// 3. if nothing was accepted, a bounded wait for the source to deliver a credential other
+    ///    than the newest one refused — the source may lag behind the server, or what it gave
+    ///    may have been read half-way (a key file written in place) — shared by every request
+    ///    refused with it, and granted once per rejection episode.
+    ///
+    /// Every answer is reported to the store, so what it knows about each credential is
+    /// re-learned. Otherwise the server's last response stands.
     pub(crate) async fn recover<T: Transport>(
         &self,
         transport: &T,
@@ -26,20 +41,18 @@ impl Shared {
         when: Failed,
         resp: Response,
     ) -> Result<Response> {
-        self.store.rejected(failed);
+        self.store.rejected(failed, when.at);
         let mut last = resp;
         let mut tried = vec![failed];
+        // The newest credential refused so far: what a rotation wait must move away from.
+        let mut refused = failed;
 
-        let fresh = self.other_than(failed, when).await;
-        if let Some(cred) = &fresh {
-            match self.retry(transport, template, cred).await? {
-                Attempt::Accepted(resp) | Attempt::Resign(_, resp) => {
-                    self.store.accepted(cred.fingerprint());
-                    return Ok(resp);
-                }
-                Attempt::Rejected(resp) => {
-                    self.store.rejected(cred.fingerprint());
+        if let Some(cred) = self.other_than(failed, when).await {
+            match self.try_with(transport, template, &cred).await? {
+                Tried::Accepted(resp) => return Ok(resp),
+                Tried::Rejected(resp) => {
                     tried.push(cred.fingerprint());
+                    refused = cred.fingerprint();
                     last = resp;
                 }
             }
@@ -50,37 +63,55 @@ impl Shared {
             self.metrics.fallback();
             // `_testing` (held for an untried previous) keeps other requests from sending it
             // until this attempt has decided.
-            match self.retry(transport, template, &prev).await? {
-                Attempt::Accepted(resp) | Attempt::Resign(_, resp) => {
+            match self.try_with(transport, template, &prev).await? {
+                Tried::Accepted(resp) => {
                     self.store.hold_on_previous(prev.fingerprint());
                     return Ok(resp);
                 }
-                Attempt::Rejected(resp) => {
-                    // Revoked: spare every later request the same wasted attempt.
-                    self.store.rejected(prev.fingerprint());
+                Tried::Rejected(resp) => {
+                    // Revoked (the store retired it): the server moved on after it refused
+                    // the newest, which may be accepted now.
                     tried.push(prev.fingerprint());
                     last = resp;
+                    let newest = self.store.current();
+                    if newest.fingerprint() == refused {
+                        match self.try_with(transport, template, &newest).await? {
+                            Tried::Accepted(resp) => return Ok(resp),
+                            Tried::Rejected(resp) => last = resp,
+                        }
+                    }
                 }
             }
         }
 
-        if fresh.is_none() {
-            if let Some(cred) = self.await_rotation(failed, when).await {
-                if !tried.contains(&cred.fingerprint()) {
-                    return Ok(match self.retry(transport, template, &cred).await? {
-                        Attempt::Accepted(resp) | Attempt::Resign(_, resp) => {
-                            self.store.accepted(cred.fingerprint());
-                            resp
-                        }
-                        Attempt::Rejected(resp) => {
-                            self.store.rejected(cred.fingerprint());
-                            resp
-                        }
-                    });
-                }
+        if let Some(cred) = self.await_rotation(refused, when).await {
+            if !tried.contains(&cred.fingerprint()) {
+                return Ok(match self.try_with(transport, template, &cred).await? {
+                    Tried::Accepted(resp) | Tried::Rejected(resp) => resp,
+                });
             }
         }
         Ok(last)
+    }
+
+    /// Retries with `cred` and reports the answer to the store.
+    async fn try_with<T: Transport>(
+        &self,
+        transport: &T,
+        template: &Request,
+        cred: &Credential,
+    ) -> Result<Tried> {
+        let sent = self.time.now();
+        Ok(match self.retry(transport, template, cred).await? {
+            Attempt::Accepted(resp) | Attempt::Resign(_, resp) => {
+                self.store.accepted(cred.fingerprint(), sent);
+                Tried::Accepted(resp)
+            }
+            Attempt::Rejected(resp) => {
+                self.store.rejected(cred.fingerprint(), self.time.now());
+                Tried::Rejected(resp)
+            }
+        })
     }
 
     async fn other_than(&self, failed: u64, when: Failed) -> Option<Arc<Credential>> {

@@ -30,8 +30,6 @@ pub(crate) struct Refresher {
     flight: SingleFlight<()>,
     /// Held while one request tries a previous credential the server has not accepted yet.
     pub(crate) fallback_gate: tokio::sync::Mutex<()>,
-    /// The one rotation wait: (fingerprint of the rejected credential, deadline).
-    wait: std::sync::Mutex<Option<(u64, Instant)>>,
     await_rotation: Duration,
 }
 
@@ -40,7 +38,6 @@ impl Refresher {
         Refresher {
             flight: SingleFlight::new(time),
             fallback_gate: tokio::sync::Mutex::new(()),
-            wait: std::sync::Mutex::new(None),
             await_rotation,
         }
     }
@@ -213,9 +210,12 @@ impl Shared {
     }
 
     /// Waits, bounded, for the store to hold something other than the credential with
-    /// fingerprint `rejected`. One wait per rejected credential: every request that failed with
-    /// it shares the same deadline, and once that has passed they fail fast. The deadline
-    /// bounds the whole wait, slow source loads included.
+    /// fingerprint `rejected`. One wait per rejection episode ([`Store::rotation_wait`]): every
+    /// request that failed with it shares the same deadline, and once that has passed they
+    /// fail fast, until the credential is accepted again. The deadline bounds the whole wait,
+    /// slow source loads included.
+    ///
+    /// [`Store::rotation_wait`]: crate::store::Store::rotation_wait
     pub(crate) async fn await_rotation(
         &self,
         rejected: u64,
@@ -224,23 +224,13 @@ impl Shared {
         if self.refresher.await_rotation.is_zero() {
             return None;
         }
-        let deadline = {
-            let mut wait = self
-                .refresher
-                .wait
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            match *wait {
-                Some((fingerprint, deadline)) if fingerprint == rejected => deadline,
-                _ => {
-                    let deadline = self.time.after(self.refresher.await_rotation);
-                    *wait = Some((rejected, deadline));
-                    self.counters.rotation_waits.inc();
-                    tracing::info!(source = %self.source_name, "credential rejected and not rotated yet; waiting for the source");
-                    deadline
-                }
-            }
-        };
+        let (deadline, granted) = self
+            .store
+            .rotation_wait(rejected, self.refresher.await_rotation);
+        if granted {
+            self.counters.rotation_waits.inc();
+            tracing::info!(source = %self.source_name, "credential rejected and not rotated yet; waiting for the source");
+        }
         let waited = self
             .time
             .timeout_at(deadline, self.poll_for_rotation(rejected, when));

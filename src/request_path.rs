@@ -154,8 +154,10 @@ impl Shared {
                         };
                         let resp = match attempt {
                             Attempt::Accepted(resp) => {
-                                if probing {
-                                    self.store.accepted(sent_with);
+                                // Only when the store holds something this acceptance clears
+                                // (a rejection, a rotation wait): one relaxed load.
+                                if probing || self.store.attends(sent_with) {
+                                    self.store.accepted(sent_with, sent);
                                 }
                                 break 'sent (resp, replay);
                             }

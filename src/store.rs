@@ -11,8 +11,15 @@
 //! ends for good when a probe is accepted, when the previous one is rejected too, or when the
 //! hold time (bounded by the overlap window) is over. Rejections stay few instead of one per
 //! request.
+//!
+//! What the store knows about a credential from the server's answers ("rejected", "waited for
+//! a rotation") is a fact about one moment, and is re-learned: a request sent after a
+//! rejection and accepted clears it ([`Store::accepted`]). So a key refused once by a flaky
+//! gateway and accepted again is a good key again: health is fresh, its next rejection is
+//! granted a rotation wait, and it stays a fallback at the next rotation. The request path
+//! reports acceptances only while there is something to clear (one relaxed flag read).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -36,6 +43,10 @@ pub(crate) struct Store {
     active: ArcSwap<Credential>,
     /// Set while a hold is on: requests then ask [`Store::probe`] whether to try the newest.
     holding: AtomicBool,
+    /// The fingerprint whose acceptance would clear something (a rejection, a rotation wait),
+    /// 0 for none: the request path reports acceptances with it ([`Store::accepted`]), and
+    /// only those (during a hold, requests accepted with the previous one do not).
+    attention: AtomicU64,
     state: Mutex<State>,
     etiquette: Etiquette,
     rotations: watch::Sender<u64>,
@@ -47,10 +58,31 @@ pub(crate) struct Store {
 struct State {
     /// The newest credential the source gave (the active one unless a hold is on).
     newest: Arc<Credential>,
-    /// The server rejected `newest` and has accepted it since: not a fallback for later.
-    newest_rejected: bool,
+    /// When the server's answer rejecting `newest` came, until a request sent after that is
+    /// accepted with it. While set, `newest` is no fallback for later and health is failing.
+    newest_rejected: Option<Instant>,
     previous: Option<Previous>,
     hold: Option<Hold>,
+    /// The one rotation wait granted for a rejected credential, until it is accepted again.
+    wait: Option<Wait>,
+}
+
+/// A rotation wait: every request that failed with `fingerprint` shares its deadline.
+struct Wait {
+    fingerprint: u64,
+    began: Instant,
+    deadline: Instant,
+}
+
+impl State {
+    /// The fingerprint whose acceptance has something to clear, 0 for none.
+    fn attention(&self) -> u64 {
+        if self.newest_rejected.is_some() {
+            self.newest.fingerprint()
+        } else {
+            self.wait.as_ref().map_or(0, |w| w.fingerprint)
+        }
+    }
 }
 
 struct Previous {
@@ -72,6 +104,9 @@ pub(crate) enum Offered {
     Rotated,
     /// The source went back to the credential it replaced: refused, versions only move forward.
     WentBack,
+    /// The same credential with a new expiry or version label (a renewed lease, a re-signed
+    /// token): taken in place, not a rotation.
+    Renewed,
 }
 
 impl Store {
@@ -93,11 +128,13 @@ impl Store {
         Store {
             active: ArcSwap::new(Arc::clone(&initial)),
             holding: AtomicBool::new(false),
+            attention: AtomicU64::new(0),
             state: Mutex::new(State {
                 newest: initial,
-                newest_rejected: false,
+                newest_rejected: None,
                 previous,
                 hold: None,
+                wait: None,
             }),
             etiquette,
             rotations: watch::channel(0).0,
@@ -128,15 +165,50 @@ impl Store {
         });
         let first = Arc::new(first);
         state.newest = Arc::clone(&first);
-        state.newest_rejected = false;
+        state.newest_rejected = None;
+        state.wait = None;
         self.active.store(first);
+        self.settle(&state);
+    }
+
+    /// Keeps the request path's view in step with the state (called with the lock held).
+    fn settle(&self, state: &State) {
+        self.attention.store(state.attention(), Ordering::Relaxed);
+    }
+
+    /// Whether the request path should report an acceptance with `fingerprint`
+    /// ([`Store::accepted`]): one relaxed load; `false` unless the server rejected that
+    /// credential (or a rotation wait was granted for it) since it last accepted it.
+    #[inline]
+    pub(crate) fn attends(&self, fingerprint: u64) -> bool {
+        self.attention.load(Ordering::Relaxed) == fingerprint
+    }
+
+    /// The deadline of the rotation wait for the rejected credential `fingerprint`, and
+    /// whether this call granted it. One wait per rejection episode: every request that failed
+    /// with it shares the deadline, and once it has passed they fail fast — until the
+    /// credential is accepted again ([`Store::accepted`]), which ends the episode.
+    pub(crate) fn rotation_wait(&self, fingerprint: u64, wait: Duration) -> (Instant, bool) {
+        let mut state = self.state();
+        if let Some(w) = state.wait.as_ref().filter(|w| w.fingerprint == fingerprint) {
+            return (w.deadline, false);
+        }
+        let began = self.time.now();
+        let deadline = self.time.after(wait);
+        state.wait = Some(Wait {
+            fingerprint,
+            began,
+            deadline,
+        });
+        self.settle(&state);
+        (deadline, true)
     }
 
     /// Whether the server rejected the credential requests use now and the source has nothing
     /// newer (outside a hold, which uses an accepted one).
     pub(crate) fn active_rejected(&self) -> bool {
         let state = self.state();
-        state.newest_rejected && state.hold.is_none()
+        state.newest_rejected.is_some() && state.hold.is_none()
     }
 
     /// The credential with this fingerprint, if the store still holds it (current, newest or
@@ -199,25 +271,40 @@ impl Store {
         Some(Arc::clone(&state.newest))
     }
 
-    /// The server accepted a request made with `fingerprint`.
-    pub(crate) fn accepted(&self, fingerprint: u64) {
+    /// The server accepted a request made with `fingerprint` and sent at `sent`. What the
+    /// store learned about that credential from answers that came before `sent` no longer
+    /// holds: its rejection, its rotation wait, a hold on the previous one.
+    pub(crate) fn accepted(&self, fingerprint: u64, sent: Instant) {
         let mut state = self.state();
-        if state.newest.fingerprint() != fingerprint {
-            return;
+        if state
+            .wait
+            .as_ref()
+            .is_some_and(|w| w.fingerprint == fingerprint && sent >= w.began)
+        {
+            state.wait = None;
         }
-        state.newest_rejected = false;
-        if state.hold.is_some() {
-            tracing::info!(source = %self.source_name, version = %state.newest.version(), "the newest credential is accepted now; hold over");
-            self.end_hold(&mut state);
+        if state.newest.fingerprint() == fingerprint {
+            if state.newest_rejected.is_some_and(|at| sent >= at) {
+                tracing::info!(source = %self.source_name, version = %state.newest.version(), "the credential is accepted again after a rejection");
+                state.newest_rejected = None;
+            }
+            if state.hold.is_some() {
+                tracing::info!(source = %self.source_name, version = %state.newest.version(), "the newest credential is accepted now; hold over");
+                self.end_hold(&mut state);
+            }
         }
+        self.settle(&state);
     }
 
-    /// The server rejected a request made with `fingerprint`. A rejected previous credential is
-    /// retired (no later request tries it again); if it was in use during a hold, the hold ends.
-    pub(crate) fn rejected(&self, fingerprint: u64) {
+    /// The server rejected a request made with `fingerprint`; its answer came at `at`. A
+    /// rejected previous credential is retired (no later request tries it again); if it was in
+    /// use during a hold, the hold ends.
+    pub(crate) fn rejected(&self, fingerprint: u64, at: Instant) {
         let mut state = self.state();
         if state.newest.fingerprint() == fingerprint {
-            state.newest_rejected = true;
+            // The latest rejection counts: an acceptance must be newer than it to clear it.
+            state.newest_rejected = Some(state.newest_rejected.map_or(at, |t| t.max(at)));
+            self.settle(&state);
             return;
         }
         let is_previous = state
@@ -254,7 +341,8 @@ impl Store {
         };
         prev.verified = true;
         let (credential, prev_until) = (Arc::clone(&prev.credential), prev.until);
-        if state.hold.is_some() || !state.newest_rejected || self.etiquette.hold.is_zero() {
+        if state.hold.is_some() || state.newest_rejected.is_none() || self.etiquette.hold.is_zero()
+        {
             return;
         }
         let now = self.time.now();
@@ -306,18 +394,43 @@ impl Store {
         Offered::Rotated
     }
 
+    /// The source gave the newest credential again. With a new expiry or version label (a
+    /// renewed lease, a re-signed token) it replaces the newest in place: the renewal is news
+    /// (health, the expiry refresh) though the key is the same. Nothing else changes: no
+    /// rotation, the previous and a hold stay as they are.
+    fn renew(&self, state: &mut State, mut cred: Credential) -> Offered {
+        let old = &state.newest;
+        if old.expires_at() == cred.expires_at() && old.version() == cred.version() {
+            return Offered::Unchanged;
+        }
+        // A source-reported previous matters only on a rotation.
+        drop(cred.take_previous());
+        tracing::info!(
+            source = %self.source_name,
+            version = %cred.version(),
+            old_version = %old.version(),
+            "credential renewed (same key, new expiry or version)"
+        );
+        let renewed = Arc::new(cred);
+        if self.active.load().fingerprint() == renewed.fingerprint() {
+            self.active.store(Arc::clone(&renewed));
+        }
+        state.newest = renewed;
+        Offered::Renewed
+    }
+
     fn install(&self, mut cred: Credential, counters: &Counters) -> Result<Rotation, Offered> {
         let mut state = self.state();
         let old = Arc::clone(&state.newest);
         if old.fingerprint() == cred.fingerprint() {
-            return Err(Offered::Unchanged);
+            return Err(self.renew(&mut state, cred));
         }
         let went_back = state.previous.as_ref().is_some_and(|p| {
             p.credential.fingerprint() == cred.fingerprint() && self.time.now() < p.until
         });
         // Versions only move forward: a source flipping back to the credential it replaced is
         // not followed, unless the newest can no longer be used at all.
-        if went_back && !state.newest_rejected && old.validate().is_ok() {
+        if went_back && state.newest_rejected.is_none() && old.validate().is_ok() {
             tracing::warn!(
                 source = %self.source_name,
                 newest = %old.version(),
@@ -340,8 +453,8 @@ impl Store {
                 until: self.time.after(self.etiquette.overlap),
                 verified: false,
             }),
-            (None, Some(verified)) if state.newest_rejected => Some(verified),
-            (None, _) if state.newest_rejected => None,
+            (None, Some(verified)) if state.newest_rejected.is_some() => Some(verified),
+            (None, _) if state.newest_rejected.is_some() => None,
             (None, _) => Some(Previous {
                 credential: Arc::clone(&old),
                 until: self.time.after(self.etiquette.overlap),
@@ -350,10 +463,11 @@ impl Store {
         };
         let new = Arc::new(cred);
         state.newest = Arc::clone(&new);
-        state.newest_rejected = false;
+        state.newest_rejected = None;
         state.hold = None;
         self.active.store(Arc::clone(&new));
         self.holding.store(false, Ordering::Relaxed);
+        self.settle(&state);
         counters.rotations.inc();
         tracing::info!(
             source = %self.source_name,
@@ -372,7 +486,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::ManualTime;
+    use crate::time::{ManualTime, TimeSource};
 
     fn etiquette(overlap: Duration) -> Etiquette {
         Etiquette {
@@ -397,10 +511,17 @@ mod tests {
         let counters = Counters::default();
         let store = store("a", Duration::from_secs(60));
         assert_eq!(
-            store.offer(Credential::new("a").with_version("x"), &counters),
+            store.offer(Credential::new("a"), &counters),
             Offered::Unchanged
         );
+        assert_eq!(
+            store.offer(Credential::new("a").with_version("x"), &counters),
+            Offered::Renewed,
+            "a new label on the same key is taken, as a renewal"
+        );
+        assert_eq!(store.current().version(), "x");
         assert!(store.previous().is_none());
+        assert_eq!(counters.rotations.get(), 0);
         assert_eq!(
             store.offer(Credential::new("b"), &counters),
             Offered::Rotated
@@ -489,7 +610,7 @@ mod tests {
         );
         store.offer(Credential::new("b"), &counters);
         let b = store.current().fingerprint();
-        store.rejected(b);
+        store.rejected(b, Instant::now());
         let a = store.previous().unwrap().0.fingerprint();
         store.hold_on_previous(a);
         assert!(store.holding());
@@ -509,7 +630,7 @@ mod tests {
             Offered::WentBack
         );
         assert_eq!(store.current().expose_key(), "b");
-        store.rejected(store.current().fingerprint());
+        store.rejected(store.current().fingerprint(), Instant::now());
         assert_eq!(
             store.offer(Credential::new("a"), &counters),
             Offered::Rotated
@@ -538,7 +659,7 @@ mod tests {
             Credential::new("a").fingerprint(),
             Credential::new("b").fingerprint(),
         );
-        store.rejected(b);
+        store.rejected(b, Instant::now());
         store.hold_on_previous(a);
         assert_eq!(
             store.current().fingerprint(),
@@ -554,7 +675,7 @@ mod tests {
         assert!(store.probe().is_none(), "not two in the same interval");
         manual.advance(Duration::from_millis(1));
         assert_eq!(store.probe().unwrap().fingerprint(), b, "the next one");
-        store.accepted(b);
+        store.accepted(b, Instant::now());
         assert!(!store.holding());
         assert_eq!(store.current().fingerprint(), b);
         assert_eq!(
@@ -569,13 +690,103 @@ mod tests {
         let counters = Counters::default();
         let store = store("a", Duration::from_secs(60));
         store.offer(Credential::new("b"), &counters);
-        store.rejected(Credential::new("a").fingerprint());
+        store.rejected(Credential::new("a").fingerprint(), Instant::now());
         assert!(store.previous().is_none(), "a rejected previous is retired");
-        store.rejected(Credential::new("b").fingerprint());
+        store.rejected(Credential::new("b").fingerprint(), Instant::now());
         store.offer(Credential::new("c"), &counters);
         assert!(
             store.previous().is_none(),
             "b was revoked: no fallback to it"
         );
+    }
+
+    #[test]
+    fn an_acceptance_sent_after_a_rejection_clears_it_and_its_wait() {
+        let counters = Counters::default();
+        let manual = ManualTime::new();
+        let time = Time::new(Arc::new(manual.clone()), Arc::new(manual.clone()));
+        let store = Store::new(
+            Credential::new("a"),
+            etiquette(Duration::from_secs(60)),
+            vec![],
+            "t".into(),
+            time,
+        );
+        let a = Credential::new("a").fingerprint();
+        let before = manual.now();
+        manual.advance(Duration::from_millis(10));
+        store.rejected(a, manual.now());
+        let (deadline, granted) = store.rotation_wait(a, Duration::from_secs(1));
+        assert!(granted);
+        assert!(store.attends(a) && store.active_rejected());
+        assert_eq!(
+            store.rotation_wait(a, Duration::from_secs(1)),
+            (deadline, false),
+            "one wait per episode"
+        );
+
+        // Sent before the rejection came: it says nothing newer.
+        store.accepted(a, before);
+        assert!(store.active_rejected());
+        assert!(!store.rotation_wait(a, Duration::from_secs(1)).1);
+
+        manual.advance(Duration::from_millis(10));
+        store.accepted(a, manual.now());
+        assert!(!store.active_rejected(), "a good key again");
+        assert!(
+            !store.attends(a),
+            "nothing left to clear: the request path stays quiet"
+        );
+        manual.advance(Duration::from_secs(5));
+        store.rejected(a, manual.now());
+        let (again, granted) = store.rotation_wait(a, Duration::from_secs(1));
+        assert!(
+            granted && again > deadline,
+            "a later rejection gets a wait of its own"
+        );
+
+        // ...and it stays the fallback at the next rotation once accepted again.
+        manual.advance(Duration::from_millis(10));
+        store.accepted(a, manual.now());
+        store.offer(Credential::new("b"), &counters);
+        assert_eq!(store.previous().unwrap().0.fingerprint(), a);
+    }
+
+    #[test]
+    fn a_renewal_updates_expiry_and_version_without_rotating() {
+        let counters = Counters::default();
+        let soon = std::time::SystemTime::now() + Duration::from_secs(60);
+        let later = soon + Duration::from_secs(3600);
+        let store = Store::new(
+            Credential::new("a")
+                .with_version("lease-1")
+                .with_expiry(soon),
+            etiquette(Duration::from_secs(60)),
+            vec![],
+            "t".into(),
+            Time::default(),
+        );
+        assert_eq!(
+            store.offer(
+                Credential::new("a")
+                    .with_version("lease-1")
+                    .with_expiry(soon),
+                &counters
+            ),
+            Offered::Unchanged
+        );
+        assert_eq!(
+            store.offer(
+                Credential::new("a")
+                    .with_version("lease-2")
+                    .with_expiry(later),
+                &counters
+            ),
+            Offered::Renewed
+        );
+        let now = store.current();
+        assert_eq!((now.version(), now.expires_at()), ("lease-2", Some(later)));
+        assert!(store.previous().is_none(), "no rotation: no fallback");
+        assert_eq!(counters.rotations.get(), 0);
     }
 }

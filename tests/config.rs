@@ -154,7 +154,10 @@ fn malformed_sources_name_the_wrong_part() {
     source_err("", "scheme");
     source_err(MARKER, "scheme");
     source_err(&format!("{MARKER}:{MARKER}"), "scheme");
-    source_err(&format!("ftp://host/{MARKER}"), "scheme");
+    let ftp = source_err(&format!("ftp://host/{MARKER}"), "scheme");
+    assert!(ftp.to_string().contains("unknown scheme `ftp`"), "{ftp}");
+    let pasted = source_err(&format!("{MARKER}:{MARKER}"), "scheme");
+    assert!(pasted.to_string().contains("not shown"), "{pasted}");
     source_err("vault://host/v1/secret/data/app#k", "scheme");
     source_err(&format!("gcp-sm:{MARKER}"), "scheme");
     source_err(

@@ -118,7 +118,7 @@ async fn a_response_predicate_can_mark_auth_failures() {
 }
 
 #[tokio::test]
-async fn a_request_is_retried_at_most_once_with_a_newer_key() {
+async fn a_request_is_retried_a_bounded_number_of_times() {
     // Every load yields a brand-new key and the server accepts none: an unbounded client
     // would loop forever.
     let (server, api) = Api::start(&[]).await;
@@ -133,8 +133,15 @@ async fn a_request_is_retried_at_most_once_with_a_newer_key() {
     let resp = client.get("/x").send().await.unwrap();
 
     assert_eq!(resp.status(), 401, "the server's answer is returned");
-    assert_eq!(api.requests(), 2, "the original attempt and one retry");
-    assert_eq!(client.stats().retries, 1);
+    assert_eq!(
+        api.requests(),
+        3,
+        "the original attempt, the fresh key, and the one delivered during the rotation wait"
+    );
+    assert_eq!(client.stats().retries, 2);
+    assert_eq!(client.stats().rotation_waits, 1);
+    client.get("/x").send().await.unwrap();
+    assert_eq!(api.requests(), 6, "bounded again for the next request");
 }
 
 #[tokio::test]
@@ -234,11 +241,15 @@ async fn a_rejected_previous_key_is_not_tried_again() {
     client.refresh().await.unwrap();
 
     client.get("/x").send().await.unwrap();
-    client.get("/x").send().await.unwrap();
-
     assert_eq!(
         api.seen(),
         vec![Some("new".into()), Some("old".into()), Some("new".into())],
+        "the previous key refused after the newest: the server moved on, the newest is tried once more"
+    );
+    client.get("/x").send().await.unwrap();
+    assert_eq!(
+        api.seen()[3..],
+        [Some("new".into())],
         "the second request skips the previous key the server already refused"
     );
 }

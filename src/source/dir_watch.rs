@@ -9,15 +9,18 @@
 //! all of them when one changes. An event naming a file goes to that file's listeners only.
 //! Events that may concern every file go to all: events in a Kubernetes volume name `..data`
 //! (never the key file, which is a symlink through it), an event without a path, and a watch
-//! error (a full queue may have lost events). Access events are dropped: the sources' own reads
-//! raise them, which would loop.
+//! error (a full queue may have lost events). Access events are dropped — the sources' own reads
+//! raise them, which would loop — except a writer closing the file (`IN_CLOSE_WRITE`, never
+//! raised by a read): it says a write in place is complete. Between a write in place and its
+//! close the file's signal says a writer is at work, so a load can wait it out instead of
+//! taking a half.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use notify::event::ModifyKind;
+use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::watch;
 
@@ -69,17 +72,33 @@ fn start(dir: &Path) -> notify::Result<DirWatch> {
         // a removal, or any step of a Kubernetes volume update (names starting with `..`: the
         // kubelet writes a new directory, then swaps `..data` by rename). Writes in place are
         // not, nor is a creation (a writer may still be filling the new file).
-        let atomic = matches!(
+        // A writer closing the file is done with it: what it wrote is complete.
+        let closed = matches!(
             &res,
-            Ok(e) if matches!(
-                e.kind,
-                EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
-            ) || (!e.paths.is_empty() && e.paths.iter().all(|p| {
-                p.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b".."))
-            }))
+            Ok(e) if e.kind == EventKind::Access(AccessKind::Close(AccessMode::Write))
         );
+        let atomic = closed
+            || matches!(
+                &res,
+                Ok(e) if matches!(
+                    e.kind,
+                    EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+                ) || (!e.paths.is_empty() && e.paths.iter().all(|p| {
+                    p.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b".."))
+                }))
+            );
+        // Written in place (or created) and not closed yet: a writer is at work.
+        let writing = !atomic
+            && matches!(
+                &res,
+                Ok(e) if matches!(
+                    e.kind,
+                    EventKind::Create(_)
+                        | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any)
+                )
+            );
         let names: Option<Vec<OsString>> = match res {
-            Ok(event) if matches!(event.kind, EventKind::Access(_)) => return,
+            Ok(event) if matches!(event.kind, EventKind::Access(_)) && !closed => return,
             Ok(event) => {
                 let names: Vec<OsString> = event
                     .paths
@@ -102,7 +121,7 @@ fn start(dir: &Path) -> notify::Result<DirWatch> {
         let bump = |signals: &mut Vec<Weak<Signal>>| {
             signals.retain(|w| match w.upgrade() {
                 Some(signal) => {
-                    super::signal(&signal, atomic);
+                    super::signal_write(&signal, atomic, writing);
                     true
                 }
                 None => false,

@@ -227,11 +227,25 @@ impl ChangeNotifier {
     }
 }
 
-/// Bumps a change signal. Its value counts in steps of two; the low bit says whether the last
-/// change was atomic (a file renamed into place, a Kubernetes `..data` swap): such content
-/// cannot be read half-written, so the driver skips the debounce for it.
+/// Bumps a change signal. Its value counts in steps of four; the low bit says whether the last
+/// change was atomic (a file renamed into place, a Kubernetes `..data` swap, a writer closing
+/// the file): such content cannot be read half-written, so the driver skips the debounce for
+/// it.
 pub(crate) fn signal(tx: &watch::Sender<u64>, atomic: bool) {
-    tx.send_modify(|n| *n = (n.wrapping_add(2) & !1) | u64::from(atomic));
+    signal_write(tx, atomic, false);
+}
+
+/// [`signal`], also saying whether a writer is at work in place (bit 1: the file was modified
+/// and its writer has not closed it yet).
+pub(crate) fn signal_write(tx: &watch::Sender<u64>, atomic: bool, writing: bool) {
+    tx.send_modify(|n| {
+        *n = (n.wrapping_add(4) & !3) | u64::from(atomic) | (u64::from(writing) << 1);
+    });
+}
+
+/// Whether a signal's value says a writer is at work in place (see [`signal_write`]).
+pub(crate) fn writing(value: u64) -> bool {
+    value & 2 != 0
 }
 
 impl Changes {

@@ -76,7 +76,11 @@ impl HttpSource {
     /// }
     /// ```
     ///
-    /// The key is the whole `SecretString` and the version its `VersionId`. For a JSON secret
+    /// The key is the whole `SecretString` and the version its `VersionId`. The agent caches
+    /// the secret (`ttl_seconds`, 300 by default): scheduled polls read its cache, while the
+    /// refresh after a rejection and `Client::refresh` add `refreshNow=true`, which the agent
+    /// documents for getting past it, so a hard revocation costs no more than a key in a file
+    /// ([`bypass_cache_query`](HttpSource::bypass_cache_query)). For a JSON secret
     /// (`{"api_key": "…", "api_secret": "…"}`) decode it first:
     ///
     /// ```
@@ -98,6 +102,7 @@ impl HttpSource {
             )
             .key_pointer("/SecretString")
             .version_pointer("/VersionId")
+            .bypass_cache_query("refreshNow", "true")
     }
 
     /// Google Cloud Secret Manager: access the latest version of a secret.

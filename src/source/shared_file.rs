@@ -29,6 +29,10 @@ use crate::single_flight::{Flight, SingleFlight};
 /// The key-file reader threads of the process (reads run on them, not on async workers).
 pub(crate) const MAX_CONCURRENT_READS: usize = 4;
 
+/// The longest a load waits for a writer at work in place to close the file (a writer that
+/// keeps it open longer is read anyway, with the stable-read check).
+const WRITER_GRACE: Duration = Duration::from_millis(200);
+
 /// Key-file reads this process made (loads answered by a shared read do not count).
 static READS: AtomicU64 = AtomicU64::new(0);
 
@@ -201,6 +205,15 @@ impl SharedFile {
         self.ticker.is_some()
     }
 
+    /// Waits, at most [`WRITER_GRACE`], while a writer is at work on the file in place: a
+    /// read now would catch it half-way (a truncate, half the key, a pause, the rest), and
+    /// its close says when the content is complete.
+    async fn writer_done(&self) {
+        let mut rx = self.signal.subscribe();
+        let done = rx.wait_for(|v| !super::writing(*v));
+        let _ = tokio::time::timeout(WRITER_GRACE, done).await;
+    }
+
     /// The file's content: the last read if the file is still the one it read, else a new
     /// read shared by every concurrent caller. A failed read is never reused.
     pub(super) async fn read(
@@ -209,6 +222,9 @@ impl SharedFile {
         read: fn(&Path, bool) -> io::Result<Vec<u8>>,
         describe: fn(&io::Error) -> String,
     ) -> Read {
+        if super::writing(*self.signal.borrow()) {
+            self.writer_done().await;
+        }
         let now = identity(&self.path);
         let reuse =
             |f: &Flight<Read>| f.value.outcome.is_ok() && now.is_some() && f.value.identity == now;

@@ -223,3 +223,53 @@ impl K8sVolume {
         }
     }
 }
+
+/// Consumers sending `GET path` through one client in a loop until stopped, counting every
+/// request that did not end in a 200 (an error, or the server's refusal handed back).
+pub struct Consumers {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    failures: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<usize>>,
+}
+
+impl Consumers {
+    pub fn start(client: &keyswap::Client, n: usize, path: &'static str) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let failures = Arc::new(AtomicUsize::new(0));
+        let tasks = (0..n)
+            .map(|_| {
+                let (client, stop, failures) = (client.clone(), stop.clone(), failures.clone());
+                tokio::spawn(async move {
+                    let mut done = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        let ok = client
+                            .get(path)
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status() == 200);
+                        if !ok {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                        }
+                        done += 1;
+                    }
+                    done
+                })
+            })
+            .collect();
+        Consumers {
+            stop,
+            failures,
+            tasks,
+        }
+    }
+
+    /// Stops them; returns (requests, failures).
+    pub async fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut requests = 0;
+        for task in self.tasks {
+            requests += task.await.unwrap();
+        }
+        (requests, self.failures.load(Ordering::SeqCst))
+    }
+}

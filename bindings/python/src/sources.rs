@@ -54,7 +54,7 @@ impl Credential {
         Ok(Credential { inner: cred })
     }
 
-    /// The version label: from the source when it has one, else ``sha256:`` and 8 hex digits
+    /// The version label: from the source when it has one, else ``auto:`` and 8 hex digits (keyed per process)
     /// of a hash of the content.
     #[getter]
     fn version(&self) -> &str {

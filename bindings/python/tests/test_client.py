@@ -102,7 +102,7 @@ def test_stats_and_properties(server):
     assert s["requests"] == 2 and s["auth_failures"] == 0
     assert s["probes"] == 0 and s["background_failures"] == 0
     assert c.source_name == "fixed"
-    assert c.credential_version.startswith("sha256:")
+    assert c.credential_version.startswith("auto:")
     assert c.refresh() == c.credential_version
 
 

@@ -91,6 +91,8 @@ pub struct HttpSource {
     timeout: Duration,
     max_body: usize,
     http: Option<reqwest::Client>,
+    /// How a fetch that must get past a cache in front of the secret differs.
+    bypass: Option<Bypass>,
     fetcher: Fetcher,
 }
 
@@ -119,6 +121,7 @@ impl HttpSource {
             timeout: DEFAULT_HTTP_TIMEOUT,
             max_body: DEFAULT_MAX_BODY,
             http: None,
+            bypass: None,
             fetcher: Fetcher::new(DEFAULT_REUSE_WINDOW),
         }
     }
@@ -251,16 +254,67 @@ impl HttpSource {
         self
     }
 
+    /// Adds the query parameter `name=value` to the fetches that must get past a cache in
+    /// front of the secret: the refresh after the API rejected the credential, and
+    /// [`Client::refresh`](crate::Client::refresh). Scheduled polls go without it and may be
+    /// answered from the cache. Without this, a refresh after a hard revocation may read the
+    /// cache's stale copy until it expires (the AWS Secrets Manager Agent keeps one for 300 s
+    /// by default). The [`aws_secrets_manager_agent`](crate::Source::aws_secrets_manager_agent)
+    /// preset sets `refreshNow=true`, which that agent documents. Forced fetches are never
+    /// conditional (no `If-None-Match`). Default: none.
+    ///
+    /// ```
+    /// use keyswap::Source;
+    /// let behind_a_cache = Source::http("http://127.0.0.1:8500/v1/secret/api")
+    ///     .key_pointer("/key")
+    ///     .bypass_cache_query("fresh", "1");
+    /// # let _ = behind_a_cache;
+    /// ```
+    pub fn bypass_cache_query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.bypass = Some(Bypass::Query(name.into(), value.into()));
+        self
+    }
+
+    /// Like [`bypass_cache_query`](Self::bypass_cache_query), with a request header instead
+    /// (`Cache-Control: no-cache` for an HTTP cache that honours it, or a header of your
+    /// proxy's). Default: none.
+    pub fn bypass_cache_header(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.bypass = Some(Bypass::Header(name.into(), value.into()));
+        self
+    }
+
     /// The URL fetched, as shown in errors (without query).
     pub fn url(&self) -> Option<String> {
         self.url.as_ref().ok().map(display_url)
     }
 
-    async fn fetch(&self, etag: Option<HeaderValue>) -> std::result::Result<Fetched, Failure> {
-        let url = self.url.clone().map_err(Failure::new)?;
+    /// One request to the endpoint. `forced`: for a refresh that must get past a cache (see
+    /// [`bypass_cache_query`](Self::bypass_cache_query)).
+    async fn fetch(
+        &self,
+        etag: Option<HeaderValue>,
+        forced: bool,
+    ) -> std::result::Result<Fetched, Failure> {
+        let mut url = self.url.clone().map_err(Failure::new)?;
         check_transport(&url)?;
+        let bypass = self.bypass.as_ref().filter(|_| forced);
+        if let Some(Bypass::Query(name, value)) = bypass {
+            url.query_pairs_mut().append_pair(name, value);
+        }
+        let etag = etag.filter(|_| bypass.is_none());
         let client = self.fetcher.client(self.http.as_ref())?;
         let mut request = client.request(Method::GET, url).timeout(self.timeout);
+        if let Some(Bypass::Header(name, value)) = bypass {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| Failure::new(format!("invalid header name {name:?}")))?;
+            let value = HeaderValue::try_from(value.as_str())
+                .map_err(|_| Failure::new(format!("invalid value for header {name}")))?;
+            request = request.header(name, value);
+        }
         for (name, from) in &self.headers {
             let name = HeaderName::try_from(name.as_str())
                 .map_err(|_| Failure::new(format!("invalid header name {name:?}")))?;
@@ -304,7 +358,7 @@ impl CredentialSource for HttpSource {
         Box::pin(async move {
             let name = self.source_name();
             self.fetcher
-                .load(&name, None, |etag| self.fetch(etag))
+                .load(&name, None, |etag| self.fetch(etag, false))
                 .await
         })
     }
@@ -313,7 +367,7 @@ impl CredentialSource for HttpSource {
         Box::pin(async move {
             let name = self.source_name();
             self.fetcher
-                .load(&name, Some(since), |etag| self.fetch(etag))
+                .load(&name, Some(since), |etag| self.fetch(etag, true))
                 .await
         })
     }
@@ -348,4 +402,12 @@ mod tests {
         assert!(!shown.contains("sup3rs3cret"), "{shown}");
         assert_eq!(src.name(), "http:https://h/p");
     }
+}
+
+/// How a forced fetch (a refresh after a rejection, or `Client::refresh`) asks a cache in front
+/// of the secret for a fresh copy.
+#[derive(Clone, Debug)]
+enum Bypass {
+    Query(String, String),
+    Header(String, String),
 }

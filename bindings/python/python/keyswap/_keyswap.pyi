@@ -89,7 +89,7 @@ class Credential:
         ``passphrase``: the one some exchanges (OKX) issue with a key pair."""
     @property
     def version(self) -> str:
-        """The version label (from the source, or ``sha256:`` + 8 hex digits of the content)."""
+        """The version label (from the source, or ``auto:`` + 8 hex digits keyed per process)."""
     @property
     def has_secret(self) -> bool:
         """Whether a signing secret is present."""
