@@ -44,6 +44,7 @@ class KeyServer(LocalServer):
     def __init__(self, accepted=("k1",)):
         self._lock = threading.Lock()
         self._accepted = set(accepted)
+        self._flaky_refusals = 0
         self.requests = 0
         self.rejected = 0
         self.seen_keys: list[str] = []
@@ -66,7 +67,9 @@ class KeyServer(LocalServer):
                 with server._lock:
                     server.requests += 1
                     server.seen_keys.append(key or "")
-                    ok = key in server._accepted
+                    ok = key in server._accepted and server._flaky_refusals == 0
+                    if key in server._accepted and server._flaky_refusals:
+                        server._flaky_refusals -= 1
                     if not ok:
                         server.rejected += 1
                 if not ok:
@@ -148,6 +151,11 @@ class KeyServer(LocalServer):
         """Accept exactly these keys from now on."""
         with self._lock:
             self._accepted = set(keys)
+
+    def refuse_next(self, n=1):
+        """Refuse the next ``n`` requests carrying an accepted key (a flaky gateway)."""
+        with self._lock:
+            self._flaky_refusals = n
 
 
 @pytest.fixture

@@ -210,3 +210,31 @@ def test_threads_share_one_client_through_rotations(server, tmp_path):
     assert len(statuses) == 400 and set(statuses) == {200}
     s = c.stats()
     assert s["rotations"] == 3 and s["requests"] == 400
+
+
+def test_a_revocation_after_a_transient_refusal_reaches_no_consumer(server, tmp_path):
+    key = tmp_path / "api_key"
+    key.write_text("t1")
+    server.accept("t1")
+    c = keyswap.Client(source=keyswap.FileSource(key), auth=keyswap.Header("X-API-Key"),
+                       base_url=server.url, await_rotation=0.3)
+    server.refuse_next(1)  # a flaky gateway refuses the valid key once
+    assert c.get("/a").status_code == 401  # that one refusal may reach the caller
+    assert c.health().state == "failing"
+    assert c.get("/a").status_code == 200
+    assert c.health().state == "fresh", "accepted again: a good key again"
+
+    # Now really revoked, and the file follows 150 ms later.
+    server.accept("t2")
+    timer = threading.Timer(0.15, write_atomic, args=(key, "t2"))
+    timer.start()
+    statuses = []
+    threads = [threading.Thread(target=lambda: statuses.append(c.get("/a").status_code))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    timer.join()
+    assert statuses == [200] * 8
+    assert c.health().state == "fresh"
