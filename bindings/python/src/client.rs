@@ -657,9 +657,9 @@ impl Client {
 }
 
 impl AsyncClient {
-    /// Sends a prepared request on the shared runtime; returns an asyncio future of the
-    /// response, completed on the loop's thread (see `bridge`).
-    #[cfg(unix)]
+    /// Sends a prepared request on the shared runtime, through that runtime's pool for this
+    /// client; returns an asyncio future of the response, completed on the loop's thread (see
+    /// `bridge`).
     fn dispatch<'py>(
         py: Python<'py>,
         inner: &Inner,
@@ -677,18 +677,6 @@ impl AsyncClient {
             .map_err(|e| to_py(keyswap::Error::from(e)))?;
         crate::bridge::spawn(py, async move {
             crate::bridge::response(send(request, Some(&http)).await)
-        })
-    }
-
-    /// Sends a prepared request on the shared runtime; returns an awaitable of the response.
-    #[cfg(not(unix))]
-    fn dispatch<'py>(
-        py: Python<'py>,
-        _inner: &Inner,
-        request: Prepared,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            send(request, None).await.map_err(to_py)
         })
     }
 }

@@ -6,6 +6,9 @@
 mod auth;
 #[cfg(unix)]
 mod bridge;
+#[cfg(not(unix))]
+#[path = "bridge_portable.rs"]
+mod bridge;
 mod client;
 mod convert;
 mod errors;

@@ -385,10 +385,7 @@ impl AsyncByteStream {
                 None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
             }
         };
-        #[cfg(unix)]
-        return crate::bridge::spawn_value(py, next);
-        #[cfg(not(unix))]
-        pyo3_async_runtimes::tokio::future_into_py(py, next)
+        crate::bridge::spawn_value(py, next)
     }
 }
 
