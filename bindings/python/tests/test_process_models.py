@@ -109,6 +109,9 @@ def fork_children(n: int, body, deadline: float) -> list[dict]:
 
 
 def assert_no_failures(reports: list[dict], rotations: int) -> None:
+    print(f"{rotations} rotations; per child: "
+          + ", ".join(f"{r.get('ok')} ok / {r.get('failed')} failed / slowest "
+                      f"{r.get('slowest', 0):.3f} s" for r in reports))
     assert rotations >= 5
     for report in reports:
         assert "hung" not in report and "crashed" not in report, report
@@ -205,6 +208,9 @@ def test_multiprocessing_fork_pool(rotating):
             rotator.start()
             outcomes = pool.map_async(pool_task, range(300)).get(timeout=30)
         rotator.join()
+        print(f"fork pool: {len(outcomes)} tasks, {results[0]} rotations, "
+              f"{sum(s != 200 for s, _ in outcomes)} failed, "
+              f"slowest {max(t for _, t in outcomes):.3f} s")
         assert results[0] >= 5
         assert [s for s, _ in outcomes if s != 200] == []
         assert max(t for _, t in outcomes) < 1.5
@@ -473,4 +479,6 @@ def test_gunicorn_preload_four_workers_through_hard_revocations(rotating, tmp_pa
         except subprocess.TimeoutExpired:
             master.kill()
             master.wait()
-    assert time.monotonic() - t0 < 6, "the master took too long to shut down"
+    shutdown = time.monotonic() - t0
+    print(f"gunicorn master shut down in {shutdown:.2f} s")
+    assert shutdown < 6, "the master took too long to shut down"
