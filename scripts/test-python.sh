@@ -20,7 +20,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY=$ROOT/$VENV/bin/python
 "$PY" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=23"
-"$PY" -m pip install --quiet --disable-pip-version-check "maturin>=1.16,<2" "pytest>=8"
+"$PY" -m pip install --quiet --disable-pip-version-check "maturin>=1.16,<2" "pytest>=8" "gunicorn>=23"
 
 # Build the wheel users would install (abi3, stubs and py.typed included) with the workspace's
 # shared target/ directory, and install it into the venv; pytest then imports the installed

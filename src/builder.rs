@@ -1,6 +1,6 @@
 //! `ClientBuilder`: every setting, its default, and the fail-fast first load.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode, Url};
@@ -357,7 +357,7 @@ impl ClientBuilder {
             health: Default::default(),
             metrics: crate::metrics::Metrics::new(&source_name),
             started: tokio::sync::OnceCell::new(),
-            driver: Mutex::new(None),
+            watch: Default::default(),
             time,
         });
         Ok(Client { shared })

@@ -1,7 +1,7 @@
 //! `Client`: the handle users hold, and `Shared`, what every clone of it points to.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::Either;
@@ -58,17 +58,15 @@ pub(crate) struct Shared {
     pub(crate) metrics: crate::metrics::Metrics,
     /// Set once the first credential is loaded and the watch started (see `lifecycle.rs`).
     pub(crate) started: tokio::sync::OnceCell<()>,
-    pub(crate) driver: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The background watch, and the process it runs in (see `lifecycle.rs`).
+    pub(crate) watch: crate::lifecycle::Watch,
     /// The clock and sleep of every timing decision (see [`crate::time`]).
     pub(crate) time: crate::time::Time,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let driver = self.driver.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some(handle) = driver.take() {
-            handle.abort();
-        }
+        self.watch.stop();
     }
 }
 
@@ -136,7 +134,7 @@ impl Client {
     ) -> impl Future<Output = Result<Response>> + Send + 'a {
         let span = request_span(&request);
         // A lazily built client loads its first credential on first use (boxed: once per client).
-        let sent = if self.shared.is_started() {
+        let sent = if self.shared.is_ready_here() {
             Either::Left(self.shared.execute(http, request, max_redirects))
         } else {
             Either::Right(Box::pin(async move {
@@ -157,7 +155,7 @@ impl Client {
         request: Request,
         max_redirects: Option<usize>,
     ) -> Result<Response> {
-        if !self.shared.is_started() {
+        if !self.shared.is_ready_here() {
             self.ready().await?;
         }
         let span = request_span(&request);
@@ -173,6 +171,9 @@ impl Client {
         if !self.shared.is_started() {
             self.ready().await?;
             return Ok(self.credential_version());
+        }
+        if !self.shared.is_ready_here() {
+            self.ready().await?;
         }
         self.shared.refresh_now().await?;
         Ok(self.credential_version())

@@ -47,20 +47,21 @@ enum Trigger {
     SignalClosed,
 }
 
-/// Starts the driver if the source has anything to drive it; returns its abort handle.
-pub(crate) fn spawn(shared: &Arc<Shared>) -> Option<tokio::task::AbortHandle> {
+/// Starts the driver, on keyswap's background runtime (it outlives the caller's runtime), if
+/// the source has anything to drive it; returns its abort handle. `reload_first`: re-load
+/// at once (a forked child's new watch: a change may have happened since the fork).
+pub(crate) fn spawn(shared: &Arc<Shared>, reload_first: bool) -> Option<tokio::task::AbortHandle> {
     let changes = shared.source.0.changes();
     let poll = shared.source.0.poll_interval().filter(|p| !p.is_zero());
     let expires = shared.store.current().expires_at().is_some();
     if changes.is_none() && poll.is_none() && !expires {
         return None;
     }
-    let task = tokio::spawn(supervise(Arc::downgrade(shared), changes));
-    Some(task.abort_handle())
+    crate::background::spawn(supervise(Arc::downgrade(shared), changes, reload_first))
 }
 
 /// Runs the driver loop, restarting it (with backoff) whenever it panics.
-async fn supervise(shared: Weak<Shared>, changes: Option<Changes>) {
+async fn supervise(shared: Weak<Shared>, changes: Option<Changes>, reload_first: bool) {
     let mut changes = changes;
     let mut restarts = ExponentialBuilder::default()
         .with_min_delay(RESTART_MIN)
@@ -68,7 +69,7 @@ async fn supervise(shared: Weak<Shared>, changes: Option<Changes>) {
         .with_jitter()
         .without_max_times()
         .build();
-    let mut reload_first = false;
+    let mut reload_first = reload_first;
     loop {
         let run = AssertUnwindSafe(run(shared.clone(), changes.take(), reload_first));
         if run.catch_unwind().await.is_ok() {
@@ -239,10 +240,10 @@ pub(crate) fn expiry_wait(ttl: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::{ManualTime, TimeSource};
     use crate::{BoxFuture, Client, Credential, CredentialSource, Error, Source};
     use std::sync::Mutex;
-    use std::time::SystemTime;
-    use tokio::time::Instant;
+    use std::time::Instant;
 
     /// A source whose outcomes the test scripts; it records when (virtual time) it was loaded.
     #[derive(Clone, Default)]
@@ -252,6 +253,9 @@ mod tests {
         script: Arc<Mutex<Vec<Outcome>>>,
         first: Option<Credential>,
         poll: Option<Duration>,
+        /// The client's clock: the driver runs on keyswap's background thread, and every one of
+        /// its timers is on this clock.
+        time: ManualTime,
     }
 
     #[derive(Clone)]
@@ -267,7 +271,7 @@ mod tests {
         fn load(&self) -> BoxFuture<'_, Result<Credential, Error>> {
             Box::pin(async move {
                 let mut loads = self.loads.lock().unwrap();
-                loads.push(Instant::now());
+                loads.push(self.time.now());
                 if loads.len() == 1 {
                     return Ok(self.first.clone().unwrap_or_else(|| Credential::new("k0")));
                 }
@@ -301,12 +305,38 @@ mod tests {
     async fn client(source: &Scripted) -> Client {
         Client::builder()
             .source(Source::custom(source.clone()))
+            .time_source(source.time.clone())
+            .sleep_impl(source.time.clone())
             .build()
             .await
             .unwrap()
     }
 
-    #[tokio::test(start_paused = true)]
+    /// Moves the client's time forward by `total`, one timer at a time: waits (in real time)
+    /// until the driver is parked on its next timer, then moves exactly to it. A driver that
+    /// parks on no timer within 500 ms has ended (nothing left to drive).
+    async fn run_for(time: &ManualTime, total: Duration) {
+        let end = time.elapsed() + total;
+        loop {
+            let parked = std::time::Instant::now();
+            while time.pending_sleeps() == 0 {
+                if parked.elapsed() > Duration::from_millis(500) {
+                    time.advance(end.saturating_sub(time.elapsed()));
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let next = *time.sleeps().last().expect("a timer");
+            let left = end.saturating_sub(time.elapsed());
+            if next > left {
+                time.advance(left);
+                return;
+            }
+            time.advance(next);
+        }
+    }
+
+    #[tokio::test]
     async fn failed_loads_back_off_exponentially_with_a_cap() {
         let source = Scripted {
             poll: Some(Duration::from_secs(60)),
@@ -314,7 +344,7 @@ mod tests {
             ..Default::default()
         };
         let client = client(&source).await;
-        tokio::time::sleep(Duration::from_secs(600)).await;
+        run_for(&source.time, Duration::from_secs(600)).await;
         let gaps = source.gaps();
         // First gap: the poll (48–72 s). Then 1–2 s, 2–4 s, 4–8 s … capped at the poll
         // interval (with up to as much jitter again).
@@ -339,7 +369,7 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_retry_after_is_honoured_and_success_resets_the_backoff() {
         let source = Scripted {
             poll: Some(Duration::from_secs(100)),
@@ -350,7 +380,7 @@ mod tests {
             ..Default::default()
         };
         let client = client(&source).await;
-        tokio::time::sleep(Duration::from_secs(300)).await;
+        run_for(&source.time, Duration::from_secs(300)).await;
         let gaps = source.gaps();
         assert!(
             gaps[1] >= Duration::from_secs(40),
@@ -362,19 +392,20 @@ mod tests {
         assert_eq!(client.credential_version(), Credential::new("k1").version());
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_credential_with_an_expiry_is_refreshed_ahead_of_it() {
-        // SystemTime does not move with tokio's paused clock: the expiry stays 600 s away.
+        let time = ManualTime::new();
         let expiring =
-            Credential::new("k0").with_expiry(SystemTime::now() + Duration::from_secs(600));
+            Credential::new("k0").with_expiry(time.system_time() + Duration::from_secs(600));
         let source = Scripted {
+            time,
             first: Some(expiring),
             poll: None,
             script: Arc::new(Mutex::new(vec![Outcome::Ok(Credential::new("k1"))])),
             ..Default::default()
         };
         let client = client(&source).await;
-        tokio::time::sleep(Duration::from_secs(700)).await;
+        run_for(&source.time, Duration::from_secs(700)).await;
         let gaps = source.gaps();
         assert_eq!(
             gaps.len(),

@@ -10,24 +10,27 @@
 //! forgotten when the runtime shuts down.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::runtime::{Handle, Id};
+
+use crate::fork::PerProcess;
 
 /// The shared default of the current runtime (outside any runtime: one for the process).
 /// reqwest's defaults with redirects off: keyswap follows redirects itself, deciding per hop
 /// whether the credential goes along; an endpoint source never follows one.
 pub(crate) fn shared_default() -> Result<reqwest::Client, String> {
     let Ok(runtime) = Handle::try_current() else {
-        static OUTSIDE: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-        return OUTSIDE.get_or_init(build).clone();
+        // One per process: a forked child must not share the parent's pooled sockets.
+        static OUTSIDE: PerProcess<Result<reqwest::Client, String>> = PerProcess::new();
+        return (*OUTSIDE.get_or_init(build)).clone();
     };
     let id = runtime.id();
-    if let Some(client) = per_runtime().get(&id) {
+    if let Some(client) = per_runtime().lock().get(&id) {
         return Ok(client.clone());
     }
     let client = build()?;
-    per_runtime().entry(id).or_insert(client.clone());
+    per_runtime().lock().entry(id).or_insert(client.clone());
     // A task that never finishes: dropped when the runtime shuts down, it forgets the client.
     let forget = Forget(id);
     runtime.spawn(async move {
@@ -44,19 +47,26 @@ fn build() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
-fn per_runtime() -> MutexGuard<'static, HashMap<Id, reqwest::Client>> {
-    static CLIENTS: OnceLock<Mutex<HashMap<Id, reqwest::Client>>> = OnceLock::new();
-    CLIENTS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+/// This process's clients by runtime: a runtime that lived through a fork (a current-thread
+/// runtime of the forking thread) gets a new client in the child, without the parent's sockets.
+fn per_runtime() -> PerRuntime {
+    static CLIENTS: PerProcess<Mutex<HashMap<Id, reqwest::Client>>> = PerProcess::new();
+    PerRuntime(CLIENTS.get_or_init(Default::default))
+}
+
+struct PerRuntime(Arc<Mutex<HashMap<Id, reqwest::Client>>>);
+
+impl PerRuntime {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Id, reqwest::Client>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 struct Forget(Id);
 
 impl Drop for Forget {
     fn drop(&mut self) {
-        let forgotten = per_runtime().remove(&self.0);
+        let forgotten = per_runtime().lock().remove(&self.0);
         // The client (its pool's last handle, maybe) is dropped outside the lock.
         drop(forgotten);
     }
@@ -80,14 +90,16 @@ mod tests {
         a.block_on(async { shared_default().unwrap() });
         a.block_on(async { shared_default().unwrap() });
         b.block_on(async { shared_default().unwrap() });
-        assert!(per_runtime().contains_key(&ids.0) && per_runtime().contains_key(&ids.1));
+        assert!(
+            per_runtime().lock().contains_key(&ids.0) && per_runtime().lock().contains_key(&ids.1)
+        );
         drop(a);
         assert!(
-            !per_runtime().contains_key(&ids.0),
+            !per_runtime().lock().contains_key(&ids.0),
             "forgotten with its runtime"
         );
-        assert!(per_runtime().contains_key(&ids.1));
+        assert!(per_runtime().lock().contains_key(&ids.1));
         drop(b);
-        assert!(!per_runtime().contains_key(&ids.1));
+        assert!(!per_runtime().lock().contains_key(&ids.1));
     }
 }

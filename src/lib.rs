@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod background;
 mod builder;
 mod classify;
 mod client;
@@ -11,6 +12,7 @@ mod config;
 mod credential;
 mod driver;
 mod error;
+mod fork;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -46,6 +48,7 @@ pub use builder::{
 pub use client::Client;
 pub use credential::Credential;
 pub use error::{Error, Result};
+pub use fork::after_fork;
 pub use health::{Health, HealthState};
 #[cfg(feature = "middleware")]
 pub use middleware::Middleware;

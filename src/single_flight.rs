@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::fork::PerProcess;
 use crate::time::Time;
 
 /// A finished load, as later callers see it.
@@ -27,7 +28,9 @@ pub(crate) struct Flight<T> {
 }
 
 pub(crate) struct SingleFlight<T> {
-    last: tokio::sync::Mutex<Option<Flight<T>>>,
+    /// The last flight, of this process: in a forked child a load the parent had in flight at
+    /// the fork never finishes (its task is not there), and its lock would be held forever.
+    last: PerProcess<tokio::sync::Mutex<Option<Flight<T>>>>,
     time: Time,
     /// The latest `since` registered, as nanoseconds after [`epoch`] (0: none).
     latest_since: AtomicU64,
@@ -37,7 +40,7 @@ impl<T: Clone> SingleFlight<T> {
     /// A primitive whose instants ([`Flight`]) and gathering waits are on `time`.
     pub(crate) fn new(time: Time) -> Self {
         SingleFlight {
-            last: tokio::sync::Mutex::new(None),
+            last: PerProcess::new(),
             time,
             latest_since: AtomicU64::new(0),
         }
@@ -81,7 +84,8 @@ impl<T: Clone> SingleFlight<T> {
             self.latest_since
                 .fetch_max(nanos_since_epoch(since), Ordering::AcqRel);
         }
-        let mut last = self.last.lock().await;
+        let slot = self.last.get_or_init(|| tokio::sync::Mutex::new(None));
+        let mut last = slot.lock().await;
         if let Some(flight) = last.as_ref().filter(|f| reuse(f)) {
             return flight.value.clone();
         }

@@ -166,3 +166,40 @@ async fn a_panicking_hook_is_caught_and_later_hooks_and_rotations_still_run() {
     assert_eq!(client.credential_version(), version_of("k3"));
     assert_eq!(client.stats().background_failures, 2);
 }
+
+/// The shared poll ticker of a file outlives the runtime of the client that started it: a
+/// second client of the same file, on another runtime, is told not to poll on its own (one
+/// ticker per file) and must still see changes after the first runtime is gone.
+#[test]
+fn a_file_poll_ticker_outlives_the_runtime_that_started_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api_key");
+    std::fs::write(&path, "k0").unwrap();
+    // Polling only (no directory watch): the ticker is the only way a change is seen.
+    let source = || {
+        Source::file(&path)
+            .watch(false)
+            .poll_interval(Some(Duration::from_millis(50)))
+    };
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first_rt = runtime();
+    let first = first_rt.block_on(async { Client::builder().source(source()).build().await });
+    let first = first.unwrap();
+    let second_rt = runtime();
+    let second = second_rt
+        .block_on(async { Client::builder().source(source()).build().await })
+        .unwrap();
+    // The first client stays alive (and with it the shared file state); its runtime does not.
+    drop(first_rt);
+    common::write_atomic(&path, b"k1");
+    let seen = second_rt.block_on(eventually(Duration::from_secs(3), || {
+        second.credential_version() == version_of("k1")
+    }));
+    assert!(seen, "the second client never saw the change by polling");
+    drop(first);
+}

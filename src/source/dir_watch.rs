@@ -18,11 +18,13 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::watch;
+
+use crate::fork::PerProcess;
 
 /// What listens to a directory for one file name: a signal bumped on each relevant event.
 pub(super) type Signal = watch::Sender<u64>;
@@ -35,15 +37,18 @@ pub(super) struct DirWatch {
 
 type Registry = Mutex<HashMap<PathBuf, Weak<DirWatch>>>;
 
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+/// This process's watches: a forked child starts its own (the parent's watcher threads are not
+/// there, and asking one of them to watch would wait forever).
+fn registry() -> Arc<Registry> {
+    static REGISTRY: PerProcess<Registry> = PerProcess::new();
     REGISTRY.get_or_init(Default::default)
 }
 
 /// The directory's watch, started if this process has none on it yet.
 pub(super) fn watch_dir(dir: &Path) -> notify::Result<Arc<DirWatch>> {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut watches = registry().lock().unwrap_or_else(|p| p.into_inner());
+    let registry = registry();
+    let mut watches = registry.lock().unwrap_or_else(|p| p.into_inner());
     watches.retain(|_, w| w.strong_count() > 0);
     if let Some(existing) = watches.get(&dir).and_then(Weak::upgrade) {
         return Ok(existing);

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 
 use super::Changes;
 use super::dir_watch::{self, DirWatch, Signal};
+use crate::fork::PerProcess;
 use crate::single_flight::{Flight, SingleFlight};
 
 /// The key-file reader threads of the process (reads run on them, not on async workers).
@@ -88,6 +89,13 @@ struct Key {
 
 pub(super) struct SharedFile {
     path: PathBuf,
+    key: Key,
+    /// The watch, ticker and reads of this process: a forked child starts its own.
+    state: PerProcess<FileState>,
+}
+
+/// What one process runs for a file: its change signal, its watch and ticker, its reads.
+struct FileState {
     signal: Arc<Signal>,
     /// Whether anything bumps the signal (else no client gets change events).
     signalled: bool,
@@ -96,7 +104,7 @@ pub(super) struct SharedFile {
     ticker: Option<tokio::task::AbortHandle>,
 }
 
-impl Drop for SharedFile {
+impl Drop for FileState {
     fn drop(&mut self) {
         if let Some(ticker) = self.ticker.take() {
             ticker.abort();
@@ -112,7 +120,8 @@ fn registry() -> &'static Registry {
 }
 
 /// The shared state of `path` for these settings, created on first use. The directory watch
-/// and the poll ticker start here (the ticker only inside a Tokio runtime).
+/// and the poll ticker start on first use in each process (the ticker on keyswap's background
+/// runtime, so it outlives the runtime of whichever client asked first).
 pub(super) fn shared(path: &Path, watch: bool, poll: Option<Duration>) -> Arc<SharedFile> {
     let key = Key {
         path: absolute(path),
@@ -124,7 +133,11 @@ pub(super) fn shared(path: &Path, watch: bool, poll: Option<Duration>) -> Arc<Sh
     if let Some(existing) = files.get(&key).and_then(Weak::upgrade) {
         return existing;
     }
-    let file = Arc::new(SharedFile::start(path, &key));
+    let file = Arc::new(SharedFile {
+        path: path.to_path_buf(),
+        key: key.clone(),
+        state: PerProcess::new(),
+    });
     files.insert(key, Arc::downgrade(&file));
     file
 }
@@ -141,7 +154,7 @@ fn absolute(path: &Path) -> PathBuf {
     }
 }
 
-impl SharedFile {
+impl FileState {
     fn start(path: &Path, key: &Key) -> Self {
         let signal = Arc::new(watch::channel(0u64).0);
         let dir = if key.watch {
@@ -164,9 +177,8 @@ impl SharedFile {
             None
         };
         let ticker = key.poll.and_then(|interval| {
-            let handle = tokio::runtime::Handle::try_current().ok()?;
             let weak = Arc::downgrade(&signal);
-            let task = handle.spawn(async move {
+            crate::background::spawn(async move {
                 loop {
                     tokio::time::sleep(crate::driver::jittered(interval)).await;
                     let Some(signal) = weak.upgrade() else {
@@ -174,11 +186,9 @@ impl SharedFile {
                     };
                     super::signal(&signal, false);
                 }
-            });
-            Some(task.abort_handle())
+            })
         });
-        SharedFile {
-            path: path.to_path_buf(),
+        FileState {
             signalled: dir.is_some() || ticker.is_some(),
             signal,
             flight: SingleFlight::new(crate::time::Time::default()),
@@ -186,15 +196,24 @@ impl SharedFile {
             ticker,
         }
     }
+}
+
+impl SharedFile {
+    /// This process's state of the file, started on first use here.
+    fn state(&self) -> Arc<FileState> {
+        self.state
+            .get_or_init(|| FileState::start(&self.path, &self.key))
+    }
 
     /// A change signal for one client: every directory event naming the file (or concerning
     /// every file) and every poll tick.
     pub(super) fn changes(self: &Arc<Self>) -> Option<Changes> {
-        if !self.signalled {
+        let state = self.state();
+        if !state.signalled {
             return None;
         }
         Some(Changes {
-            rx: self.signal.subscribe(),
+            rx: state.signal.subscribe(),
             debounce: Duration::ZERO,
             _keep_alive: Some(Arc::clone(self) as Arc<dyn std::any::Any + Send + Sync>),
         })
@@ -202,14 +221,14 @@ impl SharedFile {
 
     /// Whether a poll ticker drives this file's signal (the client's driver then need not poll).
     pub(super) fn polled(&self) -> bool {
-        self.ticker.is_some()
+        self.state().ticker.is_some()
     }
 
     /// Waits, at most [`WRITER_GRACE`], while a writer is at work on the file in place: a
     /// read now would catch it half-way (a truncate, half the key, a pause, the rest), and
     /// its close says when the content is complete.
-    async fn writer_done(&self) {
-        let mut rx = self.signal.subscribe();
+    async fn writer_done(state: &FileState) {
+        let mut rx = state.signal.subscribe();
         let done = rx.wait_for(|v| !super::writing(*v));
         let _ = tokio::time::timeout(WRITER_GRACE, done).await;
     }
@@ -222,18 +241,20 @@ impl SharedFile {
         read: fn(&Path, bool) -> io::Result<Vec<u8>>,
         describe: fn(&io::Error) -> String,
     ) -> Read {
-        if super::writing(*self.signal.borrow()) {
-            self.writer_done().await;
+        let state = self.state();
+        if super::writing(*state.signal.borrow()) {
+            Self::writer_done(&state).await;
         }
         let now = identity(&self.path);
         let reuse =
             |f: &Flight<Read>| f.value.outcome.is_ok() && now.is_some() && f.value.identity == now;
-        self.flight
+        state
+            .flight
             .run(since, reuse, |_| async {
                 // Taken before reading: a change during the read makes the next load read again.
                 let identity = identity(&self.path);
                 // The last change signalled was atomic: no writer can be half-way.
-                let atomic = *self.signal.borrow() & 1 == 1;
+                let atomic = *state.signal.borrow() & 1 == 1;
                 let outcome = read_limited(&self.path, atomic, read, describe).await;
                 Read { identity, outcome }
             })
@@ -280,8 +301,10 @@ impl Readers {
     }
 }
 
-fn readers() -> &'static Readers {
-    static READERS: OnceLock<Readers> = OnceLock::new();
+/// The reader threads of this process (a forked child starts its own: the parent's are not
+/// there).
+fn readers() -> Arc<Readers> {
+    static READERS: PerProcess<Readers> = PerProcess::new();
     READERS.get_or_init(|| {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));

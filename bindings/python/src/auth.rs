@@ -101,8 +101,10 @@ impl Basic {
 /// attempt (a retry after a rotation is signed again, with the new credential) and changes the
 /// request through ``request.set_header(...)`` / ``request.add_query_param(...)``.
 ///
-/// It runs in a worker thread holding the GIL: keep it short. An exception it raises fails the
-/// request with :class:`SignError`.
+/// It runs holding the GIL, on the calling thread for :class:`Client`, and for
+/// :class:`AsyncClient` on a runtime worker that first hands its other tasks to another worker
+/// (a slow callback delays only its own request): keep it short. An exception it raises fails
+/// the request with :class:`SignError`.
 #[pyclass(extends = Auth, frozen, module = "keyswap")]
 pub struct Sign;
 
@@ -133,33 +135,45 @@ fn sign(
         body: req.body().and_then(|b| b.as_bytes()).map(<[u8]>::to_vec),
         state: Mutex::new((req.url().clone(), req.headers().clone())),
     };
-    let state = Python::try_attach(|py| -> Result<_, String> {
-        let signing = Bound::new(py, signing).map_err(|e| e.to_string())?;
-        let cred = Bound::new(
-            py,
-            Credential {
-                inner: cred.clone(),
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        callback.call1(py, (&signing, cred)).map_err(|e| {
-            let ty = e
-                .get_type(py)
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default();
-            let msg = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
-            format!("Sign callback raised {ty}: {msg}")
-        })?;
-        let state = signing
-            .get()
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        Ok(state)
-    })
-    .ok_or("the Python interpreter is shutting down")??;
+    let call = || {
+        Python::try_attach(|py| -> Result<_, String> {
+            let signing = Bound::new(py, signing).map_err(|e| e.to_string())?;
+            let cred = Bound::new(
+                py,
+                Credential {
+                    inner: cred.clone(),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            callback.call1(py, (&signing, cred)).map_err(|e| {
+                let ty = e
+                    .get_type(py)
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                let msg = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+                format!("Sign callback raised {ty}: {msg}")
+            })?;
+            let state = signing
+                .get()
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            Ok(state)
+        })
+    };
+    // On a worker of the shared multi-thread runtime (an `AsyncClient` request), waiting for
+    // the GIL and running the callback would hold up every task queued on that worker: hand
+    // them to another worker first. (The blocking `Client` signs on the caller's own thread.)
+    let on_worker = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let state = if on_worker {
+        tokio::task::block_in_place(call)
+    } else {
+        call()
+    };
+    let state = state.ok_or("the Python interpreter is shutting down")??;
     *req.url_mut() = state.0;
     *req.headers_mut() = state.1;
     Ok(())

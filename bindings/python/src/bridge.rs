@@ -10,7 +10,10 @@
 //! its future, one wake-up for a whole batch.
 //!
 //! One `Bridge` per event loop, found from the running loop (a per-thread cache). Cancelling the
-//! asyncio future aborts the Tokio task, as with `future_into_py`.
+//! asyncio future aborts the Tokio task, as with `future_into_py`. Every awaitable of the
+//! bindings goes through here (not through pyo3-async-runtimes' runtime, which a forked child
+//! could not rebuild); a bridge of the parent's generation is retired in a forked child (its
+//! pipe is shared with the parent, its tasks ran on the parent's runtime).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,7 +29,17 @@ use pyo3::sync::PyOnceLock;
 use crate::errors::to_py;
 use crate::response::Response;
 
-type Outcome = keyswap::Result<Response>;
+/// What a finished task hands the loop's thread: turned into the future's result there (with
+/// the GIL, which that thread holds anyway).
+pub(crate) type Outcome = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+
+/// The outcome of a request.
+pub(crate) fn response(outcome: keyswap::Result<Response>) -> Outcome {
+    Box::new(move |py| match outcome {
+        Ok(resp) => Ok(Py::new(py, resp)?.into_any()),
+        Err(e) => Err(to_py(e)),
+    })
+}
 
 struct Pending {
     fut: Py<PyAny>,
@@ -90,9 +103,9 @@ fn settle(py: Python<'_>, p: &Pending, outcome: Outcome) -> PyResult<()> {
     if fut.call_method0(intern!(py, "done"))?.is_truthy()? {
         return Ok(()); // cancelled, its callback not run yet
     }
-    match outcome {
-        Ok(resp) => fut.call_method1(intern!(py, "set_result"), (Py::new(py, resp)?,))?,
-        Err(e) => fut.call_method1(intern!(py, "set_exception"), (to_py(e).into_value(py),))?,
+    match outcome(py) {
+        Ok(value) => fut.call_method1(intern!(py, "set_result"), (value,))?,
+        Err(e) => fut.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?,
     };
     Ok(())
 }
@@ -134,6 +147,8 @@ impl DoneCallback {
 }
 
 struct LoopEntry {
+    /// The process generation the bridge belongs to (see `runtime.rs`).
+    generation: u64,
     event_loop: Py<PyAny>,
     create_future: Py<PyAny>,
     bridge: Arc<Bridge>,
@@ -150,6 +165,7 @@ fn for_running_loop(py: Python<'_>) -> PyResult<(Arc<Bridge>, Py<PyAny>)> {
     let event_loop = GET_RUNNING_LOOP
         .import(py, "asyncio", "get_running_loop")?
         .call0()?;
+    retire_parents_bridges(py);
     let hit = LOOPS.with_borrow(|loops| {
         loops
             .iter()
@@ -197,6 +213,7 @@ fn for_running_loop(py: Python<'_>) -> PyResult<(Arc<Bridge>, Py<PyAny>)> {
             }
         }
         loops.push(LoopEntry {
+            generation: crate::runtime::generation(),
             event_loop: event_loop.unbind(),
             create_future: create_future.clone_ref(py),
             bridge: Arc::clone(&bridge),
@@ -206,7 +223,32 @@ fn for_running_loop(py: Python<'_>) -> PyResult<(Arc<Bridge>, Py<PyAny>)> {
     Ok((bridge, create_future))
 }
 
-/// Runs `fut` on the shared runtime; returns an asyncio future of its response.
+/// In a forked child, the bridges this thread made in the parent: their loops stop watching
+/// the parent's pipe (whose bytes belong to the parent's loop), and they are leaked: their
+/// futures were to be completed by tasks the child does not run.
+fn retire_parents_bridges(py: Python<'_>) {
+    let generation = crate::runtime::generation();
+    let stale: Vec<LoopEntry> = LOOPS.with_borrow_mut(|loops| {
+        if loops.iter().all(|e| e.generation == generation) {
+            return Vec::new();
+        }
+        let (stale, current) = std::mem::take(loops)
+            .into_iter()
+            .partition(|e| e.generation != generation);
+        *loops = current;
+        stale
+    });
+    for entry in stale {
+        let fd = entry.bridge.wake_rx.as_raw_fd();
+        let _ = entry
+            .event_loop
+            .bind(py)
+            .call_method1(intern!(py, "remove_reader"), (fd,));
+        std::mem::forget(entry);
+    }
+}
+
+/// Runs `fut` on the shared runtime; returns an asyncio future of its outcome.
 pub(crate) fn spawn<F>(py: Python<'_>, fut: F) -> PyResult<Bound<'_, PyAny>>
 where
     F: std::future::Future<Output = Outcome> + Send + 'static,
@@ -239,4 +281,18 @@ where
         },
     );
     Ok(py_fut)
+}
+
+/// Runs `fut` on the shared runtime; returns an asyncio future of its value.
+pub(crate) fn spawn_value<F, T>(py: Python<'_>, fut: F) -> PyResult<Bound<'_, PyAny>>
+where
+    F: std::future::Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    spawn(py, async move {
+        let value = fut.await;
+        Box::new(move |py: Python<'_>| {
+            value.and_then(|v| pyo3::IntoPyObjectExt::into_py_any(v, py))
+        }) as Outcome
+    })
 }

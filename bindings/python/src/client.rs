@@ -2,7 +2,7 @@
 //! both thin wrappers of one shared `Inner` around `keyswap::Client`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, mpsc};
+use std::sync::{Arc, RwLock, mpsc};
 use std::time::Duration;
 
 use keyswap::reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
@@ -16,6 +16,7 @@ use crate::convert::{self, Body, opt_seconds, seconds};
 use crate::errors::{closed_error, config_error, message, to_py};
 use crate::health::Health;
 use crate::response::{Body as Body2, Response, Stream};
+use crate::runtime::{PerGeneration, interruptible, is_main_thread};
 use crate::sources::Source;
 use crate::{HttpConfig, SyncRuntime, runtime, with_thread_runtime};
 
@@ -30,8 +31,9 @@ type RotateEvent = (Arc<Callbacks>, String, String);
 /// One thread for the whole process calls the Python rotation callbacks, in order. The Rust
 /// hook only queues the event: it runs while the core holds its store's write lock, so it must
 /// neither wait for the GIL nor run Python code that could call back into the client.
-fn dispatcher() -> &'static mpsc::Sender<RotateEvent> {
-    static TX: OnceLock<mpsc::Sender<RotateEvent>> = OnceLock::new();
+/// One per process generation: a forked child starts its own thread (the parent's is not there).
+fn dispatcher() -> Arc<mpsc::Sender<RotateEvent>> {
+    static TX: PerGeneration<mpsc::Sender<RotateEvent>> = PerGeneration::new();
     TX.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<RotateEvent>();
         std::thread::Builder::new()
@@ -68,6 +70,19 @@ pub(crate) struct Inner {
     /// The client's `max_redirects`: 0 means redirects are returned as they are.
     max_redirects: usize,
 }
+
+thread_local! {
+    /// Set while `AsyncClient.create` constructs its client: the constructor then only checks
+    /// and converts its arguments, and leaves the build (the HTTP client's TLS setup, the
+    /// first load) in `DEFERRED` for `create` to run on the runtime.
+    static DEFER_BUILD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static DEFERRED: std::cell::RefCell<Option<Deferred>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A client's build left for later: its builder, and the settings of its HTTP client.
+type Deferred = (keyswap::ClientBuilder, Arc<HttpConfig>);
+
+thread_local! {}
 
 /// A request converted from Python arguments, ready to go without the GIL.
 struct Prepared {
@@ -111,6 +126,7 @@ struct Options<'a, 'py> {
 impl Inner {
     fn build(py: Python<'_>, o: Options<'_, '_>) -> PyResult<Inner> {
         let source = source_of(o.source)?;
+        let source_name = source.name();
         let (auth, auth_repr) = auth_of(o.auth)?;
         let statuses = o
             .retry_on_status
@@ -133,9 +149,6 @@ impl Inner {
             timeout: opt_seconds("timeout", o.timeout)?,
             connect_timeout: opt_seconds("connect_timeout", o.connect_timeout)?,
         });
-        let http = http_config
-            .build()
-            .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?;
 
         let callbacks = Arc::new(Callbacks {
             list: PyList::empty(py).unbind(),
@@ -163,7 +176,6 @@ impl Inner {
         let mut builder = keyswap::Client::builder()
             .source(source)
             .auth(auth)
-            .http_client(http)
             .allow_insecure_http(o.allow_insecure_http)
             .retry_on_status(&statuses)
             .overlap_window(seconds("overlap_window", o.overlap_window)?)
@@ -190,15 +202,23 @@ impl Inner {
         for origin in o.allow_origins.unwrap_or_default() {
             builder = builder.allow_origin(origin);
         }
-        let client = py
-            .detach(|| runtime().block_on(builder.build()))
-            .map_err(to_py)?;
-        let mut repr_fields = format!("source={:?} auth={auth_repr}", client.source_name());
+        let client = if DEFER_BUILD.get() {
+            DEFERRED.set(Some((builder, Arc::clone(&http_config))));
+            None
+        } else {
+            let main = is_main_thread(py);
+            let builder = builder.http_client(build_http(&http_config)?);
+            Some(
+                py.detach(|| runtime().block_on(interruptible(builder.build(), main)))?
+                    .map_err(to_py)?,
+            )
+        };
+        let mut repr_fields = format!("source={source_name:?} auth={auth_repr}");
         if let Some(base) = shown_base {
             repr_fields.push_str(&format!(" base_url={base:?}"));
         }
         Ok(Inner {
-            client: RwLock::new(Some(client)),
+            client: RwLock::new(client),
             http_config: RwLock::new(Some(http_config)),
             callbacks,
             repr_fields,
@@ -323,6 +343,13 @@ struct Extra<'a, 'py> {
     cookies: Option<&'a Bound<'py, PyAny>>,
     follow_redirects: Option<bool>,
     files: Option<&'a Bound<'py, PyAny>>,
+}
+
+/// The `reqwest::Client` a keyswap client is built with (TLS setup: milliseconds).
+fn build_http(config: &HttpConfig) -> PyResult<keyswap::reqwest::Client> {
+    config
+        .build()
+        .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))
 }
 
 /// A `source=` argument: a :class:`Source`, or a configuration string parsed by the core's
@@ -605,45 +632,51 @@ impl Client {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(closed_error)?;
+        let main = is_main_thread(py);
         py.detach(move || {
             with_thread_runtime(|rt| {
-                let http = rt.pool(&config).map_err(keyswap::Error::from)?;
+                let http = rt.pool(&config).map_err(keyswap::Error::from);
+                let http = match http {
+                    Ok(http) => http,
+                    Err(e) => return Ok(Err(e)),
+                };
                 if request.stream {
                     request.stream_rt = Some(Arc::clone(rt));
                 }
-                rt.block_on(send(request, Some(&http)))
+                // On the main thread a signal handler (Ctrl-C) gets to run while it waits.
+                rt.block_on(interruptible(send(request, Some(&http)), main))
             })
         })
         .map_err(|err| {
             pyo3::exceptions::PyRuntimeError::new_err(format!(
                 "cannot start keyswap's runtime on this thread: {err}"
             ))
-        })?
+        })??
         .map_err(to_py)
     }
 }
 
 impl AsyncClient {
-    /// Sends a prepared request on the shared runtime; returns an asyncio future of the
-    /// response, completed on the loop's thread (see `bridge`).
-    #[cfg(unix)]
+    /// Sends a prepared request on the shared runtime, through that runtime's pool for this
+    /// client; returns an asyncio future of the response, completed on the loop's thread (see
+    /// `bridge`).
     fn dispatch<'py>(
         py: Python<'py>,
-        _inner: &Inner,
+        inner: &Inner,
         request: Prepared,
     ) -> PyResult<Bound<'py, PyAny>> {
-        crate::bridge::spawn(py, send(request, None))
-    }
-
-    /// Sends a prepared request on the shared runtime; returns an awaitable of the response.
-    #[cfg(not(unix))]
-    fn dispatch<'py>(
-        py: Python<'py>,
-        _inner: &Inner,
-        request: Prepared,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            send(request, None).await.map_err(to_py)
+        let config = inner
+            .http_config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(closed_error)?;
+        // The runtime's own pool for this client: a forked child's is new, never the parent's.
+        let http = runtime()
+            .pool(&config)
+            .map_err(|e| to_py(keyswap::Error::from(e)))?;
+        crate::bridge::spawn(py, async move {
+            crate::bridge::response(send(request, Some(&http)).await)
         })
     }
 }
@@ -897,7 +930,8 @@ client_class! {
     /// source error the current credential stays and :class:`SourceError` is raised.
     fn refresh(&self, py: Python<'_>) -> PyResult<String> {
         let client = self.inner.client()?;
-        py.detach(move || runtime().block_on(client.refresh()))
+        let main = is_main_thread(py);
+        py.detach(move || runtime().block_on(interruptible(client.refresh(), main)))?
             .map_err(to_py)
     }
 
@@ -938,21 +972,58 @@ client_class! {
     /// Re-loads the source now; awaitable of the credential version in use afterwards.
     fn refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = self.inner.client()?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            client.refresh().await.map_err(to_py)
+        crate::bridge::spawn_value(py, async move { client.refresh().await.map_err(to_py) })
+    }
+
+    /// Builds the client without ever blocking the event loop: an awaitable of the client,
+    /// ready (its first credential loaded, as the constructor does) — the constructor's
+    /// arguments, the constructor's errors. ``AsyncClient(...)`` itself loads the first
+    /// credential on the calling thread: inside a running loop, use ``await
+    /// AsyncClient.create(...)``.
+    #[classmethod]
+    #[pyo3(signature = (*args, **kwargs))]
+    fn create<'py>(
+        cls: &Bound<'py, PyType>,
+        args: &Bound<'py, pyo3::types::PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        DEFER_BUILD.set(true);
+        let made = cls.call(args, kwargs);
+        DEFER_BUILD.set(false);
+        let deferred = DEFERRED.take();
+        let made = made?.cast_into::<AsyncClient>()?.unbind();
+        let (builder, config) = deferred.ok_or_else(|| {
+            PyTypeError::new_err("AsyncClient.create: the constructor did not run")
+        })?;
+        crate::bridge::spawn(py, async move {
+            let built = match build_http(&config) {
+                Ok(http) => builder.http_client(http).build().await.map_err(to_py),
+                Err(e) => Err(e),
+            };
+            Box::new(move |_py: Python<'_>| {
+                let client = built?;
+                *made
+                    .get()
+                    .inner
+                    .client
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(client);
+                Ok(made.into_any())
+            }) as crate::bridge::Outcome
         })
     }
 
     /// Closes the client (awaitable); later requests raise :class:`ClientClosedError`.
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         py.detach(|| self.inner.close());
-        pyo3_async_runtimes::tokio::future_into_py(py, async { Ok(()) })
+        crate::bridge::spawn_value(py, async { Ok(()) })
     }
 
     fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this: Py<Self> = slf.unbind();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(this) })
+        crate::bridge::spawn_value(py, async move { Ok(this) })
     }
 
     #[pyo3(signature = (*_args))]

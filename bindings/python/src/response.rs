@@ -378,13 +378,14 @@ impl AsyncByteStream {
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let state = Arc::clone(&self.state);
         let chunk_size = self.chunk_size;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let next = async move {
             let mut state = state.lock().await;
             match next_async(&mut state, chunk_size).await.map_err(to_py)? {
-                Some(v) => Ok(std::borrow::Cow::<[u8]>::Owned(v)),
+                Some(v) => Ok(std::borrow::Cow::<'static, [u8]>::Owned(v)),
                 None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
             }
-        })
+        };
+        crate::bridge::spawn_value(py, next)
     }
 }
 

@@ -73,7 +73,8 @@ pub(crate) struct Fetcher {
     flight: SingleFlight<std::result::Result<Credential, Failure>>,
     /// Shared with the poll ticker, which stays quiet while a `Retry-After` pause is on.
     state: Arc<Mutex<FetchState>>,
-    ticker: Mutex<Weak<Ticker>>,
+    /// This process's ticker, by generation (a forked child starts its own).
+    ticker: Mutex<(u64, Weak<Ticker>)>,
     pub(super) reuse_window: Duration,
 }
 
@@ -82,7 +83,7 @@ impl Fetcher {
         Fetcher {
             flight: SingleFlight::new(crate::time::Time::default()),
             state: Default::default(),
-            ticker: Mutex::new(Weak::new()),
+            ticker: Mutex::new((0, Weak::new())),
             reuse_window,
         }
     }
@@ -170,15 +171,18 @@ impl Fetcher {
     /// A change signal that fires every `interval` (±20 %), shared by every client of this
     /// source in the process: they wake together and their loads share one fetch.
     pub(crate) fn ticker(&self, interval: Duration) -> Option<Changes> {
-        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let generation = crate::fork::check();
         let mut slot = self.ticker.lock().unwrap_or_else(|p| p.into_inner());
-        let ticker = match slot.upgrade() {
+        let existing = (slot.0 == generation).then(|| slot.1.upgrade()).flatten();
+        let ticker = match existing {
             Some(existing) => existing,
             None => {
                 let (notifier, _unused) = crate::source::changes();
                 let tick = notifier.clone();
                 let state = Arc::downgrade(&self.state);
-                let task = handle.spawn(async move {
+                // On keyswap's background runtime: it outlives the runtime of whichever client
+                // asked first, which the other clients of this source rely on.
+                let task = crate::background::spawn(async move {
                     loop {
                         tokio::time::sleep(crate::driver::jittered(interval)).await;
                         // During a `Retry-After` pause a tick would only make every client
@@ -198,12 +202,9 @@ impl Fetcher {
                         }
                         tick.notify();
                     }
-                });
-                let started = Arc::new(Ticker {
-                    notifier,
-                    task: task.abort_handle(),
-                });
-                *slot = Arc::downgrade(&started);
+                })?;
+                let started = Arc::new(Ticker { notifier, task });
+                *slot = (generation, Arc::downgrade(&started));
                 started
             }
         };

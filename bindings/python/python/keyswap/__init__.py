@@ -29,6 +29,7 @@ exchange's clock and a fresh nonce; key, secret and passphrase rotate together f
 source ``{"key": ..., "secret": ...}``.
 """
 
+import os as _os
 from collections.abc import Mapping as _Mapping
 
 from ._keyswap import (
@@ -82,7 +83,15 @@ from ._keyswap import (
     __version__,
 )
 
+from ._keyswap import _after_fork_in_child
+
 _Mapping.register(Headers)
+
+# A forked child (gunicorn --preload, multiprocessing's fork, celery prefork) has none of the
+# parent's keyswap threads and must not share its pooled connections: everything is rebuilt
+# there on first use. See "Process models" in the README.
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __all__ = [
     "AsyncByteStream",

@@ -707,6 +707,10 @@ class AsyncClient:
     def health(self) -> Health:
         """A snapshot of the client's health (no I/O): fresh, stale or failing."""
     @classmethod
+    def create(cls, *args: Any, **kwargs: Any) -> Awaitable[AsyncClient]:
+        """Builds the client without blocking the event loop: the constructor's arguments; an
+        awaitable of the client with its first credential loaded."""
+    @classmethod
     def from_env(cls, **overrides: Any) -> AsyncClient:
         """A client from ``KEYSWAP_SOURCE`` (required), ``KEYSWAP_AUTH`` (default ``bearer``)
         and ``KEYSWAP_BASE_URL``; keyword arguments go to the constructor and override them."""
@@ -719,3 +723,6 @@ class AsyncClient:
     def aclose(self) -> Awaitable[None]: ...
     def __aenter__(self) -> Awaitable[AsyncClient]: ...
     def __aexit__(self, *args: object) -> Awaitable[None]: ...
+
+def _after_fork_in_child() -> None:
+    """Starts a new process generation (registered with ``os.register_at_fork``)."""
