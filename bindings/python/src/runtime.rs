@@ -466,6 +466,47 @@ thread_local! {
         std::cell::RefCell::new(ThreadSlot::take());
 }
 
+/// Hands the calling Python thread's runtime back to `spare` when that thread ends, before
+/// `Thread.join()` returns. Without it the hand-back would wait for Rust's thread-local
+/// destructors, which run when the OS thread exits — after `join()` has returned — so a thread
+/// started right after `join()` would often miss the runtime and its pooled connections.
+/// Python clears a `threading.local`'s attributes with the thread's state, on that thread,
+/// before it releases `join()`: a [`HandBack`] kept there hands the runtime back then. Once
+/// per thread; cheap afterwards (a thread-local flag).
+pub(crate) fn hand_back_at_thread_end(py: Python<'_>) {
+    thread_local! {
+        static REGISTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if REGISTERED.try_with(std::cell::Cell::get).unwrap_or(true) {
+        return;
+    }
+    static LOCAL: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let registered = (|| -> PyResult<()> {
+        let local = LOCAL.get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("threading")?.call_method0("local")?.unbind())
+        })?;
+        local
+            .bind(py)
+            .setattr("keyswap_runtime", Py::new(py, HandBack)?)
+    })();
+    // Without it the runtime still goes back when the OS thread exits.
+    let _ = REGISTERED.try_with(|r| r.set(registered.is_ok()));
+}
+
+/// See [`hand_back_at_thread_end`]: dropped with its thread's Python state.
+#[pyclass(frozen, module = "keyswap._keyswap")]
+struct HandBack;
+
+impl Drop for HandBack {
+    fn drop(&mut self) {
+        let _ = THREAD_RUNTIME.try_with(|slot| {
+            if let Ok(mut slot) = slot.try_borrow_mut() {
+                drop(slot.take());
+            }
+        });
+    }
+}
+
 /// Runs `f` with the calling thread's runtime (made on first use, or taken from `spare`); when
 /// the thread has none (it is exiting, or its runtime could not be built), with a runtime made
 /// for this call. Errs only when that cannot be built either.
