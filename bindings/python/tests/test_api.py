@@ -43,44 +43,59 @@ def test_stub_declares_every_public_name():
     assert set(keyswap.__all__) - declared == set()
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+def _stub_init_defaults(cls_name: str) -> dict:
+    """The defaults the stub declares for ``cls_name.__init__``'s parameters."""
+    tree = ast.parse(STUB.read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    args = init.args
+    named = args.args[-len(args.defaults):] if args.defaults else []
+    pairs = list(zip(named, args.defaults)) + list(zip(args.kwonlyargs, args.kw_defaults))
+    return {a.arg: ast.literal_eval(d) for a, d in pairs
+            if d is not None and isinstance(d, ast.Constant)}
 
 
-def test_env_source_thread_safety_is_documented():
-    """EnvSource's docstring, the stub and the README warn about os.environ from threads and
-    name the safe ways (set before, refresh from the same thread; a file; CustomSource)."""
-    stub = ast.parse(STUB.read_text())
-    stub_doc = next(ast.get_docstring(n) for n in stub.body
-                    if isinstance(n, ast.ClassDef) and n.name == "EnvSource")
-    readme = README.read_text()
-    for where, text in [("docstring", keyswap.EnvSource.__doc__), ("stub", stub_doc),
-                        ("README", readme)]:
-        for needle in ["os.environ", "setenv", "getenv", "thread-safe", "glibc",
-                       "refresh()", "same thread", "FileSource", "CustomSource"]:
-            assert needle in text, f"{where} lacks {needle!r}"
+def test_stub_defaults_match_the_runtime_signatures():
+    """The defaults an IDE shows (the stub) are the ones the constructors apply."""
+    for cls in (keyswap.Client, keyswap.AsyncClient):
+        real = {name: p.default for name, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+        declared = _stub_init_defaults(cls.__name__)
+        shared = set(real) & set(declared)
+        assert {"propagation_hold", "probe_interval", "sync_clock"} <= shared, shared
+        assert {n: declared[n] for n in shared} == {n: real[n] for n in shared}, cls
 
 
-def test_docs_follow_the_core_rejection_rule():
-    """No doc still says 401 and 403 are always credential rejections."""
-    stub = STUB.read_text()
-    texts = {
-        "stub": stub,
-        "README": README.read_text(),
-        "Response": keyswap.Response.__doc__,
-        "raise_for_status": keyswap.Response.raise_for_status.__doc__,
-        "CredentialRejectedError": keyswap.CredentialRejectedError.__doc__,
-    }
-    for where, text in texts.items():
-        text = text.replace("retry_on_status=[401, 403]", "")  # the README's advice for 403 APIs
-        assert "401, 403" not in text and "401/403" not in text, where
-    assert "retry_on_status" in keyswap.CredentialRejectedError.__doc__
+def test_a_403_is_a_credential_rejection_only_when_configured():
+    """The core decides what a rejection is: 401 by default, 403 only with retry_on_status."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    class Forbidden(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
-def test_stub_documents_the_etiquette_options():
-    stub = STUB.read_text()
-    assert stub.count("propagation_hold: float = 30.0") == 2
-    assert stub.count("probe_interval: float = 0.2") == 2
-    assert "probes" in stub and "background_failures" in stub
-    readme = README.read_text()
-    for needle in ["propagation_hold", "probe_interval", "`probes`", "`background_failures`"]:
-        assert needle in readme, needle
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Forbidden)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        for statuses, rejected in [(None, False), ([401, 403], True)]:
+            with keyswap.Client(source=keyswap.FixedSource("k1"), base_url=url,
+                                retry_on_status=statuses, await_rotation=0) as c:
+                r = c.get("/x")
+                assert r.status_code == 403
+                try:
+                    r.raise_for_status()
+                except keyswap.CredentialRejectedError:
+                    assert rejected, "403 counted as a rejection without retry_on_status"
+                except keyswap.HTTPStatusError:
+                    assert not rejected, "403 not counted as a rejection with retry_on_status"
+                assert c.stats()["auth_failures"] == (1 if rejected else 0)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -149,7 +149,9 @@ def test_async_client_stream(server):
             assert b"".join([x async for x in r.aiter_bytes()]) == r.content
             r = await c.get("/cookies", cookies={"a": "1"})
             assert r.cookies["session"] == "abc123"
-            assert r.request.method == "GET" and r.elapsed.total_seconds() >= 0
+            assert r.request.method == "GET"
+            r = await c.get("/slow", params={"delay": "0.05"})
+            assert 0.05 <= r.elapsed.total_seconds() < 5
 
     asyncio.run(main())
 
