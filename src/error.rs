@@ -191,11 +191,18 @@ impl fmt::Debug for Error {
     }
 }
 
+/// The error's own message, without its cause: the cause is [`source()`](StdError::source),
+/// and reporters that walk the chain (anyhow, eyre, tracing's error fields) print each level
+/// once. (As reqwest does.) `{:#}` (alternate) appends the whole chain, for a one-line log.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.inner.context)?;
-        if let Some(cause) = &self.inner.cause {
-            write!(f, ": {cause}")?;
+        if f.alternate() {
+            let mut cause = self.source();
+            while let Some(c) = cause {
+                write!(f, ": {c}")?;
+                cause = c.source();
+            }
         }
         Ok(())
     }
@@ -213,5 +220,45 @@ impl StdError for Error {
 impl From<reqwest::Error> for Error {
     fn from(err: reqwest::Error) -> Self {
         Error::request(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Inner(&'static str, Option<Box<Inner>>);
+
+    impl fmt::Display for Inner {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl StdError for Inner {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1.as_deref().map(|e| e as &(dyn StdError + 'static))
+        }
+    }
+
+    #[test]
+    fn display_does_not_repeat_the_source_and_alternate_shows_the_chain() {
+        let err = Error::new(Kind::Request, "HTTP request failed")
+            .with_cause(Inner("connect error", Some(Box::new(Inner("refused", None)))));
+        assert_eq!(err.to_string(), "HTTP request failed");
+        assert_eq!(err.source().unwrap().to_string(), "connect error");
+        // A reporter walking the chain prints each level once.
+        let mut chain = vec![err.to_string()];
+        let mut cause = err.source();
+        while let Some(c) = cause {
+            chain.push(c.to_string());
+            cause = c.source();
+        }
+        assert_eq!(chain, ["HTTP request failed", "connect error", "refused"]);
+        assert_eq!(
+            format!("{err:#}"),
+            "HTTP request failed: connect error: refused"
+        );
     }
 }

@@ -204,11 +204,11 @@ pub(crate) fn closed_error() -> PyErr {
 }
 
 /// The message of a keyswap error with its whole cause chain (keyswap's `Display` shows only
-/// the first cause; reqwest's hides the underlying I/O error). keyswap's messages and reqwest's
-/// redacted URLs carry no secrets.
+/// its own message; reqwest's hides the underlying I/O error). keyswap's messages and
+/// reqwest's redacted URLs carry no secrets.
 pub(crate) fn message(err: &keyswap::Error) -> String {
     let mut msg = err.to_string();
-    let mut cause = err.source().and_then(StdError::source);
+    let mut cause = err.source();
     while let Some(c) = cause {
         let text = c.to_string();
         if !text.is_empty() && !msg.contains(&text) {
