@@ -117,10 +117,27 @@ impl Client {
     /// Sends a request built elsewhere (`reqwest::Request::new`, or
     /// [`RequestBuilder::build`]) with the credential, the recover path and redirect handling.
     ///
-    /// (A plain `fn` returning the future rather than an `async fn`: one level less, and one copy
-    /// of the request less, in the state of every request in flight.)
-    pub fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + Send + '_ {
-        self.execute_with(&self.shared.http, request, None)
+    /// The future owns what it needs (a clone of the client: an `Arc`), so it is `'static` and
+    /// can be handed to `tokio::spawn`, as reqwest's can.
+    ///
+    /// ```
+    /// # async fn demo() -> keyswap::Result<()> {
+    /// use keyswap::{Client, Source};
+    /// let client = Client::builder().source(Source::fixed("k")).build().await?;
+    /// let request = client.get("https://api.example.com/v1/ping").build()?;
+    /// let in_background = tokio::spawn(client.execute(request));
+    /// # drop(in_background); Ok(()) }
+    /// ```
+    pub fn execute(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<Response>> + Send + 'static {
+        let client = self.clone();
+        async move {
+            client
+                .execute_with(&client.shared.http, request, None)
+                .await
+        }
     }
 
     /// [`execute`](Self::execute) through `http` (the client's own `reqwest::Client`, or one
