@@ -633,6 +633,7 @@ impl Client {
             .clone()
             .ok_or_else(closed_error)?;
         let main = is_main_thread(py);
+        crate::runtime::watch_thread_end(py);
         py.detach(move || {
             with_thread_runtime(|rt| {
                 let http = rt.pool(&config).map_err(keyswap::Error::from);
