@@ -633,7 +633,7 @@ impl Client {
             .clone()
             .ok_or_else(closed_error)?;
         let main = is_main_thread(py);
-        crate::runtime::hand_back_at_thread_end(py);
+        crate::runtime::watch_thread_end(py);
         py.detach(move || {
             with_thread_runtime(|rt| {
                 let http = rt.pool(&config).map_err(keyswap::Error::from);

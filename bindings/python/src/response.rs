@@ -11,6 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use keyswap::reqwest::header::{CONTENT_TYPE, HeaderMap, SET_COOKIE};
 
 use crate::errors::{exceptions, to_py};
+use crate::runtime::{interruptible, is_main_thread};
 use crate::{SyncRuntime, runtime};
 
 /// The body of a `stream=True` response, still with its connection.
@@ -26,26 +27,29 @@ impl Stream {
     fn next_chunk(&mut self, py: Python<'_>) -> PyResult<Option<bytes::Bytes>> {
         let rt = self.rt.as_deref();
         let resp = &mut self.resp;
+        let main = is_main_thread(py);
         py.detach(move || {
-            let fut = resp.chunk();
+            // On the main thread a signal handler (Ctrl-C) gets to run while it waits.
+            let fut = interruptible(resp.chunk(), main);
             match rt {
                 Some(rt) => rt.block_on(fut),
                 None => runtime().block_on(fut),
             }
-        })
+        })?
         .map_err(|e| to_py(keyswap::Error::from(e)))
     }
 
     /// The rest of the body, read with the GIL released.
     fn read_all(self, py: Python<'_>) -> PyResult<bytes::Bytes> {
         let Stream { resp, rt } = self;
+        let main = is_main_thread(py);
         py.detach(move || {
-            let fut = resp.bytes();
+            let fut = interruptible(resp.bytes(), main);
             match rt {
                 Some(rt) => rt.block_on(fut),
                 None => runtime().block_on(fut),
             }
-        })
+        })?
         .map_err(|e| to_py(keyswap::Error::from(e)))
     }
 }

@@ -460,51 +460,11 @@ impl Drop for ThreadSlot {
 }
 
 thread_local! {
-    /// `None` when this thread's runtime could not be built; calls then try a runtime of their
-    /// own. Replaced on first use in a forked child.
+    /// `None` when this thread's runtime could not be built (calls then use a runtime of their
+    /// own) or was handed over as its Python thread ended. Replaced on first use in a forked
+    /// child.
     static THREAD_RUNTIME: std::cell::RefCell<Option<ThreadSlot>> =
         std::cell::RefCell::new(ThreadSlot::take());
-}
-
-/// Hands the calling Python thread's runtime back to `spare` when that thread ends, before
-/// `Thread.join()` returns. Without it the hand-back would wait for Rust's thread-local
-/// destructors, which run when the OS thread exits — after `join()` has returned — so a thread
-/// started right after `join()` would often miss the runtime and its pooled connections.
-/// Python clears a `threading.local`'s attributes with the thread's state, on that thread,
-/// before it releases `join()`: a [`HandBack`] kept there hands the runtime back then. Once
-/// per thread; cheap afterwards (a thread-local flag).
-pub(crate) fn hand_back_at_thread_end(py: Python<'_>) {
-    thread_local! {
-        static REGISTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    if REGISTERED.try_with(std::cell::Cell::get).unwrap_or(true) {
-        return;
-    }
-    static LOCAL: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-    let registered = (|| -> PyResult<()> {
-        let local = LOCAL.get_or_try_init(py, || {
-            Ok::<_, PyErr>(py.import("threading")?.call_method0("local")?.unbind())
-        })?;
-        local
-            .bind(py)
-            .setattr("keyswap_runtime", Py::new(py, HandBack)?)
-    })();
-    // Without it the runtime still goes back when the OS thread exits.
-    let _ = REGISTERED.try_with(|r| r.set(registered.is_ok()));
-}
-
-/// See [`hand_back_at_thread_end`]: dropped with its thread's Python state.
-#[pyclass(frozen, module = "keyswap._keyswap")]
-struct HandBack;
-
-impl Drop for HandBack {
-    fn drop(&mut self) {
-        let _ = THREAD_RUNTIME.try_with(|slot| {
-            if let Ok(mut slot) = slot.try_borrow_mut() {
-                drop(slot.take());
-            }
-        });
-    }
 }
 
 /// Runs `f` with the calling thread's runtime (made on first use, or taken from `spare`); when
@@ -516,8 +476,10 @@ pub(crate) fn with_thread_runtime<R>(
     let own = THREAD_RUNTIME
         .try_with(|slot| {
             let mut slot = slot.borrow_mut();
-            if slot.as_ref().is_some_and(|s| s.generation != generation()) {
-                // A forked child: the parent's runtime holds the parent's sockets.
+            // None: handed over when the Python thread ended (`ThreadEnd`), or not buildable
+            // last time. Another generation: a forked child, where the parent's runtime holds
+            // the parent's sockets.
+            if slot.as_ref().is_none_or(|s| s.generation != generation()) {
                 *slot = ThreadSlot::take();
             }
             slot.as_ref().map(|slot| Arc::clone(&slot.rt))
@@ -572,5 +534,51 @@ pub(crate) async fn interruptible<F: std::future::Future>(
                 Python::attach(|py| py.check_signals())?;
             }
         }
+    }
+}
+
+/// Held in a `threading.local()` of each Python thread that sent a blocking request: when the
+/// thread ends, Python clears its thread-local values on that thread before `join()` returns,
+/// and this hands the thread's runtime (with its connections) to `spare` there and then.
+/// Rust's own thread-locals are destroyed later, when the OS thread exits: a thread started
+/// right after `join()` would often find no spare yet and open new connections.
+#[pyclass(frozen)]
+struct ThreadEnd;
+
+impl Drop for ThreadEnd {
+    fn drop(&mut self) {
+        let slot = THREAD_RUNTIME
+            .try_with(|slot| slot.borrow_mut().take())
+            .ok()
+            .flatten();
+        drop(slot);
+    }
+}
+
+/// Makes sure the calling Python thread returns its runtime when it ends (see `ThreadEnd`);
+/// after the first call on a thread, one thread-local read.
+pub(crate) fn watch_thread_end(py: Python<'_>) {
+    thread_local! {
+        static WATCHED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    let generation = generation();
+    if WATCHED.get() == generation {
+        return;
+    }
+    static LOCAL: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let registered = (|| -> PyResult<()> {
+        let local = LOCAL.get_or_try_init(py, || {
+            py.import("threading")?
+                .call_method0("local")
+                .map(Bound::unbind)
+        })?;
+        local
+            .bind(py)
+            .setattr("keyswap_thread_end", Py::new(py, ThreadEnd)?)
+    })();
+    // Without it (cannot happen short of memory exhaustion) the runtime is handed over when
+    // the OS thread exits, as before.
+    if registered.is_ok() {
+        WATCHED.set(generation);
     }
 }
