@@ -244,8 +244,10 @@ mod tests {
 
     #[test]
     fn display_does_not_repeat_the_source_and_alternate_shows_the_chain() {
-        let err = Error::new(Kind::Request, "HTTP request failed")
-            .with_cause(Inner("connect error", Some(Box::new(Inner("refused", None)))));
+        let err = Error::new(Kind::Request, "HTTP request failed").with_cause(Inner(
+            "connect error",
+            Some(Box::new(Inner("refused", None))),
+        ));
         assert_eq!(err.to_string(), "HTTP request failed");
         assert_eq!(err.source().unwrap().to_string(), "connect error");
         // A reporter walking the chain prints each level once.
