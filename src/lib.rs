@@ -52,7 +52,7 @@ pub use fork::after_fork;
 pub use health::{Health, HealthState};
 #[cfg(feature = "middleware")]
 pub use middleware::Middleware;
-pub use redirect::MaxRedirects;
+pub use redirect::{MaxRedirects, Redirect, redirects};
 pub use request::RequestBuilder;
 pub use sign::Rejection;
 #[cfg(feature = "aws")]

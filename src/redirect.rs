@@ -25,6 +25,64 @@ use reqwest::{Method, Request, Response, StatusCode};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MaxRedirects(pub usize);
 
+/// A redirect keyswap followed on the way to a response: the status, URL and headers of the
+/// response that redirected (its body was not read). The URL is shown as the server saw it,
+/// minus a query-parameter credential.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    status: StatusCode,
+    url: reqwest::Url,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Redirect {
+    pub(crate) fn of(resp: &Response) -> Self {
+        Redirect {
+            status: resp.status(),
+            url: resp.url().clone(),
+            headers: resp.headers().clone(),
+        }
+    }
+
+    /// The redirect's status (301, 302, 303, 307 or 308).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The URL that answered with the redirect.
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    /// The redirect response's headers (`Location` among them).
+    pub fn headers(&self) -> &reqwest::header::HeaderMap {
+        &self.headers
+    }
+}
+
+/// What `RequestBuilder::send` and the other skins leave in a response's extensions.
+#[derive(Clone)]
+pub(crate) struct History(pub(crate) Vec<Redirect>);
+
+/// The redirects followed to reach `response`, oldest first: empty when there were none. The
+/// first one's URL is the URL of the request as it was sent (the response's own `url()` is the
+/// last hop's), as httpx's `Response.history`.
+///
+/// ```
+/// # async fn demo(client: keyswap::Client) -> keyswap::Result<()> {
+/// let resp = client.get("https://api.example.com/v1/export").send().await?;
+/// for hop in keyswap::redirects(&resp) {
+///     println!("{} {}", hop.status(), hop.url());
+/// }
+/// # Ok(()) }
+/// ```
+pub fn redirects(response: &Response) -> &[Redirect] {
+    response
+        .extensions()
+        .get::<History>()
+        .map_or(&[], |h| h.0.as_slice())
+}
+
 /// The request a redirect response asks for, built from the previous hop's request (which
 /// carries no credential). `None` when the response is not a followable redirect.
 pub(crate) fn next_hop(resp: &Response, mut request: Request) -> Option<Request> {

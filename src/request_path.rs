@@ -80,11 +80,14 @@ impl Shared {
     ) -> Result<Response> {
         // Scope of later hops when no origins are configured: the caller's own request.
         let first: Origin = prev.url().origin();
+        let mut history = Vec::new();
         let mut hops = 0;
         loop {
-            let Some(next) = next_hop(&resp, prev) else {
-                return Ok(self.auth.scrub(resp));
+            let resp_scrubbed = self.auth.scrub(resp);
+            let Some(next) = next_hop(&resp_scrubbed, prev) else {
+                return Ok(with_history(resp_scrubbed, history));
             };
+            history.push(crate::redirect::Redirect::of(&resp_scrubbed));
             hops += 1;
             if hops > max_redirects {
                 return Err(Error::new(
@@ -99,7 +102,7 @@ impl Shared {
             let (answer, replay) =
                 Box::pin(self.send_scoped(transport, next, Some(&first), 0)).await?;
             let Some(again) = replay.filter(|_| answer.status().is_redirection()) else {
-                return Ok(self.auth.scrub(answer));
+                return Ok(with_history(self.auth.scrub(answer), history));
             };
             (resp, prev) = (answer, again);
         }
@@ -346,4 +349,13 @@ impl Shared {
         }
         Ok(attempt)
     }
+}
+
+/// `resp` with the redirects followed to reach it (see [`crate::redirects`]).
+fn with_history(mut resp: Response, history: Vec<crate::redirect::Redirect>) -> Response {
+    if !history.is_empty() {
+        resp.extensions_mut()
+            .insert(crate::redirect::History(history));
+    }
+    resp
 }

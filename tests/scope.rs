@@ -352,3 +352,48 @@ fn base64_encode(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+#[tokio::test]
+async fn the_redirects_followed_travel_with_the_response_without_the_query_credential() {
+    let home = MockServer::start().await;
+    Mock::given(path("/a"))
+        .respond_with(ResponseTemplate::new(301).insert_header("location", "/b?page=2"))
+        .mount(&home)
+        .await;
+    Mock::given(path("/b"))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", "/c"))
+        .mount(&home)
+        .await;
+    Mock::given(path("/c"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&home)
+        .await;
+    let client = Client::builder()
+        .source(Source::fixed(SECRET))
+        .auth(Auth::query("api_key"))
+        .base_url(home.uri())
+        .build()
+        .await
+        .unwrap();
+    let resp = client.get("/a?x=1").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let hops: Vec<(u16, String)> = keyswap::redirects(&resp)
+        .iter()
+        .map(|r| (r.status().as_u16(), r.url().to_string()))
+        .collect();
+    let base = home.uri();
+    assert_eq!(
+        hops,
+        [
+            (301, format!("{base}/a?x=1")),
+            (307, format!("{base}/b?page=2"))
+        ]
+    );
+    assert_eq!(
+        keyswap::redirects(&resp)[0].headers()["location"],
+        "/b?page=2"
+    );
+    assert_eq!(resp.url().as_str(), format!("{base}/c"));
+    let direct = client.get("/c").send().await.unwrap();
+    assert!(keyswap::redirects(&direct).is_empty());
+}

@@ -118,6 +118,7 @@ struct Options<'a, 'py> {
     max_redirects: usize,
     timeout: Option<f64>,
     connect_timeout: Option<f64>,
+    read_timeout: Option<f64>,
     headers: Option<&'a Bound<'py, PyAny>>,
     on_rotate: Option<&'a Bound<'py, PyAny>>,
     sync_clock: bool,
@@ -148,6 +149,7 @@ impl Inner {
             default_headers,
             timeout: opt_seconds("timeout", o.timeout)?,
             connect_timeout: opt_seconds("connect_timeout", o.connect_timeout)?,
+            read_timeout: opt_seconds("read_timeout", o.read_timeout)?,
         });
 
         let callbacks = Arc::new(Callbacks {
@@ -528,6 +530,7 @@ async fn send(p: Prepared, http: Option<&keyswap::reqwest::Client>) -> keyswap::
         None => b.send().await?,
     };
     let status = resp.status().as_u16();
+    let redirects = keyswap::redirects(&resp).to_vec();
     let version = match resp.version() {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_10 => "HTTP/1.0",
@@ -565,7 +568,8 @@ async fn send(p: Prepared, http: Option<&keyswap::reqwest::Client>) -> keyswap::
             rejected,
             method,
             started.elapsed(),
-        ));
+        )
+        .with_redirects(&redirects));
     }
     let content = resp.bytes().await.map_err(keyswap::Error::from)?;
     Ok(Response::new(
@@ -577,7 +581,8 @@ async fn send(p: Prepared, http: Option<&keyswap::reqwest::Client>) -> keyswap::
         rejected,
         method,
         started.elapsed(),
-    ))
+    )
+    .with_redirects(&redirects))
 }
 
 /// An HTTP client that attaches the current credential to every request and keeps working while
@@ -737,7 +742,7 @@ macro_rules! client_class {
             #[pyo3(signature = (source, auth=None, base_url=None, *, allow_origins=None,
                 allow_insecure_http=false, retry_on_status=None, overlap_window=30.0,
                 propagation_hold=30.0, probe_interval=0.2, await_rotation=1.0, load_timeout=5.0, max_redirects=10, timeout=None,
-                connect_timeout=None, headers=None, on_rotate=None, sync_clock=true))]
+                connect_timeout=5.0, read_timeout=5.0, headers=None, on_rotate=None, sync_clock=true))]
             #[allow(clippy::too_many_arguments)]
             fn new(
                 py: Python<'_>,
@@ -755,6 +760,7 @@ macro_rules! client_class {
                 max_redirects: usize,
                 timeout: Option<f64>,
                 connect_timeout: Option<f64>,
+                read_timeout: Option<f64>,
                 headers: Option<&Bound<'_, PyAny>>,
                 on_rotate: Option<&Bound<'_, PyAny>>,
                 sync_clock: bool,
@@ -763,7 +769,7 @@ macro_rules! client_class {
                     source, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
                     overlap_window, propagation_hold, probe_interval, await_rotation,
                     load_timeout, max_redirects, timeout,
-                    connect_timeout, headers, on_rotate, sync_clock,
+                    connect_timeout, read_timeout, headers, on_rotate, sync_clock,
                 };
                 Ok(Self { inner: Inner::build(py, options)? })
             }

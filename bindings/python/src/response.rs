@@ -66,8 +66,9 @@ fn consumed() -> PyErr {
     )
 }
 
-/// The request a :class:`Response` answers: its method and URL (the final URL, after
-/// redirects; with :class:`Query` auth without the credential parameter).
+/// The request a :class:`Response` answers: its method and URL — the request as sent, before
+/// any redirect (as httpx's ``response.request``; the final URL is ``response.url``); with
+/// :class:`Query` auth without the credential parameter.
 #[pyclass(frozen, module = "keyswap")]
 pub struct Request {
     method: String,
@@ -416,6 +417,8 @@ pub struct Response {
     stream: Mutex<Option<Stream>>,
     method: String,
     elapsed: Duration,
+    /// The redirects followed to reach this response, oldest first (`keyswap::redirects`).
+    pub(crate) redirects: Vec<keyswap::Redirect>,
     /// Whether the client's core counts this response as "credential rejected"
     /// (`keyswap::Client::classify`; for an unread `stream=True` body
     /// `keyswap::Client::is_credential_rejection`), decided when the response was built.
@@ -425,6 +428,16 @@ pub struct Response {
 }
 
 static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `keyswap._text`: the incremental decoding and line splitting of `iter_text`/`iter_lines`
+/// (Python's own codecs do the decoding).
+fn text_helpers(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    static TEXT: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    Ok(TEXT
+        .get_or_try_init(py, || py.import("keyswap._text").map(Bound::unbind))?
+        .bind(py)
+        .clone())
+}
 
 impl Response {
     #[allow(clippy::too_many_arguments)]
@@ -452,10 +465,17 @@ impl Response {
             stream: Mutex::new(stream),
             method,
             elapsed,
+            redirects: Vec::new(),
             rejected,
             content_obj: OnceLock::new(),
             headers_obj: OnceLock::new(),
         }
+    }
+
+    /// The same response, with the redirects followed to reach it.
+    pub(crate) fn with_redirects(mut self, redirects: &[keyswap::Redirect]) -> Response {
+        self.redirects = redirects.to_vec();
+        self
     }
 
     /// The body; for an unread `stream=True` response, reads the rest first.
@@ -633,20 +653,114 @@ impl Response {
         self.elapsed
     }
 
-    /// The request this response answers (:class:`Request`: ``method``, ``url``).
+    /// The request this response answers (:class:`Request`: ``method``, ``url``), as it was
+    /// sent: its URL is the one asked for, before redirects (``response.url`` is the last).
     #[getter]
     fn request(&self) -> Request {
         Request {
             method: self.method.clone(),
-            url: self.url.clone(),
+            url: self
+                .redirects
+                .first()
+                .map_or_else(|| self.url.clone(), |r| r.url().to_string()),
         }
     }
 
-    /// Always ``[]``: keyswap follows redirects itself (deciding on each hop whether the
-    /// credential goes along) and keeps no intermediate responses.
+    /// The redirect responses followed to reach this one, oldest first, as in httpx: each with
+    /// its status, headers and URL, and an empty body (keyswap follows redirects itself,
+    /// deciding on each hop whether the credential goes along, and does not read their
+    /// bodies). ``[]`` when there was no redirect.
     #[getter]
-    fn history<'py>(&self, py: Python<'py>) -> Bound<'py, PyList> {
-        PyList::empty(py)
+    fn history<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let hops = self.redirects.iter().map(|r| {
+            Response::new(
+                r.status().as_u16(),
+                r.headers().clone(),
+                r.url().to_string(),
+                self.version,
+                Body::Read(bytes::Bytes::new()),
+                false,
+                self.method.clone(),
+                Duration::ZERO,
+            )
+        });
+        let list = PyList::empty(py);
+        for hop in hops {
+            list.append(Py::new(py, hop)?)?;
+        }
+        Ok(list)
+    }
+
+    /// Whether the status is 2xx.
+    #[getter]
+    fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Whether the status is a redirect (301, 302, 303, 307, 308) — one keyswap did not
+    /// follow (``follow_redirects=False``, or the redirect limit).
+    #[getter]
+    fn is_redirect(&self) -> bool {
+        matches!(self.status, 301 | 302 | 303 | 307 | 308)
+    }
+
+    /// Whether the status is 4xx.
+    #[getter]
+    fn is_client_error(&self) -> bool {
+        (400..500).contains(&self.status)
+    }
+
+    /// Whether the status is 5xx.
+    #[getter]
+    fn is_server_error(&self) -> bool {
+        (500..600).contains(&self.status)
+    }
+
+    /// Whether the status is 4xx or 5xx.
+    #[getter]
+    fn is_error(&self) -> bool {
+        (400..600).contains(&self.status)
+    }
+
+    /// The body as text, in pieces decoded incrementally with :attr:`encoding` (UTF-8 when the
+    /// response names none; undecodable bytes replaced), as httpx's ``iter_text``: reads a
+    /// ``stream=True`` body as it arrives.
+    #[pyo3(signature = (chunk_size=None))]
+    fn iter_text<'py>(
+        slf: &Bound<'py, Self>,
+        chunk_size: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let chunks = Bound::new(py, slf.borrow().iter_bytes(chunk_size)?)?;
+        let encoding = slf.borrow().encoding().unwrap_or_else(|| "utf-8".to_owned());
+        text_helpers(py)?.call_method1("iter_text", (chunks, encoding))
+    }
+
+    /// The body line by line, without line endings (``\n``, ``\r\n`` or ``\r``), as
+    /// httpx's ``iter_lines``; decoded as :meth:`iter_text` does.
+    fn iter_lines<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let text = Self::iter_text(slf, None)?;
+        text_helpers(py)?.call_method1("iter_lines", (text,))
+    }
+
+    /// :meth:`iter_text` for ``async for`` (an :class:`AsyncClient`'s ``stream=True`` body).
+    #[pyo3(signature = (chunk_size=None))]
+    fn aiter_text<'py>(
+        slf: &Bound<'py, Self>,
+        chunk_size: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let chunks = Bound::new(py, slf.borrow().aiter_bytes(chunk_size)?)?;
+        let encoding = slf.borrow().encoding().unwrap_or_else(|| "utf-8".to_owned());
+        text_helpers(py)?.call_method1("aiter_text", (chunks, encoding))
+    }
+
+    /// :meth:`iter_lines` for ``async for``.
+    fn aiter_lines<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let text = Self::aiter_text(slf, None)?;
+        text_helpers(py)?.call_method1("aiter_lines", (text,))
     }
 
     /// The cookies the response sets: ``{name: value}`` from its ``Set-Cookie`` headers

@@ -255,6 +255,9 @@ pub(crate) struct HttpConfig {
     pub(crate) default_headers: keyswap::reqwest::header::HeaderMap,
     pub(crate) timeout: Option<std::time::Duration>,
     pub(crate) connect_timeout: Option<std::time::Duration>,
+    /// Bound on each read of a response (reset after every successful read), like httpx's
+    /// read timeout: a slow stream that keeps delivering is never cut, a dead server is.
+    pub(crate) read_timeout: Option<std::time::Duration>,
 }
 
 impl HttpConfig {
@@ -268,6 +271,9 @@ impl HttpConfig {
         }
         if let Some(t) = self.connect_timeout {
             http = http.connect_timeout(t);
+        }
+        if let Some(t) = self.read_timeout {
+            http = http.read_timeout(t);
         }
         http.build()
     }

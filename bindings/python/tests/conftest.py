@@ -36,7 +36,8 @@ class KeyServer(LocalServer):
 
     The key is read from ``X-API-Key``, ``Authorization: Bearer``/``Basic`` or the ``api_key``
     query parameter. Paths: ``/status/<code>`` answers that status (after the key check),
-    ``/slow?delay=<s>`` sleeps first, ``/redirect`` answers 302 to ``/echo``, ``/big?size=<n>``
+    ``/slow?delay=<s>`` sleeps first, ``/text?charset=<cs>`` answers the request body as text,
+    ``/redirect`` answers 302 to ``/echo``, ``/big?size=<n>``
     sends ``n`` bytes in 64 KiB pieces (``&pause=<s>`` between them), ``/cookies`` sets two
     cookies.
     """
@@ -99,6 +100,15 @@ class KeyServer(LocalServer):
                     self.send_header("Set-Cookie", 'theme="dark"')
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                    return None
+                if parts.path == "/text":
+                    # The request body sent back as text in the charset asked for.
+                    charset = query.get("charset", "utf-8")
+                    self.send_response(200)
+                    self.send_header("Content-Type", f"text/plain; charset={charset}")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                     return None
                 if parts.path == "/redirect":
                     self.send_response(302)

@@ -32,9 +32,15 @@ def test_elapsed_request_history(server):
         r = c.post("/p", json={"a": 1})
         assert r.request.method == "POST" and r.request.url == server.url + "/p"
         assert "POST" in repr(r.request)
-        # keyswap follows the redirect itself: history stays empty, url is the final one.
-        r = c.get("/redirect")
-        assert r.status_code == 200 and r.url == server.url + "/echo" and r.history == []
+        # keyswap follows the redirect itself; as in httpx, history holds the redirect
+        # response, request is the request as sent and url the final URL.
+        r = c.get("/redirect", params={"n": "1"})
+        assert r.status_code == 200 and r.url == server.url + "/echo"
+        assert r.request.url == server.url + "/redirect?n=1"
+        [hop] = r.history
+        assert hop.status_code == 302 and hop.headers["location"] == "/echo"
+        assert hop.url == server.url + "/redirect?n=1" and hop.content == b""
+        assert hop.is_redirect and not r.is_redirect and hop.history == []
 
 
 def test_request_url_has_no_query_credential(server):
@@ -300,3 +306,62 @@ def test_signatures_and_stub_list_the_new_arguments():
     assert stub.count("def health(self) -> Health") == 2
     assert stub.count("def from_env(cls") == 2
     assert stub.count("source: _SourceArg") == 2
+
+
+def big_body(size):
+    """What the test server's ``/big`` sends: 64 KiB pieces of a repeated pattern."""
+    piece = (b"0123456789" * 6554)[:65536]
+    return (piece * (size // 65536 + 1))[:size]
+
+
+def test_status_predicates(server):
+    with make(server) as c:
+        for status, success, client_err, server_err in [(200, True, False, False),
+                                                        (201, True, False, False),
+                                                        (404, False, True, False),
+                                                        (503, False, False, True)]:
+            r = c.get(f"/status/{status}")
+            assert r.status_code == status
+            assert (r.is_success, r.is_client_error, r.is_server_error) == (
+                success, client_err, server_err)
+            assert r.is_error == (client_err or server_err) and not r.is_redirect
+        assert c.get("/redirect", follow_redirects=False).is_redirect
+
+
+def test_iter_text_and_iter_lines_decode_across_chunk_boundaries(server):
+    text = "héllo\r\nwörld\r€ last\n\nend"
+    with make(server) as c:
+        for charset in ("utf-8", "iso-8859-15"):
+            r = c.post("/text", params={"charset": charset}, data=text.encode(charset))
+            assert r.encoding == charset and r.text == text
+            assert "".join(r.iter_text()) == text
+            # One byte per chunk: every multi-byte character is split across chunks.
+            assert "".join(r.iter_text(chunk_size=1)) == text
+            assert list(r.iter_lines()) == ["héllo", "wörld", "€ last", "", "end"]
+        # A streamed body, in pieces the server sends apart.
+        r = c.get("/big", params={"size": "200000", "pause": "0.01"}, stream=True)
+        assert "".join(r.iter_text(chunk_size=4096)).encode() == big_body(200000)
+
+
+def test_aiter_text_and_aiter_lines(server):
+    async def main():
+        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
+                                       auth=keyswap.Header("X-API-Key"),
+                                       base_url=server.url) as c:
+            r = await c.get("/big", params={"size": "100000"}, stream=True)
+            text = "".join([t async for t in r.aiter_text(chunk_size=999)])
+            assert text.encode() == big_body(100000)
+            r = await c.get("/echo")
+            assert [line async for line in r.aiter_lines()] == r.text.splitlines()
+
+    asyncio.run(main())
+
+
+def test_read_timeout_bounds_each_read_not_the_whole_body(server):
+    # A body that keeps arriving (pieces 0.1 s apart, 0.5 s in all) outlives a 0.3 s read
+    # timeout; a server silent for longer than it does not.
+    with make(server, read_timeout=0.3) as c:
+        r = c.get("/big", params={"size": str(65536 * 5), "pause": "0.1"})
+        assert len(r.content) == 65536 * 5
+        with pytest.raises(keyswap.RequestTimeoutError):
+            c.get("/slow", params={"delay": "1.0"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 import datetime
 from typing import IO, Any, Awaitable, Literal, Optional, Tuple, Union
 
@@ -459,7 +459,8 @@ class Health:
         """Whether ``state`` is ``fresh`` or ``stale``."""
 
 class Request:
-    """The request a Response answers: method and final URL (without a query credential)."""
+    """The request a Response answers: method and URL as sent, before any redirect (as
+    httpx's; ``Response.url`` is the final one), without a query credential."""
 
     @property
     def method(self) -> str: ...
@@ -520,7 +521,31 @@ class Response:
     def request(self) -> Request: ...
     @property
     def history(self) -> list[Response]:
-        """Always ``[]``: keyswap follows redirects itself."""
+        """The redirect responses followed to reach this one, oldest first (status, headers,
+        URL; empty bodies: keyswap follows redirects itself and does not read theirs)."""
+    @property
+    def is_success(self) -> bool:
+        """2xx."""
+    @property
+    def is_redirect(self) -> bool:
+        """301, 302, 303, 307 or 308 (one that was not followed)."""
+    @property
+    def is_client_error(self) -> bool:
+        """4xx."""
+    @property
+    def is_server_error(self) -> bool:
+        """5xx."""
+    @property
+    def is_error(self) -> bool:
+        """4xx or 5xx."""
+    def iter_text(self, chunk_size: Optional[int] = None) -> Iterator[str]:
+        """The body as text, decoded incrementally with ``encoding`` (UTF-8 by default)."""
+    def iter_lines(self) -> Iterator[str]:
+        """The body line by line, without ``\\n``, ``\\r\\n`` or ``\\r``."""
+    def aiter_text(self, chunk_size: Optional[int] = None) -> AsyncIterator[str]:
+        """``iter_text`` for ``async for``."""
+    def aiter_lines(self) -> AsyncIterator[str]:
+        """``iter_lines`` for ``async for``."""
     @property
     def cookies(self) -> dict[str, str]:
         """``{name: value}`` from the ``Set-Cookie`` headers."""
@@ -552,7 +577,8 @@ class Client:
         load_timeout: float = 5.0,
         max_redirects: int = 10,
         timeout: Optional[float] = None,
-        connect_timeout: Optional[float] = None,
+        connect_timeout: Optional[float] = 5.0,
+        read_timeout: Optional[float] = 5.0,
         headers: _Headers = None,
         on_rotate: Union[_RotateCallback, Iterable[_RotateCallback], None] = None,
         sync_clock: bool = True,
@@ -648,7 +674,8 @@ class AsyncClient:
         load_timeout: float = 5.0,
         max_redirects: int = 10,
         timeout: Optional[float] = None,
-        connect_timeout: Optional[float] = None,
+        connect_timeout: Optional[float] = 5.0,
+        read_timeout: Optional[float] = 5.0,
         headers: _Headers = None,
         on_rotate: Union[_RotateCallback, Iterable[_RotateCallback], None] = None,
         sync_clock: bool = True,
