@@ -11,6 +11,7 @@ mod config;
 mod credential;
 mod driver;
 mod error;
+mod expiry;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -44,7 +45,7 @@ pub use builder::{
     DEFAULT_PROPAGATION_HOLD,
 };
 pub use client::Client;
-pub use credential::Credential;
+pub use credential::{Credential, RefreshWindows};
 pub use error::{Error, Result};
 pub use health::{Health, HealthState};
 #[cfg(feature = "middleware")]
@@ -62,6 +63,11 @@ pub use source::{DEFAULT_FILE_DEBOUNCE, DEFAULT_FILE_POLL_INTERVAL};
 pub use source::{
     DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
     HeaderValueFrom, HttpSource,
+};
+pub use source::{
+    ClientAuthMethod, DEFAULT_ADVISORY_MARGIN, DEFAULT_AWAIT_SECRET, DEFAULT_MANDATORY_MARGIN,
+    DEFAULT_RETRY_SPACING, DEFAULT_TOKEN_LIFETIME, DEFAULT_TOKEN_TIMEOUT, MAX_TOKEN_LIFETIME,
+    OAuth2ClientCredentials,
 };
 pub use source::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES, file_reads};
 pub use stats::{Rotation, Stats};
