@@ -5,7 +5,7 @@
 //   node server.mjs <config.json>
 //
 // config.json: { "ttl": 2, "clients": [{ "client_id", "client_secret"?, "auth_method"?,
-//                "public_key_pem"? }] }
+//                "public_key_pem"?, "ttl"? }] }   (ttl: token lifetime in seconds)
 // On stdout, once listening: `listening <port>`.
 //
 // Routes besides oidc-provider's own (`/token`, discovery, ...):
@@ -31,6 +31,7 @@ const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const ttl = config.ttl ?? 2;
 
 const clients = new Map();
+const ttlOf = new Map(config.clients.filter((c) => c.ttl).map((c) => [c.client_id, c.ttl]));
 function clientMetadata(c) {
   const meta = {
     client_id: c.client_id,
@@ -117,7 +118,7 @@ server.listen(0, '127.0.0.1', () => {
       devInteractions: { enabled: false },
     },
     scopes: ['api:read', 'api:write'],
-    ttl: { ClientCredentials: ttl },
+    ttl: { ClientCredentials: (ctx, token, client) => ttlOf.get(client.clientId) ?? ttl },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
   });
   // Counts token requests per client (failed ones too) and plays "down" for the test.
