@@ -11,6 +11,7 @@ mod convert;
 mod errors;
 mod health;
 mod http_sources;
+mod oauth2;
 mod response;
 mod signers;
 mod sources;
@@ -388,6 +389,7 @@ fn _keyswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http_sources::AwsSecretsManagerAgentSource>()?;
     m.add_class::<http_sources::GcpSecretManagerSource>()?;
     m.add_class::<http_sources::AzureKeyVaultSource>()?;
+    m.add_class::<oauth2::OAuth2ClientCredentials>()?;
     m.add_class::<auth::Auth>()?;
     m.add_class::<auth::Header>()?;
     m.add_class::<auth::Bearer>()?;
