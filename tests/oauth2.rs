@@ -196,20 +196,8 @@ async fn eight_callers_for_20_s_on_2_s_tokens_never_fail_and_cost_at_most_12_tok
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_storm_of_256_requests_just_after_expiry_costs_exactly_one_token_request() {
-    let server = AuthServer::start(2, json!([client("storm", "s3cret-1")]));
-    let dir = tempfile::tempdir().unwrap();
-    let secret = Source::file(secret_file(dir.path(), "s3cret-1"));
-    // Windows of zero: nothing renews the token before it has expired, so the storm meets it
-    // expired (the background renewal races the storm for it).
-    let source = Source::oauth2_client_credentials(&server.token_url(), "storm", secret)
-        .advisory_margin(Duration::ZERO)
-        .mandatory_margin(Duration::ZERO);
-    let client = client_for(&server, source).await;
-    assert_eq!(client.get("/api").send().await.unwrap().status(), 200);
-    assert_eq!(server.token_requests("storm").await, 1);
-    tokio::time::sleep(Duration::from_millis(2050)).await;
+/// 256 requests at once; each must be answered 200.
+async fn storm(client: &keyswap::Client) {
     let storm: Vec<_> = (0..256)
         .map(|_| {
             let client = client.clone();
@@ -219,8 +207,52 @@ async fn a_storm_of_256_requests_just_after_expiry_costs_exactly_one_token_reque
     for request in storm {
         assert_eq!(request.await.unwrap().unwrap(), 200);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_256_requests_just_after_expiry_costs_exactly_one_token_request() {
+    let server = AuthServer::start(2, json!([client("storm", "s3cret-1")]));
+    let dir = tempfile::tempdir().unwrap();
+    let secret = Source::file(secret_file(dir.path(), "s3cret-1"));
+    // Windows of zero: the token is renewed when it expires, not before; and the background
+    // renewal at expiry fails (the endpoint is down around it), so the storm meets the
+    // expired token with nothing renewing it.
+    let source = Source::oauth2_client_credentials(&server.token_url(), "storm", secret)
+        .advisory_margin(Duration::ZERO)
+        .mandatory_margin(Duration::ZERO)
+        .retry_spacing(Duration::from_millis(50));
+    let issued = Instant::now();
+    let client = client_for(&server, source).await;
+    assert_eq!(client.get("/api").send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(1700).saturating_sub(issued.elapsed())).await;
+    server.post("/admin/token-down", json!({ "ms": 600 })).await;
+    tokio::time::sleep(Duration::from_millis(2350).saturating_sub(issued.elapsed())).await;
+    storm(&client).await;
     assert_eq!(server.token_requests("storm").await, 2, "exactly one more");
+    // The storm waited for the new token: none went out with the expired one.
     assert_eq!(server.stats().await["api"]["refused"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_256_refused_with_401_costs_exactly_one_token_request() {
+    // The server says 60 s but its tokens die after 2 s: only the 401s tell.
+    let server = AuthServer::start(
+        2,
+        json!([{ "client_id": "revoked", "client_secret": "s3cret-1", "advertise_ttl": 60 }]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let secret = Source::file(secret_file(dir.path(), "s3cret-1"));
+    let client = client_for(
+        &server,
+        Source::oauth2_client_credentials(&server.token_url(), "revoked", secret),
+    )
+    .await;
+    assert_eq!(client.get("/api").send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    storm(&client).await;
+    assert_eq!(server.token_requests("revoked").await, 2, "exactly one more");
+    let refused = server.stats().await["api"]["refused"].as_u64().unwrap();
+    assert!(refused >= 1 && refused <= 256, "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,8 @@
 //   node server.mjs <config.json>
 //
 // config.json: { "ttl": 2, "clients": [{ "client_id", "client_secret"?, "auth_method"?,
-//                "public_key_pem"?, "ttl"? }] }   (ttl: token lifetime in seconds)
+//                "public_key_pem"?, "ttl"?, "advertise_ttl"? }] }
+// (ttl: token lifetime in seconds; advertise_ttl: the expires_in the client is told instead)
 // On stdout, once listening: `listening <port>`.
 //
 // Routes besides oidc-provider's own (`/token`, discovery, ...):
@@ -31,6 +32,7 @@ const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const ttl = config.ttl ?? 2;
 
 const clients = new Map();
+const advertiseOf = new Map(config.clients.filter((c) => c.advertise_ttl).map((c) => [c.client_id, c.advertise_ttl]));
 const ttlOf = new Map(config.clients.filter((c) => c.ttl).map((c) => [c.client_id, c.ttl]));
 function clientMetadata(c) {
   const meta = {
@@ -130,6 +132,10 @@ server.listen(0, '127.0.0.1', () => {
     }
     try {
       await next();
+      // A client configured with `advertise_ttl` is told a longer lifetime than its tokens
+      // have: they die early, as revoked ones do, and only a 401 tells.
+      const advertised = advertiseOf.get(ctx.oidc?.client?.clientId);
+      if (advertised && ctx.body?.expires_in) ctx.body = { ...ctx.body, expires_in: advertised };
     } finally {
       const id = basicClientId(ctx.req) ?? ctx.oidc?.body?.client_id ?? ctx.oidc?.client?.clientId ?? 'unknown';
       stats.token_requests[id] = (stats.token_requests[id] ?? 0) + 1;

@@ -116,7 +116,7 @@ pub struct OAuth2ClientCredentials {
 
 #[derive(Default)]
 struct State {
-    /// The last token and when the request that obtained it was sent.
+    /// The last token and when its answer arrived.
     token: Option<(Credential, Instant)>,
     /// The client secret (or private key) last read from its source.
     secret: Option<Credential>,
@@ -256,16 +256,21 @@ impl OAuth2ClientCredentials {
     }
 
     /// The token for a load: the one held if it is fresh enough (before its advisory window;
-    /// for a rejected request sent at `since`, obtained by a request sent after it), else a new
-    /// one. The lock makes this one token request in flight, its token handed to the callers
-    /// queued behind it.
+    /// for a request sent at `since` and rejected, a token that arrived after `since`), else a
+    /// new one. The lock makes this one token request in flight, its token handed to the
+    /// callers queued behind it.
+    ///
+    /// Why arrival and not departure for `since`: every grant issues a new token, so a token
+    /// that arrived after a request was sent cannot be the one that request carried, even if
+    /// its token request left earlier. A storm of requests still going out with the old token
+    /// while the new one is on its way is answered by that one token request.
     async fn token(&self, since: Option<Instant>) -> Result<Credential> {
         let mut state = self.state.lock().await;
         let now = SystemTime::now();
-        if let Some((held, sent)) = &state.token {
+        if let Some((held, arrived)) = &state.token {
             let fresh = match since {
                 None => held.refresh_windows().is_some_and(|w| now < w.advisory),
-                Some(since) => *sent >= since && held.expires_at().is_some_and(|at| now < at),
+                Some(since) => *arrived > since && held.expires_at().is_some_and(|at| now < at),
             };
             if fresh {
                 return Ok(held.clone());
@@ -276,10 +281,9 @@ impl OAuth2ClientCredentials {
                 return Err(self.error(failure));
             }
         }
-        let sent = Instant::now();
         match self.grant(&mut state).await {
             Ok(cred) => {
-                state.token = Some((cred.clone(), sent));
+                state.token = Some((cred.clone(), Instant::now()));
                 state.not_before = None;
                 Ok(cred)
             }
