@@ -59,15 +59,15 @@ pub use source::{
     BoxFuture, ChangeNotifier, Changes, CredentialSource, EnvSource, FileSource, FixedSource,
     Source, changes,
 };
-pub use source::{DEFAULT_FILE_DEBOUNCE, DEFAULT_FILE_POLL_INTERVAL};
-pub use source::{
-    DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
-    HeaderValueFrom, HttpSource,
-};
 pub use source::{
     ClientAuthMethod, DEFAULT_ADVISORY_MARGIN, DEFAULT_AWAIT_SECRET, DEFAULT_MANDATORY_MARGIN,
     DEFAULT_RETRY_SPACING, DEFAULT_TOKEN_LIFETIME, DEFAULT_TOKEN_TIMEOUT, MAX_TOKEN_LIFETIME,
     OAuth2ClientCredentials,
+};
+pub use source::{DEFAULT_FILE_DEBOUNCE, DEFAULT_FILE_POLL_INTERVAL};
+pub use source::{
+    DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
+    HeaderValueFrom, HttpSource,
 };
 pub use source::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES, file_reads};
 pub use stats::{Rotation, Stats};

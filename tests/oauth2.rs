@@ -46,7 +46,11 @@ impl AuthServer {
         );
         let tmp = tempfile::tempdir().unwrap();
         let config = tmp.path().join("config.json");
-        std::fs::write(&config, json!({ "ttl": ttl, "clients": clients }).to_string()).unwrap();
+        std::fs::write(
+            &config,
+            json!({ "ttl": ttl, "clients": clients }).to_string(),
+        )
+        .unwrap();
         let mut child = Command::new("node")
             .arg(dir.join("server.mjs"))
             .arg(&config)
@@ -250,7 +254,11 @@ async fn a_storm_of_256_refused_with_401_costs_exactly_one_token_request() {
     assert_eq!(client.get("/api").send().await.unwrap().status(), 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     storm(&client).await;
-    assert_eq!(server.token_requests("revoked").await, 2, "exactly one more");
+    assert_eq!(
+        server.token_requests("revoked").await,
+        2,
+        "exactly one more"
+    );
     let refused = server.stats().await["api"]["refused"].as_u64().unwrap();
     assert!(refused >= 1 && refused <= 256, "{refused}");
 }
@@ -310,7 +318,9 @@ async fn token_endpoint_down_valid_token_serves_then_a_clear_error_then_recovery
     )
     .await;
     let issued = Instant::now();
-    server.post("/admin/token-down", json!({ "ms": 9000 })).await;
+    server
+        .post("/admin/token-down", json!({ "ms": 9000 }))
+        .await;
     let back_at = Instant::now() + Duration::from_millis(9000);
     // Down for 6.5 s while the token is valid (renewals in the advisory and mandatory windows
     // fail): every request is served.
@@ -366,8 +376,9 @@ async fn client_secret_post_and_private_key_jwt_are_accepted_by_the_server() {
     .auth_method(ClientAuthMethod::ClientSecretPost);
     let pem_path = dir.path().join("key.pem");
     std::fs::write(&pem_path, &key.0).unwrap();
-    let jwt = Source::oauth2_client_credentials(&server.token_url(), "signer", Source::file(&pem_path))
-        .auth_method(ClientAuthMethod::PrivateKeyJwt);
+    let jwt =
+        Source::oauth2_client_credentials(&server.token_url(), "signer", Source::file(&pem_path))
+            .auth_method(ClientAuthMethod::PrivateKeyJwt);
     for source in [post, jwt] {
         let client = client_for(&server, source).await;
         let resp = client.get("/api").send().await.unwrap();
@@ -387,7 +398,10 @@ async fn client_secret_post_and_private_key_jwt_are_accepted_by_the_server() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("invalid_client") && err.contains("has not changed"), "{err}");
+    assert!(
+        err.contains("invalid_client") && err.contains("has not changed"),
+        "{err}"
+    );
     assert!(!err.contains("not-the-s3cret"), "{err}");
 }
 

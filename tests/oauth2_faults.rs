@@ -66,9 +66,18 @@ async fn nonsense_token_responses_are_refused_saying_what_is_wrong() {
         ("{not json", "not JSON"),
         (r#"{"token_type":"Bearer"}"#, "no access_token"),
         (r#"{"access_token":7}"#, "access_token is not a string"),
-        (r#"{"access_token":"tok-NEVER-SHOWN-123","expires_in":-1}"#, "expires_in is -1"),
-        (r#"{"access_token":"tok-NEVER-SHOWN-123","expires_in":0}"#, "expires_in is 0"),
-        (r#"{"access_token":"tok-NEVER-SHOWN-123","expires_in":1e20}"#, "expires_in is 100000000000000000000"),
+        (
+            r#"{"access_token":"tok-NEVER-SHOWN-123","expires_in":-1}"#,
+            "expires_in is -1",
+        ),
+        (
+            r#"{"access_token":"tok-NEVER-SHOWN-123","expires_in":0}"#,
+            "expires_in is 0",
+        ),
+        (
+            r#"{"access_token":"tok-NEVER-SHOWN-123","expires_in":1e20}"#,
+            "expires_in is 100000000000000000000",
+        ),
     ];
     for (body, expected) in cases {
         let server = endpoint(ResponseTemplate::new(200).set_body_string(body)).await;
@@ -115,10 +124,19 @@ async fn a_token_without_expires_in_gets_the_default_lifetime() {
         .await
         .unwrap();
     let left = cred.time_to_expiry().unwrap();
-    assert!(left > Duration::from_secs(118) && left <= Duration::from_secs(120), "{left:?}");
+    assert!(
+        left > Duration::from_secs(118) && left <= Duration::from_secs(120),
+        "{left:?}"
+    );
     let windows = cred.refresh_windows().unwrap();
     let expires = cred.expires_at().unwrap();
-    assert_eq!(expires.duration_since(windows.advisory).unwrap(), Duration::from_secs(12));
-    assert_eq!(expires.duration_since(windows.mandatory).unwrap(), Duration::from_secs(6));
+    assert_eq!(
+        expires.duration_since(windows.advisory).unwrap(),
+        Duration::from_secs(12)
+    );
+    assert_eq!(
+        expires.duration_since(windows.mandatory).unwrap(),
+        Duration::from_secs(6)
+    );
     assert!(!format!("{cred:?}").contains(TOKEN));
 }

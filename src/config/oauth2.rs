@@ -97,13 +97,34 @@ mod tests {
         let shown = format!("{src:?}");
         assert!(shown.contains("oauth2:"), "{shown}");
         for (bad, says) in [
-            ("oauth2+https://as.example/token", "client_id= and secret_file="),
-            ("oauth2+https://as.example/token?secret_env=S", "`client_id`: missing"),
-            ("oauth2+https://as.example/token?client_id=x", "secret_file=PATH or secret_env=NAME"),
-            ("oauth2+https://as.example/token?client_id=x&secret_env=A&secret_file=/f", "not both"),
-            ("oauth2+https://as.example/token?client_id=x&secret_env=A&auth=magic", "private_key_jwt"),
-            ("oauth2+http://as.example/token?client_id=x&secret_env=A", "loopback"),
-            ("oauth2+https://as.example/token?client_id=x&client_secret=hunter2", "not supported"),
+            (
+                "oauth2+https://as.example/token",
+                "client_id= and secret_file=",
+            ),
+            (
+                "oauth2+https://as.example/token?secret_env=S",
+                "`client_id`: missing",
+            ),
+            (
+                "oauth2+https://as.example/token?client_id=x",
+                "secret_file=PATH or secret_env=NAME",
+            ),
+            (
+                "oauth2+https://as.example/token?client_id=x&secret_env=A&secret_file=/f",
+                "not both",
+            ),
+            (
+                "oauth2+https://as.example/token?client_id=x&secret_env=A&auth=magic",
+                "private_key_jwt",
+            ),
+            (
+                "oauth2+http://as.example/token?client_id=x&secret_env=A",
+                "loopback",
+            ),
+            (
+                "oauth2+https://as.example/token?client_id=x&client_secret=hunter2",
+                "not supported",
+            ),
         ] {
             let err = Source::parse(bad).unwrap_err();
             let msg = err.to_string();

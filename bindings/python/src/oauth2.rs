@@ -74,14 +74,15 @@ impl OAuth2ClientCredentials {
             ))
         })?;
         let secret = secret_source(client_secret)?;
-        let mut inner = keyswap::Source::oauth2_client_credentials(token_url, client_id.clone(), secret)
-            .auth_method(method)
-            .advisory_margin(seconds("advisory_margin", advisory_margin)?)
-            .mandatory_margin(seconds("mandatory_margin", mandatory_margin)?)
-            .default_lifetime(seconds("default_lifetime", default_lifetime)?)
-            .timeout(seconds("timeout", timeout)?)
-            .await_secret(seconds("await_secret", await_secret)?)
-            .retry_spacing(seconds("retry_spacing", retry_spacing)?);
+        let mut inner =
+            keyswap::Source::oauth2_client_credentials(token_url, client_id.clone(), secret)
+                .auth_method(method)
+                .advisory_margin(seconds("advisory_margin", advisory_margin)?)
+                .mandatory_margin(seconds("mandatory_margin", mandatory_margin)?)
+                .default_lifetime(seconds("default_lifetime", default_lifetime)?)
+                .timeout(seconds("timeout", timeout)?)
+                .await_secret(seconds("await_secret", await_secret)?)
+                .retry_spacing(seconds("retry_spacing", retry_spacing)?);
         if let Some(scope) = scope {
             inner = inner.scope(scope);
         }

@@ -65,7 +65,8 @@ pub(crate) fn prove(
 ) -> Result<Proof, String> {
     Ok(match method {
         ClientAuthMethod::ClientSecretBasic => {
-            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             let pair = format!("{}:{}", enc(client_id), enc(secret));
             Proof {
                 basic: Some(format!(
@@ -169,7 +170,14 @@ mod tests {
 
     #[test]
     fn basic_encodes_id_and_secret_as_the_rfc_says() {
-        let p = prove(ClientAuthMethod::ClientSecretBasic, "svc a", "p:w&d", "u", None).unwrap();
+        let p = prove(
+            ClientAuthMethod::ClientSecretBasic,
+            "svc a",
+            "p:w&d",
+            "u",
+            None,
+        )
+        .unwrap();
         let b64 = p.basic.unwrap();
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(b64.strip_prefix("Basic ").unwrap())
@@ -204,10 +212,19 @@ mod tests {
 
     #[test]
     fn a_bad_key_is_refused_without_showing_it() {
-        let err = prove(ClientAuthMethod::PrivateKeyJwt, "svc", "not-a-key-XYZ", "u", None)
-            .err()
-            .unwrap();
-        assert!(err.contains("not a PEM P-256 key") && !err.contains("XYZ"), "{err}");
+        let err = prove(
+            ClientAuthMethod::PrivateKeyJwt,
+            "svc",
+            "not-a-key-XYZ",
+            "u",
+            None,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("not a PEM P-256 key") && !err.contains("XYZ"),
+            "{err}"
+        );
         assert_ne!(jti(), jti());
     }
 }

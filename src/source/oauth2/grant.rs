@@ -78,13 +78,18 @@ pub(crate) async fn request_token(
         .await
         .map_err(|f| GrantFailure::new(format!("token endpoint: {}", f.why())))?;
     if status.is_success() {
-        return parse_token(&body).map_err(|why| GrantFailure::new(format!("token response: {why}")));
+        return parse_token(&body)
+            .map_err(|why| GrantFailure::new(format!("token response: {why}")));
     }
     Err(refusal(status, &body, retry_after))
 }
 
 /// A non-success answer: the §5.2 error code when there is one, `Retry-After` on 429 and 503.
-pub(crate) fn refusal(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> GrantFailure {
+pub(crate) fn refusal(
+    status: StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> GrantFailure {
     let code = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(shown));
@@ -201,11 +206,17 @@ mod tests {
         assert!(err("{oops").starts_with("not JSON"));
         assert_eq!(err("[1]"), "not a JSON object");
         assert_eq!(err(r#"{"token_type":"Bearer"}"#), "no access_token");
-        assert_eq!(err(r#"{"access_token":42}"#), "access_token is not a string");
+        assert_eq!(
+            err(r#"{"access_token":42}"#),
+            "access_token is not a string"
+        );
         assert_eq!(err(r#"{"access_token":""}"#), "access_token is empty");
         assert!(err(r#"{"access_token":"se cret"}"#).contains("characters"));
         let mac = err(r#"{"access_token":"secret-tok","token_type":"mac"}"#);
-        assert!(mac.contains("only Bearer") && !mac.contains("secret-tok"), "{mac}");
+        assert!(
+            mac.contains("only Bearer") && !mac.contains("secret-tok"),
+            "{mac}"
+        );
         for absurd in ["-5", "0", "1e20", "\"soon\"", "true", "31536001"] {
             let body = format!(r#"{{"access_token":"secret-tok","expires_in":{absurd}}}"#);
             let e = err(&body);
@@ -222,7 +233,10 @@ mod tests {
             None,
         );
         assert!(f.invalid_client);
-        assert_eq!(f.why, "token endpoint answered 400 Bad Request (invalid_client)");
+        assert_eq!(
+            f.why,
+            "token endpoint answered 400 Bad Request (invalid_client)"
+        );
         assert!(refusal(StatusCode::UNAUTHORIZED, b"", None).invalid_client);
         let f = refusal(
             StatusCode::BAD_REQUEST,
@@ -236,6 +250,10 @@ mod tests {
             Some(Duration::from_secs(7)),
         );
         assert_eq!(f.retry_after, Some(Duration::from_secs(7)));
-        assert!(f.why.contains("429") && f.why.contains("Retry-After 7s"), "{}", f.why);
+        assert!(
+            f.why.contains("429") && f.why.contains("Retry-After 7s"),
+            "{}",
+            f.why
+        );
     }
 }

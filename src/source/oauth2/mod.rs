@@ -312,12 +312,13 @@ impl OAuth2ClientCredentials {
         match self.request(&secret).await {
             Err(refused) if refused.invalid_client => {
                 tracing::info!(source = %self.source_name(), "client authentication refused; re-reading the client secret");
-                let fresh = self.await_new_secret(secret.fingerprint()).await.map_err(|why| {
-                    GrantFailure {
+                let fresh = self
+                    .await_new_secret(secret.fingerprint())
+                    .await
+                    .map_err(|why| GrantFailure {
                         why: format!("{}, and {why}", refused.why),
                         ..refused.clone()
-                    }
-                })?;
+                    })?;
                 state.secret = Some(fresh.clone());
                 self.request(&fresh).await
             }
@@ -356,8 +357,7 @@ impl OAuth2ClientCredentials {
         let sent = SystemTime::now();
         let token = grant::request_token(&http, url, proof.basic, &form, self.timeout).await?;
         let lifetime = token.lifetime.unwrap_or(self.default_lifetime);
-        let (expires_at, windows) =
-            windows::windows(sent, lifetime, self.advisory, self.mandatory);
+        let (expires_at, windows) = windows::windows(sent, lifetime, self.advisory, self.mandatory);
         Ok(Credential::new(token.access_token)
             .with_expiry(expires_at)
             .with_refresh_windows(windows))
@@ -375,7 +375,12 @@ impl OAuth2ClientCredentials {
         };
         let secret = tokio::time::timeout(self.timeout, load)
             .await
-            .map_err(|_| GrantFailure::new(format!("reading the client secret from {} timed out", self.secret.name())))?
+            .map_err(|_| {
+                GrantFailure::new(format!(
+                    "reading the client secret from {} timed out",
+                    self.secret.name()
+                ))
+            })?
             .map_err(|e| GrantFailure::new(format!("cannot read the client secret: {e}")))?;
         if secret.expose_key().is_empty() {
             return Err(GrantFailure::new(format!(
