@@ -260,7 +260,7 @@ async fn a_storm_of_256_refused_with_401_costs_exactly_one_token_request() {
         "exactly one more"
     );
     let refused = server.stats().await["api"]["refused"].as_u64().unwrap();
-    assert!(refused >= 1 && refused <= 256, "{refused}");
+    assert!((1..=256).contains(&refused), "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
