@@ -26,19 +26,37 @@ impl Shared {
         if !self.must_renew_first() {
             return Ok(());
         }
-        let failure = self.accept(self.load_valid(None).await).err();
+        let failure = match self.load_valid(None).await {
+            Ok(cred) => self.accept(Ok(cred)).err(),
+            Err(err) => Some(err),
+        };
         let current = self.store.current();
         let expired = current
             .expires_at()
             .is_some_and(|at| self.time.system_time() >= at);
-        if !expired {
-            return Ok(());
+        match (failure, expired) {
+            (None, false) => Ok(()),
+            // Still valid: go on with it. Counted and logged once per request would flood the
+            // log while the endpoint is down; the background renewal reports the failure.
+            (Some(err), false) => {
+                tracing::debug!(source = %self.source_name, error = %err, "renewal failed; the credential is still valid");
+                Ok(())
+            }
+            (failure, true) => {
+                let why = match failure {
+                    Some(err) => {
+                        self.load_failed(&err);
+                        let shown = err.to_string();
+                        let prefix = format!("credential source {}: ", self.source_name);
+                        let cause = shown.strip_prefix(&prefix).unwrap_or(&shown).to_owned();
+                        format!("the credential has expired and renewing it failed: {cause}")
+                    }
+                    None => {
+                        "the credential has expired and the source returned no newer one".to_owned()
+                    }
+                };
+                Err(Error::source(&self.source_name, why))
+            }
         }
-        let why = match failure {
-            Some(err) => format!("the credential has expired and renewing it failed: {err}"),
-            None => "the credential has expired and the source returned no newer one".to_owned(),
-        };
-        let err = Error::source(&self.source_name, why);
-        Err(err)
     }
 }

@@ -278,9 +278,9 @@ async fn a_client_secret_rotated_at_the_server_and_150_ms_later_in_its_file_cost
         let client = client.clone();
         tokio::spawn(async move { hammer(&client, 8, start + Duration::from_secs(7)).await })
     };
-    // Rotate just before a renewal is due (the token from t=0 is renewed at 1.8 s), so the
+    // Rotate just before a renewal is due (the token from t=0 is renewed at 1.9 s), so the
     // renewal meets the refusal and must wait for the file.
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
     server
         .post(
             "/admin/secret",
@@ -295,6 +295,8 @@ async fn a_client_secret_rotated_at_the_server_and_150_ms_later_in_its_file_cost
     // server really refused the old one.
     let requests = server.token_requests("rot").await;
     assert!(requests >= 4, "{requests}");
+    // The renewal at 1.9 s met the refusal: the second level of rotation was exercised.
+    assert_eq!(server.stats().await["refused_grants"]["rot"], 1);
     let refused = server
         .admin
         .post(server.token_url())

@@ -132,11 +132,11 @@ async fn a_token_without_expires_in_gets_the_default_lifetime() {
     let expires = cred.expires_at().unwrap();
     assert_eq!(
         expires.duration_since(windows.advisory).unwrap(),
-        Duration::from_secs(12)
+        Duration::from_secs(6)
     );
     assert_eq!(
         expires.duration_since(windows.mandatory).unwrap(),
-        Duration::from_secs(6)
+        Duration::from_secs(3)
     );
     assert!(!format!("{cred:?}").contains(TOKEN));
 }

@@ -15,7 +15,8 @@
 //   POST /admin/secret             {"client_id", "client_secret"}: the old secret is refused
 //                                  from the next request on
 //   POST /admin/token-down         {"ms"}: the token endpoint drops connections for that long
-//   GET  /admin/stats              {"token_requests": {client_id: n}, "api": {"ok", "refused"}}
+//   GET  /admin/stats              {"token_requests": {client_id: n}, "refused_grants":
+//                                  {client_id: n}, "api": {"ok", "refused"}}
 //   POST /admin/reset-stats
 //
 // Token lifetime: oidc-provider writes `exp` in whole seconds, so a 2 s token issued at x.9 s
@@ -85,7 +86,7 @@ class Adapter {
   async revokeByGrantId() {}
 }
 
-const stats = { token_requests: {}, api: { ok: 0, refused: 0 } };
+const stats = { token_requests: {}, refused_grants: {}, api: { ok: 0, refused: 0 } };
 let tokenDownUntil = 0;
 
 function basicClientId(req) {
@@ -139,6 +140,9 @@ server.listen(0, '127.0.0.1', () => {
     } finally {
       const id = basicClientId(ctx.req) ?? ctx.oidc?.body?.client_id ?? ctx.oidc?.client?.clientId ?? 'unknown';
       stats.token_requests[id] = (stats.token_requests[id] ?? 0) + 1;
+      if (ctx.status === 401 || ctx.status === 400) {
+        stats.refused_grants[id] = (stats.refused_grants[id] ?? 0) + 1;
+      }
     }
     return undefined;
   });
@@ -182,6 +186,7 @@ server.listen(0, '127.0.0.1', () => {
       }
       if (url.pathname === '/admin/reset-stats' && req.method === 'POST') {
         stats.token_requests = {};
+        stats.refused_grants = {};
         stats.api = { ok: 0, refused: 0 };
         json(res, 200, { ok: true });
         return;

@@ -25,8 +25,8 @@ use crate::sources::Source;
 /// RFC 7523).
 ///
 /// Renewal: a token living L seconds is renewed in the background from
-/// ``L - min(advisory_margin, L/10)`` on (requests keep using it; failures change nothing), and
-/// requests wait for the new one from ``L - min(mandatory_margin, L/20)`` on. Once expired with
+/// ``L - min(advisory_margin, L/20)`` on (requests keep using it; failures change nothing), and
+/// requests wait for the new one from ``L - min(mandatory_margin, L/40)`` on. Once expired with
 /// no new one to be had, requests raise :class:`SourceError` naming the cause. One token
 /// request in flight at a time, however many requests see the expiry or a 401 at once.
 /// ``Retry-After`` on 429/503 is honoured; after any failure no new token request for

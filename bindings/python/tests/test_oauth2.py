@@ -89,7 +89,7 @@ def test_oauth2_client_with_a_rotating_secret_file(auth_server, tmp_path):
         threads = [threading.Thread(target=caller) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1.7)  # just before the first renewal (1.8 s)
+        time.sleep(1.8)  # just before the first renewal (1.9 s)
         server.admin("/admin/secret", {"client_id": "py", "client_secret": "new-secret"})
         time.sleep(0.15)
         write_atomic(secret, "new-secret")
@@ -143,3 +143,13 @@ def test_oauth2_arguments_are_checked():
     with pytest.raises(keyswap.ConfigError, match="advisory_margin"):
         keyswap.OAuth2ClientCredentials("https://as.example/token", client_id="x",
                                         client_secret="/s", advisory_margin=-1)
+
+
+def test_oauth2_from_a_configuration_string(auth_server, tmp_path):
+    server = auth_server([{"client_id": "cfg", "client_secret": "cfg-s3cret"}])
+    secret = tmp_path / "secret"
+    write_atomic(secret, "cfg-s3cret")
+    source = f"oauth2+{server.token_url}?client_id=cfg&secret_file={secret}&scope=api:read"
+    with keyswap.Client(source=source, base_url=server.url) as client:
+        r = client.get("/api")
+        assert r.status_code == 200 and r.json() == {"client_id": "cfg", "scope": "api:read"}

@@ -74,9 +74,9 @@ const SECRET_POLL_STEP: Duration = Duration::from_millis(100);
 ///
 /// Behaviour:
 /// - **Renewal**: a token with `expires_in` = L is renewed in the background from
-///   L − min([`advisory_margin`](Self::advisory_margin), L/10) on (requests keep using it;
+///   L − min([`advisory_margin`](Self::advisory_margin), L/20) on (requests keep using it;
 ///   a failure changes nothing), and requests wait for the new one from
-///   L − min([`mandatory_margin`](Self::mandatory_margin), L/20) on. Once it has expired with
+///   L − min([`mandatory_margin`](Self::mandatory_margin), L/40) on. Once it has expired with
 ///   no new one to be had, requests fail with an error naming the cause. A 401 from the API
 ///   gets a new token. Lifetimes are measured from when the token request was sent.
 /// - **One token request in flight** per source, however many requests see the expiry or a
@@ -189,14 +189,14 @@ impl OAuth2ClientCredentials {
         self
     }
 
-    /// How long before expiry the token is renewed in the background, at most (a tenth of the
+    /// How long before expiry the token is renewed in the background, at most (a twentieth of the
     /// token's lifetime when that is shorter). Default: [`DEFAULT_ADVISORY_MARGIN`] (5 min).
     pub fn advisory_margin(mut self, margin: Duration) -> Self {
         self.advisory = margin;
         self
     }
 
-    /// How long before expiry requests wait for a new token, at most (a twentieth of the
+    /// How long before expiry requests wait for a new token, at most (a fortieth of the
     /// token's lifetime when that is shorter, and never more than the advisory margin).
     /// Default: [`DEFAULT_MANDATORY_MARGIN`] (1 min).
     pub fn mandatory_margin(mut self, margin: Duration) -> Self {

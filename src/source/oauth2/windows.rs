@@ -16,9 +16,10 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(900);
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A short token's margins are at most these fractions of its lifetime, so that a 2 s token is
-/// renewed at 1.8 s rather than at once (and not at every request).
-const ADVISORY_FRACTION: f64 = 0.10;
-const MANDATORY_FRACTION: f64 = 0.05;
+/// renewed at 1.9 s rather than at once (and not at every request); a short token's renewal is
+/// a few milliseconds of a local round trip, well inside 5 % of its life.
+const ADVISORY_FRACTION: f64 = 0.05;
+const MANDATORY_FRACTION: f64 = 0.025;
 
 /// The expiry and windows of a token obtained by a request sent at `sent` (measured from the
 /// request, not the answer: the server's clock started no earlier).
@@ -52,12 +53,21 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let (exp, w) = windows(
             t0,
+            Duration::from_secs(7200),
+            DEFAULT_ADVISORY_MARGIN,
+            DEFAULT_MANDATORY_MARGIN,
+        );
+        assert_eq!(exp, t0 + Duration::from_secs(7200));
+        assert_eq!(w.advisory, exp - Duration::from_secs(300));
+        assert_eq!(w.mandatory, exp - Duration::from_secs(60));
+        // An hour: 5 % (3 min) is less than the 5 min margin.
+        let (exp, w) = windows(
+            t0,
             Duration::from_secs(3600),
             DEFAULT_ADVISORY_MARGIN,
             DEFAULT_MANDATORY_MARGIN,
         );
-        assert_eq!(exp, t0 + Duration::from_secs(3600));
-        assert_eq!(w.advisory, exp - Duration::from_secs(300));
+        assert_eq!(w.advisory, exp - Duration::from_secs(180));
         assert_eq!(w.mandatory, exp - Duration::from_secs(60));
 
         let (exp, w) = windows(
@@ -66,8 +76,8 @@ mod tests {
             DEFAULT_ADVISORY_MARGIN,
             DEFAULT_MANDATORY_MARGIN,
         );
-        assert_eq!(w.advisory, exp - Duration::from_millis(200));
-        assert_eq!(w.mandatory, exp - Duration::from_millis(100));
+        assert_eq!(w.advisory, exp - Duration::from_millis(100));
+        assert_eq!(w.mandatory, exp - Duration::from_millis(50));
     }
 
     #[test]
