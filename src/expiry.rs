@@ -42,21 +42,22 @@ impl Shared {
         }
         let now = self.time.now();
         let failure = match &*last_failure {
+            // Reused, not re-stamped: the spacing runs from the load that failed.
             Some((at, why)) if now.saturating_duration_since(*at) < RENEWAL_SPACING => {
                 Some(why.clone())
             }
-            _ => match self.load_valid(None).await {
-                Ok(cred) => match self.accept(Ok(cred)) {
-                    Ok(_) => None,
+            _ => {
+                let failure = match self.load_valid(None).await {
+                    Ok(cred) => self.accept(Ok(cred)).err().map(|err| self.cause(&err)),
+                    // Not `accept`ed: one warning per failed request would flood the log while
+                    // the source is down; the background renewal reports the failure, and an
+                    // expired credential's failure is counted below.
                     Err(err) => Some(self.cause(&err)),
-                },
-                // Not `accept`ed: one warning per failed request would flood the log while the
-                // source is down; the background renewal reports the failure, and an expired
-                // credential's failure is counted below.
-                Err(err) => Some(self.cause(&err)),
-            },
+                };
+                *last_failure = failure.clone().map(|why| (self.time.now(), why));
+                failure
+            }
         };
-        *last_failure = failure.clone().map(|why| (self.time.now(), why));
         drop(last_failure);
         let expired = self
             .store

@@ -168,12 +168,15 @@ async fn a_failed_renewal_keeps_a_valid_token_and_an_expired_one_fails_with_the_
         );
     }
     assert_eq!(api.requests(), sent_before);
-    // Back: the next request renews and is served.
+    // Back, with requests every 50 ms: a failure is reused for 100 ms from the load that
+    // failed (not from the last request that reused it), so the second one loads and is served.
     tokens.down.store(false, Ordering::SeqCst);
-    time.advance(Duration::from_millis(200));
     let loads_before = loads(&tokens);
-    let status = send(&client, 1).await.remove(0);
-    assert_eq!(status, Ok(StatusCode::OK));
-    assert!(loads(&tokens) > loads_before);
+    time.advance(Duration::from_millis(50));
+    assert!(send(&client, 1).await[0].is_err(), "inside the spacing");
+    assert_eq!(loads(&tokens), loads_before);
+    time.advance(Duration::from_millis(50));
+    assert_eq!(send(&client, 1).await, vec![Ok(StatusCode::OK)]);
+    assert_eq!(loads(&tokens), loads_before + 1);
     assert_ne!(api.seen().last().unwrap().as_deref(), Some("tok-1"));
 }
