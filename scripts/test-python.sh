@@ -43,5 +43,7 @@ assert "site-packages" in str(pkg), f"tests would import the source tree: {pkg}"
 assert not missing, f"the wheel lacks {missing}"
 PYCHECK
 
+source scripts/oauth2-server-env.sh
+
 cd "$PKG"
 exec "$PY" -m pytest -q tests "$@"

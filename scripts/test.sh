@@ -19,6 +19,7 @@ fi
 cargo deny check licenses bans sources
 
 source scripts/moto-env.sh
+source scripts/oauth2-server-env.sh
 cargo test --workspace --features keyswap/aws,keyswap/metrics,keyswap/middleware,keyswap/tower
 
 scripts/test-python.sh

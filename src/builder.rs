@@ -351,6 +351,7 @@ impl ClientBuilder {
             scope: Scope::new(&origins, self.allow_insecure_http),
             base_url,
             refresher: Refresher::new(self.await_rotation, time.clone()),
+            renewal: crate::expiry::Renewal::default(),
             load_timeout: self.load_timeout,
             max_redirects: self.max_redirects,
             counters: Counters::default(),

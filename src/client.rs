@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     pub(crate) sync_clock: bool,
     pub(crate) clock_learned: tokio::sync::OnceCell<()>,
     pub(crate) refresher: Refresher,
+    /// The mandatory-window renewal's gate (see `expiry.rs`).
+    pub(crate) renewal: crate::expiry::Renewal,
     pub(crate) load_timeout: Duration,
     pub(crate) max_redirects: usize,
     pub(crate) counters: Counters,

@@ -19,6 +19,8 @@ use crate::scope::is_loopback;
 use crate::sign::{BinanceSigner, BybitSigner, CoinbaseSigner, KrakenSigner, NonceUnit, OkxSigner};
 use crate::source::{HeaderValueFrom, HttpSource, Source};
 
+mod oauth2;
+
 /// The variable [`Client::from_env`] reads the source string from (required).
 const ENV_SOURCE: &str = "KEYSWAP_SOURCE";
 /// The variable [`Client::from_env`] reads the auth string from (optional, default `bearer`).
@@ -33,7 +35,7 @@ const GCP_TOKEN_ENV: &str = "GOOGLE_OAUTH_ACCESS_TOKEN";
 const AZURE_TOKEN_ENV: &str = "AZURE_ACCESS_TOKEN";
 
 const SOURCE_SCHEMES: &str = "file:, env:, vault+https://, aws-sm://, aws-sm-agent://, gcp-sm://, \
-                              azure-kv://, https://";
+                              azure-kv://, oauth2+https://, https://";
 const AUTH_KINDS: &str = "bearer, header:NAME, query:NAME, basic:USER, binance, bybit, coinbase, \
                           kraken, okx";
 
@@ -50,6 +52,7 @@ impl Source {
     /// | `aws-sm-agent://SECRET_ID[?OPTS][#FIELD[&FOPTS]]` | [`Source::aws_secrets_manager_agent`]; also `port=N` |
     /// | `gcp-sm://projects/PROJECT/secrets/SECRET[?OPTS][#FIELD[&FOPTS]]`, `gcp-sm://PROJECT/SECRET` | [`Source::gcp_secret_manager`] |
     /// | `azure-kv://VAULT/SECRET[?OPTS][#FIELD[&FOPTS]]`, `azure-kv://https://VAULT.vault.azure.net/secrets/SECRET` | [`Source::azure_key_vault`] (the short form means `https://VAULT.vault.azure.net`) |
+    /// | `oauth2+https://HOST/PATH?client_id=ID&secret_file=PATH[&OPTS]` | [`Source::oauth2_client_credentials`] (`secret_env=NAME` instead of `secret_file`; `auth=basic\|post\|jwt`, `scope=A,B` (commas for spaces), `audience=`, `resource=`); `oauth2+http://` to loopback only |
     /// | `https://HOST/PATH[?QUERY][#POINTER[&POPTS]]` | [`Source::http`] with key pointer `POINTER` (default `/key`); `http://` to loopback only |
     ///
     /// - **Tokens** (`OPTS`, after `?`): `token_env=NAME` or `token_file=PATH` (re-read on
@@ -290,6 +293,13 @@ const NAMES: &[&str] = &[
     "password",
     "api_key",
     "field",
+    "client_id",
+    "secret_file",
+    "secret_env",
+    "auth",
+    "scope",
+    "audience",
+    "resource",
 ];
 
 /// An option name as it may appear in a message (see [`NAMES`]).
@@ -608,6 +618,7 @@ fn parse_source(input: &str) -> Result<Source> {
         "aws-sm-agent" => aws_sm_agent(rest)?.into(),
         "gcp-sm" => gcp_sm(rest)?.into(),
         "azure-kv" => azure_kv(rest)?.into(),
+        "oauth2+https" | "oauth2+http" => oauth2::oauth2(&s["oauth2+".len()..])?.into(),
         "https" | "http" => generic(s)?.into(),
         "fixed" | "literal" | "key" | "value" => {
             return Err(any.err(

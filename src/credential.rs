@@ -36,8 +36,22 @@ pub struct Credential {
     passphrase: Option<SecretString>,
     version: String,
     expires_at: Option<SystemTime>,
+    windows: Option<RefreshWindows>,
     fingerprint: u64,
     previous: Option<Arc<Credential>>,
+}
+
+/// When a short-lived credential (an OAuth2 access token) is renewed, as its source decides
+/// (see [`Credential::with_refresh_windows`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshWindows {
+    /// From this moment the client renews the credential in the background; requests keep
+    /// using it meanwhile, and if renewing fails it stays in use until `mandatory`.
+    pub advisory: SystemTime,
+    /// From this moment requests wait for a renewed credential before they are sent; if none
+    /// can be had, they go on with this one until it expires, and then fail with an error
+    /// naming the cause.
+    pub mandatory: SystemTime,
 }
 
 impl Credential {
@@ -56,6 +70,7 @@ impl Credential {
             passphrase: None,
             version: String::new(),
             expires_at: None,
+            windows: None,
             fingerprint: 0,
             previous: None,
         };
@@ -90,6 +105,20 @@ impl Credential {
     pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
         self.expires_at = Some(expires_at);
         self
+    }
+
+    /// Sets when the client renews this credential: in the background from `advisory` on,
+    /// before sending any request from `mandatory` on (botocore's advisory and mandatory
+    /// refresh windows). Without windows, a credential with an expiry is renewed ahead of it by
+    /// the client's own rule and requests never wait for it.
+    pub fn with_refresh_windows(mut self, windows: RefreshWindows) -> Self {
+        self.windows = Some(windows);
+        self
+    }
+
+    /// The refresh windows the source set (see [`Credential::with_refresh_windows`]).
+    pub fn refresh_windows(&self) -> Option<RefreshWindows> {
+        self.windows
     }
 
     /// Attaches the credential the source itself says was current before this one, such as
@@ -236,6 +265,7 @@ impl fmt::Debug for Credential {
             )
             .field("version", &self.version)
             .field("expires_at", &self.expires_at)
+            .field("refresh_windows", &self.windows)
             .field("previous", &self.previous.as_ref().map(|p| p.version()))
             .finish()
     }

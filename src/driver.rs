@@ -135,11 +135,18 @@ async fn run(shared: Weak<Shared>, mut changes: Option<Changes>, reload_first: b
             let wait = match &failing {
                 Some(f) => Some(f.wait),
                 None => {
-                    let expiry = shared
-                        .store
-                        .current()
-                        .time_to_expiry_at(shared.time.system_time())
-                        .map(expiry_wait);
+                    let current = shared.store.current();
+                    let now = shared.time.system_time();
+                    let expiry = match current.refresh_windows() {
+                        // The source chose when (an OAuth2 token's advisory window).
+                        Some(w) => Some(
+                            w.advisory
+                                .duration_since(now)
+                                .unwrap_or_default()
+                                .max(EXPIRY_MIN_WAIT),
+                        ),
+                        None => current.time_to_expiry_at(now).map(expiry_wait),
+                    };
                     match (poll.map(jittered), expiry) {
                         (Some(p), Some(e)) => Some(p.min(e)),
                         (p, e) => p.or(e),

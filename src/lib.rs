@@ -12,6 +12,7 @@ mod config;
 mod credential;
 mod driver;
 mod error;
+mod expiry;
 mod fork;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -46,7 +47,7 @@ pub use builder::{
     DEFAULT_PROPAGATION_HOLD,
 };
 pub use client::Client;
-pub use credential::Credential;
+pub use credential::{Credential, RefreshWindows};
 pub use error::{Error, Result};
 pub use fork::after_fork;
 pub use health::{Health, HealthState};
@@ -60,6 +61,11 @@ pub use source::AwsSecretsManagerSource;
 pub use source::{
     BoxFuture, ChangeNotifier, Changes, CredentialSource, EnvSource, FileSource, FixedSource,
     Source, changes,
+};
+pub use source::{
+    ClientAuthMethod, DEFAULT_ADVISORY_MARGIN, DEFAULT_AWAIT_SECRET, DEFAULT_MANDATORY_MARGIN,
+    DEFAULT_RETRY_SPACING, DEFAULT_TOKEN_LIFETIME, DEFAULT_TOKEN_TIMEOUT, MAX_TOKEN_LIFETIME,
+    OAuth2ClientCredentials,
 };
 pub use source::{DEFAULT_FILE_DEBOUNCE, DEFAULT_FILE_POLL_INTERVAL};
 pub use source::{

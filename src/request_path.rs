@@ -140,6 +140,10 @@ impl Shared {
                         break 'sent (resp, replay);
                     }
                     self.scope.check_transport(request.url())?;
+                    if self.must_renew_first() {
+                        // A short-lived credential in its mandatory window (boxed: rare).
+                        Box::pin(self.renew_before_send()).await?;
+                    }
                     if self.clock_pending() {
                         // Once per signing client (its first request): boxed, off every request's future.
                         Box::pin(self.clock_ready(request.url())).await;

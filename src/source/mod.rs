@@ -12,6 +12,7 @@ mod env;
 mod file;
 mod fixed;
 mod http;
+mod oauth2;
 mod parse;
 mod presets;
 mod read;
@@ -37,6 +38,11 @@ pub use fixed::FixedSource;
 pub use http::{
     DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
     HeaderValueFrom, HttpSource,
+};
+pub use oauth2::{
+    ClientAuthMethod, DEFAULT_ADVISORY_MARGIN, DEFAULT_AWAIT_SECRET, DEFAULT_MANDATORY_MARGIN,
+    DEFAULT_RETRY_SPACING, DEFAULT_TOKEN_LIFETIME, DEFAULT_TOKEN_TIMEOUT, MAX_TOKEN_LIFETIME,
+    OAuth2ClientCredentials,
 };
 pub use read::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES};
 pub use shared_file::file_reads;
@@ -166,6 +172,17 @@ impl Source {
     #[cfg(feature = "aws")]
     pub fn aws_secrets_manager(secret_id: &str) -> AwsSecretsManagerSource {
         AwsSecretsManagerSource::new(secret_id)
+    }
+
+    /// OAuth2 client credentials: the credential is an access token from `token_url`, obtained
+    /// with `client_id` and the client secret (or private key) that `secret` holds, renewed
+    /// before it expires. See [`OAuth2ClientCredentials`].
+    pub fn oauth2_client_credentials(
+        token_url: &str,
+        client_id: impl Into<String>,
+        secret: impl Into<Source>,
+    ) -> OAuth2ClientCredentials {
+        OAuth2ClientCredentials::new(token_url, client_id, secret.into())
     }
 
     /// Wraps your own [`CredentialSource`].

@@ -14,6 +14,7 @@ mod convert;
 mod errors;
 mod health;
 mod http_sources;
+mod oauth2;
 mod response;
 mod runtime;
 mod signers;
@@ -41,6 +42,7 @@ fn _keyswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<http_sources::AwsSecretsManagerAgentSource>()?;
     m.add_class::<http_sources::GcpSecretManagerSource>()?;
     m.add_class::<http_sources::AzureKeyVaultSource>()?;
+    m.add_class::<oauth2::OAuth2ClientCredentials>()?;
     m.add_class::<auth::Auth>()?;
     m.add_class::<auth::Header>()?;
     m.add_class::<auth::Bearer>()?;

@@ -279,6 +279,35 @@ class AzureKeyVaultSource(Source):
         reuse_window: float = 0.25,
     ) -> None: ...
 
+class OAuth2ClientCredentials(Source):
+    """OAuth2 client credentials (RFC 6749 §4.4): an access token from ``token_url``, renewed
+    before it expires, sent as ``Authorization: Bearer``. ``client_secret`` says where the
+    secret is (a file path, ``FromFile``, ``FromEnv`` or a ``Source``); it is re-read when the
+    token endpoint answers ``invalid_client``. ``auth_method``: ``"client_secret_basic"``,
+    ``"client_secret_post"`` or ``"private_key_jwt"`` (the secret is then a PEM P-256 key)."""
+
+    def __init__(
+        self,
+        token_url: str,
+        *,
+        client_id: str,
+        client_secret: Union[str, FromFile, FromEnv, Source],
+        scope: Optional[str] = None,
+        audience: Optional[str] = None,
+        resource: Optional[str] = None,
+        auth_method: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = "client_secret_basic",
+        extra_params: Optional[Sequence[Tuple[str, str]]] = None,
+        key_id: Optional[str] = None,
+        advisory_margin: float = 300.0,
+        mandatory_margin: float = 60.0,
+        default_lifetime: float = 900.0,
+        timeout: float = 2.0,
+        await_secret: float = 1.0,
+        retry_spacing: float = 1.0,
+    ) -> None: ...
+    @property
+    def client_id(self) -> str: ...
+
 # --- auth -----------------------------------------------------------------------------------
 
 class Auth:
