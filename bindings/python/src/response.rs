@@ -732,7 +732,10 @@ impl Response {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let chunks = Bound::new(py, slf.borrow().iter_bytes(chunk_size)?)?;
-        let encoding = slf.borrow().encoding().unwrap_or_else(|| "utf-8".to_owned());
+        let encoding = slf
+            .borrow()
+            .encoding()
+            .unwrap_or_else(|| "utf-8".to_owned());
         text_helpers(py)?.call_method1("iter_text", (chunks, encoding))
     }
 
@@ -752,7 +755,10 @@ impl Response {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let chunks = Bound::new(py, slf.borrow().aiter_bytes(chunk_size)?)?;
-        let encoding = slf.borrow().encoding().unwrap_or_else(|| "utf-8".to_owned());
+        let encoding = slf
+            .borrow()
+            .encoding()
+            .unwrap_or_else(|| "utf-8".to_owned());
         text_helpers(py)?.call_method1("aiter_text", (chunks, encoding))
     }
 
