@@ -61,6 +61,9 @@ pub(crate) struct Shared {
     pub(crate) driver: Mutex<Option<tokio::task::AbortHandle>>,
     /// The clock and sleep of every timing decision (see [`crate::time`]).
     pub(crate) time: crate::time::Time,
+    /// The TLS identity (mTLS), when one is configured: requests then go through its
+    /// generation's `reqwest::Client` instead of `http` (see `tls/`).
+    pub(crate) tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl Drop for Shared {
@@ -122,15 +125,28 @@ impl Client {
     /// (A plain `fn` returning the future rather than an `async fn`: one level less, and one copy
     /// of the request less, in the state of every request in flight.)
     pub fn execute(&self, request: Request) -> impl Future<Output = Result<Response>> + Send + '_ {
-        self.execute_with(&self.shared.http, request, None)
+        self.execute_own(request, None)
+    }
+
+    /// [`execute_with`](Self::execute_with) through the client's own transport: its
+    /// `reqwest::Client`, or with a TLS identity, the identity's current generation.
+    pub(crate) fn execute_own(
+        &self,
+        request: Request,
+        max_redirects: Option<usize>,
+    ) -> impl Future<Output = Result<Response>> + Send + '_ {
+        match &self.shared.tls {
+            Some(tls) => Either::Left(self.execute_with(&**tls, request, max_redirects)),
+            None => Either::Right(self.execute_with(&self.shared.http, request, max_redirects)),
+        }
     }
 
     /// [`execute`](Self::execute) through `http` (the client's own `reqwest::Client`, or one
     /// given to [`RequestBuilder::send_with`]) with the request's own redirect limit (`None`:
     /// the client's), as [`RequestBuilder::max_redirects`] sets it.
-    pub(crate) fn execute_with<'a>(
+    pub(crate) fn execute_with<'a, T: crate::transport::Transport>(
         &'a self,
-        http: &'a reqwest::Client,
+        http: &'a T,
         request: Request,
         max_redirects: Option<usize>,
     ) -> impl Future<Output = Result<Response>> + Send + 'a {
@@ -186,6 +202,18 @@ impl Client {
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot()
+    }
+
+    /// The counters of the TLS identity (handshakes, rotations, refusals), when the client has
+    /// one ([`ClientBuilder::identity`]).
+    pub fn tls_stats(&self) -> Option<crate::tls::TlsStats> {
+        self.shared.tls.as_ref().map(|t| t.stats())
+    }
+
+    /// The version of the client certificate handshakes present now (a hash of its chain,
+    /// never key material), when the client has one. Empty until it is loaded.
+    pub fn identity_version(&self) -> Option<String> {
+        self.shared.tls.as_ref().map(|t| t.version())
     }
 
     /// Whether this client counts `response` as "the credential was rejected", judging by its

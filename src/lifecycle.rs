@@ -34,6 +34,9 @@ async fn start(shared: &Arc<Shared>) -> Result<()> {
                 .await
                 .inspect_err(|err| shared.load_failed(err))?;
             tracing::info!(source = %shared.source_name, version = %first.version(), "credential loaded");
+            if let Some(tls) = &shared.tls {
+                tls.start().await?;
+            }
             shared.store.initialize(first);
             shared.load_succeeded();
             shared.metrics.started();
@@ -42,6 +45,9 @@ async fn start(shared: &Arc<Shared>) -> Result<()> {
                     shared.learn_clock(base, false).await;
                     let _ = shared.clock_learned.set(());
                 }
+            }
+            if let Some(tls) = &shared.tls {
+                crate::tls::spawn_watch(tls);
             }
             let driver = crate::driver::spawn(shared);
             *shared.driver.lock().unwrap_or_else(|p| p.into_inner()) = driver;

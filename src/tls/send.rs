@@ -1,0 +1,42 @@
+//! Sending through the generation in use: one atomic load per request, the generation's id
+//! recorded on the response (so the recover path knows which pool a 401/403 came from), and a
+//! certificate refusal told apart from other transport errors.
+
+use reqwest::{Request, Response};
+
+use super::alert::{Refused, identity_alert};
+use super::state::Tls;
+use crate::error::{Error, Kind, Result, redact_reqwest};
+use crate::transport::Transport;
+
+/// On a response: the generation whose connection carried it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SentOn(pub(crate) u64);
+
+impl Transport for Tls {
+    fn send(&self, request: Request) -> impl Future<Output = Result<Response>> + Send {
+        // Cloned, not borrowed: a guard must not be held across the await.
+        let generation = self.current();
+        async move {
+            let Some(generation) = generation else {
+                return Err(Error::builder("the client certificate is not loaded yet"));
+            };
+            match generation.http.execute(request).await {
+                Ok(mut resp) => {
+                    resp.extensions_mut().insert(SentOn(generation.id));
+                    Ok(resp)
+                }
+                Err(err) => Err(match identity_alert(&err) {
+                    Some(alert) => Error::new(Kind::Request, "HTTP request failed").with_cause(
+                        Refused {
+                            generation: generation.id,
+                            alert,
+                            source: Box::new(redact_reqwest(err)),
+                        },
+                    ),
+                    None => Error::request(err),
+                }),
+            }
+        }
+    }
+}
