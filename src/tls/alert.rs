@@ -45,6 +45,10 @@ pub(crate) fn identity_alert(err: &(dyn StdError + 'static)) -> Option<AlertDesc
 #[derive(Debug)]
 pub(crate) struct Refused {
     pub(crate) generation: u64,
+    /// The refused identity's version.
+    pub(crate) version: String,
+    /// When the refusal was seen.
+    pub(crate) at: std::time::Instant,
     pub(crate) alert: AlertDescription,
     pub(crate) source: Box<dyn StdError + Send + Sync>,
 }

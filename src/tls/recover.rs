@@ -33,7 +33,9 @@ impl Shared {
         tls.rejections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(alert = %alert_name(alert), "client certificate refused; refreshing it");
-        let Some((generation, _changed)) = tls.refresh_after_refusal(refused.generation).await
+        let Some((generation, _changed)) = tls
+            .refresh_after_refusal(refused.generation, &refused.version, refused.at)
+            .await
         else {
             return Err(err);
         };
@@ -97,6 +99,8 @@ impl Shared {
         )
         .with_cause(super::alert::Refused {
             generation: 0,
+            version: tls.version(),
+            at: std::time::Instant::now(),
             alert: refusal(last).map_or(rustls::AlertDescription::BadCertificate, |r| r.alert),
             source: Box::new(std::io::Error::other(last.to_string())),
         })
@@ -116,14 +120,23 @@ impl Shared {
         failed: Failed,
         resp: Response,
     ) -> Result<Response> {
-        let (Some(tls), Some(SentOn(generation))) =
-            (self.tls.as_ref(), resp.extensions().get::<SentOn>().copied())
+        let (Some(tls), Some(sent_on)) =
+            (self.tls.as_ref(), resp.extensions().get::<SentOn>().cloned())
         else {
             return self.recover(transport, template, sent_with, failed, resp).await;
         };
+        // At once, before any wait: the refused connection must not carry another request.
+        tls.retire(sent_on.generation);
         tls.rejections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let Some((current, changed)) = tls.refresh_after_refusal(generation).await else {
+        let Some((current, changed)) = tls
+            .refresh_after_refusal(
+                sent_on.generation,
+                &sent_on.identity.version,
+                std::time::Instant::now(),
+            )
+            .await
+        else {
             return self.recover(transport, template, sent_with, failed, resp).await;
         };
         if changed {
@@ -136,14 +149,23 @@ impl Shared {
                 }
             };
         }
-        if !tls.identity_only {
-            return self.recover(transport, template, sent_with, failed, resp).await;
-        }
         let version = current.identity.version.clone();
-        if tls.await_identity(&version, tls.await_rotation).await.is_none() {
+        if !tls.identity_only {
+            // A key and an identity: either may be the one refused. The key's recover path
+            // runs, and a new identity arriving meanwhile ends it: the request is retried
+            // with it at once.
+            let key_path = self.recover(transport, template, sent_with, failed, resp);
+            let identity_path = tls.await_identity(&version, tls.await_rotation);
+            tokio::pin!(key_path, identity_path);
+            tokio::select! {
+                answer = &mut key_path => return answer,
+                Some(_) = &mut identity_path => {}
+            }
+        } else if tls.await_identity(&version, tls.await_rotation).await.is_none() {
             return Ok(resp);
+        } else {
+            drop(resp);
         }
-        drop(resp);
         let cred = self.store.current();
         Ok(match self.retry(transport, template, &cred).await? {
             Attempt::Accepted(resp) | Attempt::Resign(_, resp) | Attempt::Rejected(resp) => resp,

@@ -2,16 +2,22 @@
 //! recorded on the response (so the recover path knows which pool a 401/403 came from), and a
 //! certificate refusal told apart from other transport errors.
 
+use std::sync::Arc;
+
 use reqwest::{Request, Response};
 
 use super::alert::{Refused, identity_alert};
+use super::identity::ClientIdentity;
 use super::state::Tls;
 use crate::error::{Error, Kind, Result, redact_reqwest};
 use crate::transport::Transport;
 
-/// On a response: the generation whose connection carried it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct SentOn(pub(crate) u64);
+/// On a response: the generation whose connection carried it, and its identity.
+#[derive(Clone, Debug)]
+pub(crate) struct SentOn {
+    pub(crate) generation: u64,
+    pub(crate) identity: Arc<ClientIdentity>,
+}
 
 impl Transport for Tls {
     fn send(&self, request: Request) -> impl Future<Output = Result<Response>> + Send {
@@ -23,13 +29,18 @@ impl Transport for Tls {
             };
             match generation.http.execute(request).await {
                 Ok(mut resp) => {
-                    resp.extensions_mut().insert(SentOn(generation.id));
+                    resp.extensions_mut().insert(SentOn {
+                        generation: generation.id,
+                        identity: generation.identity.clone(),
+                    });
                     Ok(resp)
                 }
                 Err(err) => Err(match identity_alert(&err) {
                     Some(alert) => Error::new(Kind::Request, "HTTP request failed").with_cause(
                         Refused {
                             generation: generation.id,
+                            version: generation.identity.version.clone(),
+                            at: std::time::Instant::now(),
                             alert,
                             source: Box::new(redact_reqwest(err)),
                         },

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use rustls::client::danger::ServerCertVerifier;
@@ -51,6 +51,10 @@ pub(crate) struct Tls {
     next_id: AtomicU64,
     /// One reload at a time (the watch path and the recover path).
     reloading: tokio::sync::Mutex<()>,
+    /// When the recover path's last reload began.
+    last_reload: Mutex<Option<Instant>>,
+    /// One install at a time (a retire checks which generation is current, then replaces it).
+    installing: Mutex<()>,
     /// Bumped with every new generation (its id): the recover path's bounded wait listens.
     changed: watch::Sender<u64>,
     pub(crate) load_timeout: Duration,
@@ -99,6 +103,8 @@ impl Tls {
             current: ArcSwapOption::empty(),
             next_id: AtomicU64::new(1),
             reloading: tokio::sync::Mutex::new(()),
+            last_reload: Mutex::new(None),
+            installing: Mutex::new(()),
             changed: watch::channel(0).0,
             load_timeout,
             await_rotation,
@@ -231,6 +237,7 @@ impl Tls {
         if let Some(resolver) = self.resolver.get() {
             resolver.set(loaded.clone());
         }
+        let _one = self.installing.lock().unwrap_or_else(|p| p.into_inner());
         let generation = self.build(loaded)?;
         tracing::info!(
             source = %self.source_name,
@@ -243,36 +250,48 @@ impl Tls {
         Ok(true)
     }
 
-    /// After the server refused generation `refused`: unless another caller already replaced
-    /// it, re-reads the source (one load for all callers) and installs what it holds; when the
-    /// identity is unchanged, starts a new generation of it anyway, so that the refused
-    /// connection and its pool carry nothing more. Returns the generation to retry on and
-    /// whether it holds another identity than the refused one.
+    /// Retires generation `refused` if it is still the one in use: a fresh generation of the
+    /// same identity replaces it, so the refused connection, its pool and its sessions carry
+    /// nothing more (requests in flight on it finish). Synchronous: called the moment a
+    /// refusal is seen, before any wait.
+    pub(crate) fn retire(&self, refused: u64) {
+        let _one = self.installing.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(current) = self.current().filter(|g| g.id == refused) else {
+            return;
+        };
+        match self.build(current.identity.clone()) {
+            Ok(fresh) => self.install(fresh),
+            Err(err) => tracing::warn!(error = %err, "cannot start a new connection pool"),
+        }
+    }
+
+    /// After the server refused `refused` (generation id and identity version) at `at`: retires
+    /// the refused generation, then re-reads the source unless another identity is already in
+    /// use or a load began after the refusal (one load for all callers refused together).
+    /// Returns the generation to retry on and whether its identity is another one.
     pub(crate) async fn refresh_after_refusal(
         &self,
         refused: u64,
+        refused_version: &str,
+        at: Instant,
     ) -> Option<(Arc<Generation>, bool)> {
+        self.retire(refused);
         let _one = self.reloading.lock().await;
         let current = self.current()?;
-        let refused_version = if current.id == refused {
-            current.identity.version.clone()
-        } else {
-            // Already replaced while this caller waited: retry on the current one. (The
-            // refused generation's identity is unknown here only if it was retired long
-            // ago: compare with the current's.)
+        if current.identity.version != refused_version {
             return Some((current, true));
-        };
+        }
+        {
+            let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|began| began >= at) {
+                return Some((current, false));
+            }
+            *last = Some(Instant::now());
+        }
         let _ = self.reload_locked().await;
         let now = self.current()?;
-        if now.identity.version != refused_version {
-            return Some((now, true));
-        }
-        if now.id == refused {
-            if let Ok(fresh) = self.build(now.identity.clone()) {
-                self.install(fresh);
-            }
-        }
-        Some((self.current()?, false))
+        let changed = now.identity.version != refused_version;
+        Some((now, changed))
     }
 
     /// Waits, at most `wait`, for an identity other than `version`.
