@@ -67,6 +67,9 @@ pub(crate) struct Inner {
     repr_fields: String,
     /// The client's `max_redirects`: 0 means redirects are returned as they are.
     max_redirects: usize,
+    /// With `cert=`: blocking requests run on the shared runtime, through the identity's own
+    /// pool (one per certificate), not through per-thread pools.
+    mtls: bool,
 }
 
 /// A request converted from Python arguments, ready to go without the GIL.
@@ -89,7 +92,9 @@ struct Prepared {
 
 /// The constructor arguments `Client` and `AsyncClient` share (see `client_class!`).
 struct Options<'a, 'py> {
-    source: &'a Bound<'py, PyAny>,
+    source: Option<&'a Bound<'py, PyAny>>,
+    cert: Option<&'a Bound<'py, PyAny>>,
+    verify: Option<&'a Bound<'py, PyAny>>,
     auth: Option<&'a Bound<'py, PyAny>>,
     base_url: Option<String>,
     allow_origins: Option<Vec<String>>,
@@ -110,11 +115,27 @@ struct Options<'a, 'py> {
 
 impl Inner {
     fn build(py: Python<'_>, o: Options<'_, '_>) -> PyResult<Inner> {
-        let source = source_of(o.source)?;
-        let (auth, auth_repr) = auth_of(o.auth)?;
-        let statuses = o
-            .retry_on_status
-            .unwrap_or_else(|| keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec());
+        let source = o.source.filter(|s| !s.is_none()).map(source_of).transpose()?;
+        let identity = crate::mtls::identity_of(o.cert)?;
+        let trust = crate::mtls::trust_of(o.verify)?;
+        if trust.is_some() && identity.is_none() {
+            return Err(config_error(
+                "verify= (a CA bundle) is used with cert= (a client certificate)",
+            ));
+        }
+        if source.is_none() && identity.is_none() {
+            return Err(config_error(
+                "a source is required (or cert= for a client that authenticates with its certificate only)",
+            ));
+        }
+        let (auth, auth_repr) = match (&source, o.auth) {
+            (None, None) => (keyswap::Auth::none(), "none".to_owned()),
+            _ => auth_of(o.auth)?,
+        };
+        let statuses = o.retry_on_status.unwrap_or_else(|| match identity {
+            Some(_) => vec![401, 403],
+            None => keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec(),
+        });
         if let Some(bad) = statuses.iter().find(|s| !(100..=599).contains(*s)) {
             return Err(config_error(format!(
                 "retry_on_status: {bad} is not an HTTP status"
@@ -160,8 +181,20 @@ impl Inner {
         }
         let hook_callbacks = Arc::clone(&callbacks);
 
-        let mut builder = keyswap::Client::builder()
-            .source(source)
+        let mut builder = keyswap::Client::builder();
+        if let Some(source) = source {
+            builder = builder.source(source);
+        }
+        let mtls = identity.is_some();
+        if let Some(identity) = identity {
+            builder = builder
+                .identity(identity)
+                .tls_http(crate::mtls::configure(&http_config));
+        }
+        if let Some(trust) = trust {
+            builder = builder.trust(trust);
+        }
+        let mut builder = builder
             .auth(auth)
             .http_client(http)
             .allow_insecure_http(o.allow_insecure_http)
@@ -194,6 +227,9 @@ impl Inner {
             .detach(|| runtime().block_on(builder.build()))
             .map_err(to_py)?;
         let mut repr_fields = format!("source={:?} auth={auth_repr}", client.source_name());
+        if let Some(version) = client.identity_version() {
+            repr_fields.push_str(&format!(" cert={version:?}"));
+        }
         if let Some(base) = shown_base {
             repr_fields.push_str(&format!(" base_url={base:?}"));
         }
@@ -203,6 +239,7 @@ impl Inner {
             callbacks,
             repr_fields,
             max_redirects: o.max_redirects,
+            mtls,
         })
     }
 
@@ -313,6 +350,16 @@ impl Inner {
         d.set_item("probes", s.probes)?;
         d.set_item("resigns", s.resigns)?;
         d.set_item("background_failures", s.background_failures)?;
+        if let Some(t) = self.client()?.tls_stats() {
+            let tls = PyDict::new(py);
+            tls.set_item("handshakes", t.handshakes)?;
+            tls.set_item("identity_rotations", t.identity_rotations)?;
+            tls.set_item("identity_rejections", t.identity_rejections)?;
+            tls.set_item("identity_errors", t.identity_errors)?;
+            tls.set_item("generations", t.generations)?;
+            tls.set_item("trust_rotations", t.trust_rotations)?;
+            d.set_item("tls", tls)?;
+        }
         Ok(d)
     }
 }
@@ -599,6 +646,12 @@ impl Client {
     /// Sends a prepared request and waits for the response with the GIL released, on the
     /// calling thread's runtime, through its own pool (see `SyncRuntime`).
     fn dispatch(py: Python<'_>, inner: &Inner, mut request: Prepared) -> PyResult<Response> {
+        if inner.mtls {
+            // The identity's pool lives on the shared runtime (see `Inner::mtls`).
+            return py
+                .detach(move || runtime().block_on(send(request, None)))
+                .map_err(to_py);
+        }
         let config = inner
             .http_config
             .read()
@@ -700,16 +753,18 @@ macro_rules! client_class {
         #[pymethods]
         impl $class {
             #[new]
-            #[pyo3(signature = (source, auth=None, base_url=None, *, allow_origins=None,
+            #[pyo3(signature = (source=None, auth=None, base_url=None, *, cert=None, verify=None, allow_origins=None,
                 allow_insecure_http=false, retry_on_status=None, overlap_window=30.0,
                 propagation_hold=30.0, probe_interval=0.2, await_rotation=1.0, load_timeout=5.0, max_redirects=10, timeout=None,
                 connect_timeout=None, headers=None, on_rotate=None, sync_clock=true))]
             #[allow(clippy::too_many_arguments)]
             fn new(
                 py: Python<'_>,
-                source: &Bound<'_, PyAny>,
+                source: Option<&Bound<'_, PyAny>>,
                 auth: Option<&Bound<'_, PyAny>>,
                 base_url: Option<String>,
+                cert: Option<&Bound<'_, PyAny>>,
+                verify: Option<&Bound<'_, PyAny>>,
                 allow_origins: Option<Vec<String>>,
                 allow_insecure_http: bool,
                 retry_on_status: Option<Vec<u16>>,
@@ -726,7 +781,7 @@ macro_rules! client_class {
                 sync_clock: bool,
             ) -> PyResult<Self> {
                 let options = Options {
-                    source, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
+                    source, cert, verify, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
                     overlap_window, propagation_hold, probe_interval, await_rotation,
                     load_timeout, max_redirects, timeout,
                     connect_timeout, headers, on_rotate, sync_clock,

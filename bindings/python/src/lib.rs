@@ -11,6 +11,7 @@ mod convert;
 mod errors;
 mod health;
 mod http_sources;
+mod mtls;
 mod response;
 mod signers;
 mod sources;
