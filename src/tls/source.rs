@@ -82,6 +82,34 @@ impl IdentitySource {
         }
     }
 
+    /// An identity from a configuration string (`KEYSWAP_CERT`, Python's `cert=`): paths only,
+    /// never key material. `CERT,KEY` (two PEM files), `PEM` (one combined file), or a
+    /// directory (the Kubernetes TLS-secret layout); a `file:` prefix is allowed.
+    ///
+    /// ```
+    /// use keyswap::tls::IdentitySource;
+    /// let two = IdentitySource::parse("/etc/tls/client.crt,/etc/tls/client.key")?;
+    /// assert_eq!(two.name(), "pem:/etc/tls/client.crt+/etc/tls/client.key");
+    /// assert!(IdentitySource::parse(" ").is_err());
+    /// # Ok::<(), keyswap::Error>(())
+    /// ```
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        let paths: Vec<&str> = s.split(',').map(config_path).collect();
+        match paths.as_slice() {
+            [one] if one.is_empty() => Err(crate::Error::builder(
+                "a client certificate string is a path: CERT,KEY, a combined PEM, or a directory",
+            )),
+            [one] if Path::new(one).is_dir() => Ok(IdentitySource::kubernetes(one)),
+            [one] => Ok(IdentitySource::pem_file(one)),
+            [cert, key] if !cert.is_empty() && !key.is_empty() => {
+                Ok(IdentitySource::pem_files(cert, key))
+            }
+            _ => Err(crate::Error::builder(
+                "a client certificate string is CERT,KEY (two paths), a combined PEM, or a directory",
+            )),
+        }
+    }
+
     /// How often the identity is re-read when nothing signalled a change. Default:
     /// [`DEFAULT_IDENTITY_POLL_INTERVAL`] (10 s).
     pub fn poll_interval(mut self, every: Duration) -> Self {
@@ -173,4 +201,24 @@ impl TrustSource {
     pub fn kubernetes(dir: impl AsRef<Path>) -> Self {
         TrustSource::pem_file(dir.as_ref().join("ca.crt"))
     }
+
+    /// A CA bundle from a configuration string (`KEYSWAP_VERIFY`, Python's `verify=`): a PEM
+    /// file's path, or a directory (its `ca.crt`); a `file:` prefix is allowed.
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        let path = config_path(s);
+        if path.is_empty() {
+            return Err(crate::Error::builder("a CA bundle string is a path"));
+        }
+        Ok(if Path::new(path).is_dir() {
+            TrustSource::kubernetes(path)
+        } else {
+            TrustSource::pem_file(path)
+        })
+    }
+}
+
+fn config_path(s: &str) -> &str {
+    let s = s.trim();
+    let s = s.strip_prefix("file://").unwrap_or(s);
+    s.strip_prefix("file:").unwrap_or(s)
 }

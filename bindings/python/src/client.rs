@@ -438,12 +438,20 @@ fn client_from_env<'py>(
         None => PyDict::new(py),
     };
     let overridden = |k: &str| kwargs.contains(k);
+    for (var, arg) in [("KEYSWAP_CERT", "cert"), ("KEYSWAP_VERIFY", "verify")] {
+        if !overridden(arg)? {
+            if let Some(value) = env_var(var)? {
+                kwargs.set_item(arg, value)?;
+            }
+        }
+    }
+    let with_cert = overridden("cert")?;
     if !overridden("source")? && !overridden("auth")? && !overridden("base_url")? {
         // Everything from the environment: the core checks it, with its messages (they name
         // the variable and the part that is wrong, never the value).
         drop(keyswap::Client::from_env().map_err(to_py)?);
     }
-    if !overridden("source")? {
+    if !overridden("source")? && !(with_cert && env_var(ENV_SOURCE)?.is_none()) {
         let source = env_var(ENV_SOURCE)?.ok_or_else(|| {
             config_error(format!(
                 "{ENV_SOURCE} is not set: set it to a source string such as \

@@ -30,6 +30,12 @@ pub(crate) fn identity_of(cert: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Id
             )));
         }
     }
+    if let Ok(s) = cert.extract::<String>() {
+        // A configuration string: CERT,KEY, a combined PEM, or a directory.
+        return IdentitySource::parse(&s)
+            .map(Some)
+            .map_err(|e| config_error(format!("cert=: {e}")));
+    }
     let path = path_of(cert, "cert=")?;
     Ok(Some(if path.is_dir() {
         IdentitySource::kubernetes(path)

@@ -182,3 +182,27 @@ def test_cert_and_verify_arguments(pki, tmp_path):
     bad.write_text("garbage")
     with pytest.raises(keyswap.SourceError, match="no certificate"):
         keyswap.Client(cert=str(bad), verify=str(volume.root / "ca.crt"))
+
+
+def test_config_strings_and_from_env(pki, tmp_path, monkeypatch):
+    _, server, server_ca, volume, (cert, key) = pki
+    crt, k = tmp_path / "c.crt", tmp_path / "c.key"
+    crt.write_text(cert)
+    k.write_text(key)
+    async def once():
+        async with keyswap.AsyncClient(cert=f"{crt},{k}", verify=str(volume.root),
+                                       base_url=server.url) as client:
+            return (await client.get("/")).status_code
+
+    assert asyncio.run(once()) == 200
+    for name in ("KEYSWAP_SOURCE", "KEYSWAP_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KEYSWAP_CERT", f"file:{volume.root}")
+    monkeypatch.setenv("KEYSWAP_VERIFY", str(volume.root / "ca.crt"))
+    monkeypatch.setenv("KEYSWAP_BASE_URL", server.url)
+    with keyswap.Client.from_env() as client:
+        assert client.get("/").status_code == 200
+        assert client.stats()["tls"]["handshakes"] >= 1
+    monkeypatch.delenv("KEYSWAP_CERT")
+    with pytest.raises(keyswap.ConfigError, match="KEYSWAP_CERT"):
+        keyswap.Client.from_env()
