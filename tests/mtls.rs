@@ -164,7 +164,11 @@ async fn a_refused_connection_carries_no_further_request() {
     let err = client.get("/").send().await.unwrap_err();
     assert!(err.is_certificate_rejected(), "{err}");
     assert_eq!(server.count(|c| &c.after_refusal), 0);
-    assert_eq!(server.count(|c| &c.handshake_refusals), 2, "the request and its retry");
+    assert_eq!(
+        server.count(|c| &c.handshake_refusals),
+        2,
+        "the request and its retry"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +198,10 @@ async fn short_lived_certificates_reissued_before_expiry() {
     assert!(ok > 100, "too few requests: {ok}");
     assert_eq!(server.count(|c| &c.expired_presented), 0);
     assert_eq!(stats.identity_rotations, 5);
-    assert!(stats.handshakes >= 6, "each certificate opened connections: {stats:?}");
+    assert!(
+        stats.handshakes >= 6,
+        "each certificate opened connections: {stats:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,7 +231,11 @@ async fn torn_garbage_and_huge_identities_are_refused_and_the_last_good_keeps_se
             b"this is not a certificate".to_vec(),
             b"nor a key".to_vec(),
         ),
-        ("10 MiB", huge.into_bytes(), good.key_pem.clone().into_bytes()),
+        (
+            "10 MiB",
+            huge.into_bytes(),
+            good.key_pem.clone().into_bytes(),
+        ),
     ];
     for (what, cert, key) in bad {
         let errors = client.tls_stats().unwrap().identity_errors;
@@ -233,7 +244,10 @@ async fn torn_garbage_and_huge_identities_are_refused_and_the_last_good_keeps_se
             ("tls.key", &key),
             ("ca.crt", server_ca.pem.as_bytes()),
         ]);
-        eventually(what, || client.tls_stats().unwrap().identity_errors > errors).await;
+        eventually(what, || {
+            client.tls_stats().unwrap().identity_errors > errors
+        })
+        .await;
         assert_eq!(client.identity_version().unwrap(), version, "{what}");
         // A new connection (its own pool) presents the last good identity.
         let resp = client.get("/").send().await.unwrap();
@@ -241,7 +255,10 @@ async fn torn_garbage_and_huge_identities_are_refused_and_the_last_good_keeps_se
     }
     // And a good pair is taken at once.
     volume.update(&files(&next, &server_ca));
-    eventually("the good pair", || client.identity_version().unwrap() != version).await;
+    eventually("the good pair", || {
+        client.identity_version().unwrap() != version
+    })
+    .await;
     assert_eq!(client.get("/").send().await.unwrap().status(), 200);
 }
 
@@ -355,7 +372,10 @@ async fn other_tls_errors_are_not_retried() {
     K8sVolume::create(dir.path(), &files(&client_ca.client(HOUR), &server_ca));
     let client = mtls_client(dir.path(), &server).await;
     let err = client.get("/").send().await.unwrap_err();
-    assert!(err.is_request() && !err.is_certificate_rejected(), "{err:?}");
+    assert!(
+        err.is_request() && !err.is_certificate_rejected(),
+        "{err:?}"
+    );
     assert_eq!(server.count(|c| &c.handshakes), 1, "not retried");
     assert_eq!(client.tls_stats().unwrap().identity_rejections, 0);
 }

@@ -38,7 +38,11 @@ pub(crate) struct Parts {
 impl Parts {
     /// A fresh `reqwest::Client` for a new generation: its own `ClientConfig`, hence its own
     /// session cache and connection pool.
-    pub(crate) fn build(&self, id: u64, identity: Arc<ClientIdentity>) -> Result<Generation, String> {
+    pub(crate) fn build(
+        &self,
+        id: u64,
+        identity: Arc<ClientIdentity>,
+    ) -> Result<Generation, String> {
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS configuration: {e}"))?

@@ -79,8 +79,7 @@ impl ClientIdentity {
             }
             Err(_) => {
                 return Err(
-                    "cannot check that the certificate's public key matches the private key"
-                        .into(),
+                    "cannot check that the certificate's public key matches the private key".into(),
                 );
             }
         }

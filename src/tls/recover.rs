@@ -47,7 +47,11 @@ impl Shared {
         // Refused again with what the source holds: the server revoked it before the new
         // certificate reached the source. Wait, bounded, for one.
         let refused_version = generation.identity.version.clone();
-        if tls.await_identity(&refused_version, tls.await_rotation).await.is_some() {
+        if tls
+            .await_identity(&refused_version, tls.await_rotation)
+            .await
+            .is_some()
+        {
             match self.retry_identity(transport, &template).await {
                 Ok(resp) => return Ok((resp, Some(template))),
                 Err(e) if refusal(&e).is_some() => {
@@ -88,7 +92,9 @@ impl Shared {
 
     fn refused_for_good(&self, last: &Error, why: &str) -> Error {
         let tls = self.tls.as_ref().expect("an mTLS client");
-        let alert = refusal(last).map(|r| alert_name(r.alert)).unwrap_or_default();
+        let alert = refusal(last)
+            .map(|r| alert_name(r.alert))
+            .unwrap_or_default();
         Error::new(
             crate::error::Kind::Request,
             format!(
@@ -120,10 +126,13 @@ impl Shared {
         failed: Failed,
         resp: Response,
     ) -> Result<Response> {
-        let (Some(tls), Some(sent_on)) =
-            (self.tls.as_ref(), resp.extensions().get::<SentOn>().cloned())
-        else {
-            return self.recover(transport, template, sent_with, failed, resp).await;
+        let (Some(tls), Some(sent_on)) = (
+            self.tls.as_ref(),
+            resp.extensions().get::<SentOn>().cloned(),
+        ) else {
+            return self
+                .recover(transport, template, sent_with, failed, resp)
+                .await;
         };
         // At once, before any wait: the refused connection must not carry another request.
         tls.retire(sent_on.generation);
@@ -137,7 +146,9 @@ impl Shared {
             )
             .await
         else {
-            return self.recover(transport, template, sent_with, failed, resp).await;
+            return self
+                .recover(transport, template, sent_with, failed, resp)
+                .await;
         };
         if changed {
             let cred = self.store.current();
@@ -161,7 +172,11 @@ impl Shared {
                 answer = &mut key_path => return answer,
                 Some(_) = &mut identity_path => {}
             }
-        } else if tls.await_identity(&version, tls.await_rotation).await.is_none() {
+        } else if tls
+            .await_identity(&version, tls.await_rotation)
+            .await
+            .is_none()
+        {
             return Ok(resp);
         } else {
             drop(resp);

@@ -36,15 +36,15 @@ impl Transport for Tls {
                     Ok(resp)
                 }
                 Err(err) => Err(match identity_alert(&err) {
-                    Some(alert) => Error::new(Kind::Request, "HTTP request failed").with_cause(
-                        Refused {
+                    Some(alert) => {
+                        Error::new(Kind::Request, "HTTP request failed").with_cause(Refused {
                             generation: generation.id,
                             version: generation.identity.version.clone(),
                             at: std::time::Instant::now(),
                             alert,
                             source: Box::new(redact_reqwest(err)),
-                        },
-                    ),
+                        })
+                    }
                     None => Error::request(err),
                 }),
             }

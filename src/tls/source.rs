@@ -96,7 +96,7 @@ impl IdentitySource {
     pub fn parse(s: &str) -> crate::Result<Self> {
         let paths: Vec<&str> = s.split(',').map(config_path).collect();
         match paths.as_slice() {
-            [one] if one.is_empty() => Err(crate::Error::builder(
+            [""] => Err(crate::Error::builder(
                 "a client certificate string is a path: CERT,KEY, a combined PEM, or a directory",
             )),
             [one] if Path::new(one).is_dir() => Ok(IdentitySource::kubernetes(one)),
@@ -167,7 +167,11 @@ pub(crate) fn read_files(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), 
             .map_err(|e| format!("{}: {}", path.display(), crate::source::describe_io(&e)))
     };
     let chain = read(cert)?;
-    let key = if key == cert { chain.clone() } else { read(key)? };
+    let key = if key == cert {
+        chain.clone()
+    } else {
+        read(key)?
+    };
     Ok((chain, key))
 }
 

@@ -188,7 +188,10 @@ impl Tls {
 
     /// When the identity in use expires (its leaf's `notAfter`).
     pub(crate) fn not_after(&self) -> Option<SystemTime> {
-        self.current.load().as_ref().and_then(|g| g.identity.not_after)
+        self.current
+            .load()
+            .as_ref()
+            .and_then(|g| g.identity.not_after)
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
@@ -295,7 +298,11 @@ impl Tls {
     }
 
     /// Waits, at most `wait`, for an identity other than `version`.
-    pub(crate) async fn await_identity(&self, version: &str, wait: Duration) -> Option<Arc<Generation>> {
+    pub(crate) async fn await_identity(
+        &self,
+        version: &str,
+        wait: Duration,
+    ) -> Option<Arc<Generation>> {
         let mut rx = self.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {

@@ -83,8 +83,13 @@ fn read_bundle(
     path: &std::path::Path,
     provider: &Arc<CryptoProvider>,
 ) -> Result<([u8; 32], Arc<WebPkiServerVerifier>), String> {
-    let bytes = read_capped(path, MAX_PEM_BYTES)
-        .map_err(|e| format!("CA bundle {}: {}", path.display(), crate::source::describe_io(&e)))?;
+    let bytes = read_capped(path, MAX_PEM_BYTES).map_err(|e| {
+        format!(
+            "CA bundle {}: {}",
+            path.display(),
+            crate::source::describe_io(&e)
+        )
+    })?;
     let certs = certificates(&bytes).map_err(|e| format!("CA bundle {}: {e}", path.display()))?;
     let mut roots = RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(certs);

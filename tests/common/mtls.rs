@@ -7,6 +7,8 @@
 //! arrived on a connection after that connection was refused, handshakes that presented an
 //! expired certificate, handshakes refused.
 
+#![allow(dead_code)]
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -133,17 +135,22 @@ impl ClientCertVerifier for OnlyNewest {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match self.inner.verify_client_cert(end_entity, intermediates, now) {
+        match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
             Err(rustls::Error::InvalidCertificate(
                 e @ (CertificateError::Expired | CertificateError::ExpiredContext { .. }),
             )) => {
-                self.counts.expired_presented.fetch_add(1, Ordering::Relaxed);
+                self.counts
+                    .expired_presented
+                    .fetch_add(1, Ordering::Relaxed);
                 Err(rustls::Error::InvalidCertificate(e))
             }
             Err(e) => Err(e),
-            Ok(_) if !self.trusted(end_entity.as_ref()) => Err(rustls::Error::InvalidCertificate(
-                CertificateError::Revoked,
-            )),
+            Ok(_) if !self.trusted(end_entity.as_ref()) => {
+                Err(rustls::Error::InvalidCertificate(CertificateError::Revoked))
+            }
             Ok(v) => Ok(v),
         }
     }
@@ -223,18 +230,31 @@ impl MtlsServer {
             .with_cert_resolver(server_cert.clone());
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://localhost:{}", listener.local_addr().unwrap().port());
+        let url = format!(
+            "https://localhost:{}",
+            listener.local_addr().unwrap().port()
+        );
         let keys: Arc<Mutex<Option<HashSet<String>>>> = Arc::default();
         let close_after = Arc::new(AtomicUsize::new(0));
-        let (c, n, k, ca) = (counts.clone(), newest.clone(), keys.clone(), close_after.clone());
+        let (c, n, k, ca) = (
+            counts.clone(),
+            newest.clone(),
+            keys.clone(),
+            close_after.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
                 let _ = tcp.set_nodelay(true);
-                let (acceptor, counts, newest, keys, close) =
-                    (acceptor.clone(), c.clone(), n.clone(), k.clone(), ca.load(Ordering::Relaxed));
+                let (acceptor, counts, newest, keys, close) = (
+                    acceptor.clone(),
+                    c.clone(),
+                    n.clone(),
+                    k.clone(),
+                    ca.load(Ordering::Relaxed),
+                );
                 tokio::spawn(async move {
                     counts.handshakes.fetch_add(1, Ordering::Relaxed);
                     let Ok(stream) = acceptor.accept(tcp).await else {
@@ -333,11 +353,7 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         if refused {
             counts.after_refusal.fetch_add(1, Ordering::Relaxed);
         }
-        let cert_ok = newest
-            .lock()
-            .unwrap()
-            .as_ref()
-            .is_none_or(|n| *n == peer);
+        let cert_ok = newest.lock().unwrap().as_ref().is_none_or(|n| *n == peer);
         let key_ok = match &*keys.lock().unwrap() {
             None => true,
             Some(keys) => key.is_some_and(|k| keys.contains(&k)),
@@ -357,7 +373,8 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         let last = close_after != 0 && served >= close_after;
         let answer = if last {
             let text = String::from_utf8_lossy(answer);
-            text.replacen("\r\n", "\r\nconnection: close\r\n", 1).into_bytes()
+            text.replacen("\r\n", "\r\nconnection: close\r\n", 1)
+                .into_bytes()
         } else {
             answer.to_vec()
         };

@@ -115,7 +115,11 @@ struct Options<'a, 'py> {
 
 impl Inner {
     fn build(py: Python<'_>, o: Options<'_, '_>) -> PyResult<Inner> {
-        let source = o.source.filter(|s| !s.is_none()).map(source_of).transpose()?;
+        let source = o
+            .source
+            .filter(|s| !s.is_none())
+            .map(source_of)
+            .transpose()?;
         let identity = crate::mtls::identity_of(o.cert)?;
         let trust = crate::mtls::trust_of(o.verify)?;
         if trust.is_some() && identity.is_none() {
@@ -451,7 +455,9 @@ fn client_from_env<'py>(
         // the variable and the part that is wrong, never the value).
         drop(keyswap::Client::from_env().map_err(to_py)?);
     }
-    if !overridden("source")? && !(with_cert && env_var(ENV_SOURCE)?.is_none()) {
+    // With a client certificate the key source is optional.
+    let source_needed = !(with_cert && env_var(ENV_SOURCE)?.is_none());
+    if !overridden("source")? && source_needed {
         let source = env_var(ENV_SOURCE)?.ok_or_else(|| {
             config_error(format!(
                 "{ENV_SOURCE} is not set: set it to a source string such as \
