@@ -171,6 +171,52 @@ async fn a_refused_connection_carries_no_further_request() {
     );
 }
 
+#[tokio::test]
+async fn sessions_of_a_retired_identity_are_not_resumed() {
+    let (client_ca, server_ca) = (Ca::new("clients"), Ca::new("servers"));
+    // The server resumes sessions, and accepts every certificate of its CA.
+    let server = MtlsServer::start(&client_ca, &server_leaf(&server_ca, HOUR)).await;
+    let (first, second) = (client_ca.client(HOUR), client_ca.client(HOUR));
+    let dir = tempfile::tempdir().unwrap();
+    let mut volume = K8sVolume::create(dir.path(), &files(&first, &server_ca));
+    let client = mtls_client(dir.path(), &server).await;
+    for _ in 0..3 {
+        // A new connection each time: the later ones resume the first one's session.
+        let resp = client
+            .get("/")
+            .header("connection", "close")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.bytes().await.unwrap();
+    }
+    let version = client.identity_version().unwrap();
+    volume.update(&files(&second, &server_ca));
+    eventually("the rotation", || {
+        client.identity_version().unwrap() != version
+    })
+    .await;
+    let before = server.peers.lock().unwrap().len();
+    for _ in 0..3 {
+        let resp = client
+            .get("/")
+            .header("connection", "close")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.bytes().await.unwrap();
+    }
+    let peers = server.peers.lock().unwrap();
+    assert_eq!(peers.len(), before + 3);
+    assert!(
+        peers[before..].iter().all(|p| *p == second.der),
+        "a connection after the rotation presented (or resumed) the old certificate"
+    );
+    assert!(peers[..before].iter().all(|p| *p == first.der));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_lived_certificates_reissued_before_expiry() {
     let (client_ca, server_ca) = (Ca::new("clients"), Ca::new("servers"));
@@ -302,7 +348,8 @@ async fn a_bad_first_identity_fails_the_build_naming_the_cause_not_the_key() {
 async fn server_certificate_reissued_under_a_new_ca() {
     let client_ca = Ca::new("clients");
     let (old_ca, new_ca) = (Ca::new("servers-2026"), Ca::new("servers-2027"));
-    let server = MtlsServer::start(&client_ca, &server_leaf(&old_ca, HOUR)).await;
+    // Full handshakes only: a resumed session would not show the server's certificate again.
+    let server = MtlsServer::start_with(&client_ca, &server_leaf(&old_ca, HOUR), false).await;
     server.close_after(10);
     let leaf = client_ca.client(HOUR);
     let dir = tempfile::tempdir().unwrap();

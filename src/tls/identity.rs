@@ -122,3 +122,59 @@ fn version_of(chain: &[CertificateDer<'_>]) -> String {
     }
     hex::encode(&hash.finalize()[..8])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> CryptoProvider {
+        rustls::crypto::aws_lc_rs::default_provider()
+    }
+
+    fn leaf(days: u64) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["client.test".to_owned()]).unwrap();
+        let now = SystemTime::now();
+        params.not_before = (now - std::time::Duration::from_secs(60)).into();
+        params.not_after = (now + std::time::Duration::from_secs(days * 86400)).into();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn a_pair_parses_separate_or_combined_with_its_expiry_and_a_stable_version() {
+        let (cert, key) = leaf(2);
+        let a = ClientIdentity::from_pem(cert.as_bytes(), key.as_bytes(), &provider()).unwrap();
+        let combined = format!("{cert}{key}");
+        let b = ClientIdentity::from_pem(combined.as_bytes(), combined.as_bytes(), &provider())
+            .unwrap();
+        assert_eq!(a.version, b.version);
+        assert_eq!(a.version.len(), 16);
+        let left = a
+            .not_after
+            .unwrap()
+            .duration_since(SystemTime::now())
+            .unwrap();
+        assert!(left > std::time::Duration::from_secs(86400), "{left:?}");
+        assert!(!a.expired_at(SystemTime::now()));
+        assert!(a.expired_at(SystemTime::now() + std::time::Duration::from_secs(3 * 86400)));
+        let debug = format!("{a:?}");
+        assert!(
+            debug.contains(&a.version) && !debug.contains("PRIVATE"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn torn_empty_and_oversized_inputs_say_why() {
+        let ((cert, _), (_, other_key)) = (leaf(1), leaf(1));
+        let why = |c: &[u8], k: &[u8]| ClientIdentity::from_pem(c, k, &provider()).unwrap_err();
+        assert!(why(cert.as_bytes(), other_key.as_bytes()).contains("torn pair"));
+        assert!(why(b"", other_key.as_bytes()).contains("no certificate"));
+        assert!(why(cert.as_bytes(), b"").contains("no private key"));
+        let big = vec![b'A'; MAX_PEM_BYTES];
+        assert!(why(&big, other_key.as_bytes()).contains("over the limit"));
+        let mangled = cert.replace("MII", "M!I");
+        assert!(why(mangled.as_bytes(), other_key.as_bytes()).contains("malformed"));
+    }
+}

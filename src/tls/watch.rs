@@ -13,6 +13,8 @@ use super::state::Tls;
 const DEBOUNCE: Duration = Duration::from_millis(50);
 /// The shortest wait between two expiry-driven re-reads.
 const MIN_EXPIRY_CHECK: Duration = Duration::from_millis(100);
+/// How often an expired certificate's source is re-read.
+const AFTER_EXPIRY: Duration = Duration::from_secs(1);
 
 /// Starts the background watch of `tls` (it ends when the client is dropped).
 pub(crate) fn spawn(tls: &Arc<Tls>) {
@@ -79,10 +81,14 @@ pub(crate) fn spawn(tls: &Arc<Tls>) {
 /// When to re-read next without a signal: the poll interval, or sooner as the certificate
 /// nears its end — at two thirds of the time left, then again and again as it shrinks (a new
 /// certificate is usually written some time before the old one expires), never more often
-/// than every 100 ms; once expired, every poll.
+/// than every 100 ms; once expired, every second (a late renewal is taken within a second even
+/// if the watch missed it).
 fn next_check(not_after: Option<SystemTime>, now: SystemTime, poll: Duration) -> Duration {
-    let Some(left) = not_after.and_then(|end| end.duration_since(now).ok()) else {
+    let Some(end) = not_after else {
         return poll;
+    };
+    let Ok(left) = end.duration_since(now) else {
+        return poll.min(AFTER_EXPIRY);
     };
     (left * 2 / 3).clamp(MIN_EXPIRY_CHECK, poll.max(MIN_EXPIRY_CHECK))
 }
@@ -101,7 +107,7 @@ mod tests {
         let soon = now + Duration::from_secs(3);
         assert_eq!(next_check(Some(soon), now, poll), Duration::from_secs(2));
         let expired = now - Duration::from_secs(1);
-        assert_eq!(next_check(Some(expired), now, poll), poll);
+        assert_eq!(next_check(Some(expired), now, poll), AFTER_EXPIRY);
         let nearly = now + Duration::from_millis(30);
         assert_eq!(next_check(Some(nearly), now, poll), MIN_EXPIRY_CHECK);
     }

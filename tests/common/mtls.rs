@@ -199,6 +199,8 @@ fn certified(leaf: &Leaf) -> Arc<CertifiedKey> {
 pub struct MtlsServer {
     pub url: String,
     pub counts: Arc<Counts>,
+    /// The certificate each accepted connection presented (resumed ones: the session's).
+    pub peers: Arc<Mutex<Vec<Vec<u8>>>>,
     newest: Arc<Mutex<Option<Vec<u8>>>>,
     server_cert: Arc<ServerCert>,
     /// When set, requests must carry one of these keys in `x-api-key` (else 401).
@@ -210,6 +212,12 @@ impl MtlsServer {
     /// Serves on 127.0.0.1 with `server` as its certificate, requiring client certificates
     /// issued by `client_ca`.
     pub async fn start(client_ca: &Ca, server: &Leaf) -> MtlsServer {
+        Self::start_with(client_ca, server, true).await
+    }
+
+    /// `resumption: false`: no session tickets or cache, every connection a full handshake
+    /// (each verifies the server's certificate anew).
+    pub async fn start_with(client_ca: &Ca, server: &Leaf, resumption: bool) -> MtlsServer {
         let counts = Arc::new(Counts::default());
         let newest = Arc::new(Mutex::new(None));
         let mut roots = RootCertStore::empty();
@@ -223,11 +231,17 @@ impl MtlsServer {
             counts: counts.clone(),
         });
         let server_cert = Arc::new(ServerCert(Mutex::new(certified(server))));
-        let config = rustls::ServerConfig::builder_with_provider(provider())
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_client_cert_verifier(verifier.clone())
             .with_cert_resolver(server_cert.clone());
+        if !resumption {
+            config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            config.send_tls13_tickets = 0;
+        }
+        let peers: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let peers_seen = peers.clone();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!(
@@ -248,6 +262,7 @@ impl MtlsServer {
                     return;
                 };
                 let _ = tcp.set_nodelay(true);
+                let peers = peers_seen.clone();
                 let (acceptor, counts, newest, keys, close) = (
                     acceptor.clone(),
                     c.clone(),
@@ -268,6 +283,7 @@ impl MtlsServer {
                         .and_then(|c| c.first())
                         .map(|c| c.to_vec())
                         .unwrap_or_default();
+                    peers.lock().unwrap().push(peer.clone());
                     serve(stream, peer, counts, newest, keys, close).await;
                 });
             }
@@ -275,6 +291,7 @@ impl MtlsServer {
         MtlsServer {
             url,
             counts,
+            peers,
             newest,
             server_cert,
             keys,
