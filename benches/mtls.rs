@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-//! cargo bench --bench mtls                        # 11 rounds x 2 contenders, 8 tasks
+//! cargo bench --bench mtls                        # 11 rounds x 3 contenders, 8 tasks
 //! cargo bench --bench mtls -- --rounds 15 --secs 1 --concurrency 1
 //! ```
 //!
@@ -15,7 +15,9 @@
 //! workers) with each contender in turn, the order alternating every round:
 //! - `reqwest`: `reqwest::Client` with `Identity::from_pem` and the CA as its only root;
 //! - `keyswap`: `keyswap::Client` with `IdentitySource::pem_files` and `TrustSource::pem_file`
-//!   (watched; the identity unchanged during the run), no key.
+//!   (watched; the identity unchanged during the run), no key;
+//! - `keyswap-fixed`: a `keyswap::Client` sending through the `reqwest` contender's client
+//!   (`http_client`, fixed identity): keyswap's request path without the rotating identity.
 //!
 //! Per round: requests, and the process's CPU time (sum over its threads of the first field of
 //! `/proc/self/task/*/schedstat`, ns) as a delta. At the end: the medians of CPU per request
@@ -150,11 +152,25 @@ fn serve(dir: &Path) {
 enum Contender {
     Reqwest,
     Keyswap,
+    KeyswapFixed,
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Reqwest => "reqwest",
+            Contender::Keyswap => "keyswap",
+            Contender::KeyswapFixed => "keyswap-fixed",
+        }
+    }
 }
 
 struct Clients {
     reqwest: reqwest::Client,
     keyswap: keyswap::Client,
+    /// keyswap's request path over the `reqwest` contender's client (fixed `Identity`): what
+    /// keyswap costs without its rotating identity.
+    fixed: keyswap::Client,
     url: String,
 }
 
@@ -178,6 +194,9 @@ async fn round(
                         }
                         Contender::Keyswap => {
                             clients.keyswap.get(&clients.url).send().await.unwrap()
+                        }
+                        Contender::KeyswapFixed => {
+                            clients.fixed.get(&clients.url).send().await.unwrap()
                         }
                     };
                     assert!(resp.status().is_success());
@@ -258,31 +277,41 @@ fn main() {
             .build()
             .await
             .unwrap();
-        let clients = Arc::new(Clients { reqwest, keyswap, url });
+        let fixed = keyswap::Client::builder()
+            .source(keyswap::Source::fixed("unused"))
+            .auth(keyswap::Auth::none())
+            .http_client(reqwest.clone())
+            .build()
+            .await
+            .unwrap();
+        let clients = Arc::new(Clients { reqwest, keyswap, fixed, url });
+        let all = [Contender::Reqwest, Contender::Keyswap, Contender::KeyswapFixed];
         // Warm up: connections open, TLS sessions established.
-        round(&clients, Contender::Reqwest, concurrency, 0.3).await;
-        round(&clients, Contender::Keyswap, concurrency, 0.3).await;
-        let (mut cpu_r, mut cpu_k, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for who in all {
+            round(&clients, who, concurrency, 0.3).await;
+        }
+        let (mut cpu_r, mut cpu_k, mut cpu_f) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut ratios, mut ratios_f, mut ratios_kf) = (Vec::new(), Vec::new(), Vec::new());
         let started = Instant::now();
         for r in 0..rounds {
-            let order = if r % 2 == 0 {
-                [Contender::Reqwest, Contender::Keyswap]
-            } else {
-                [Contender::Keyswap, Contender::Reqwest]
-            };
-            let mut per = [0.0; 2];
+            let mut order = all;
+            order.rotate_left(r % 3);
+            let mut per = [0.0; 3];
             for who in order {
                 let (n, cpu) = round(&clients, who, concurrency, secs).await;
                 let per_req = cpu as f64 / n as f64;
                 println!(
                     "{{\"round\":{r},\"contender\":\"{}\",\"requests\":{n},\"cpu_ns_per_req\":{per_req:.0}}}",
-                    if who == Contender::Reqwest { "reqwest" } else { "keyswap" }
+                    who.name()
                 );
-                per[(who == Contender::Keyswap) as usize] = per_req;
+                per[who as usize] = per_req;
             }
             cpu_r.push(per[0]);
             cpu_k.push(per[1]);
+            cpu_f.push(per[2]);
             ratios.push(per[1] / per[0]);
+            ratios_f.push(per[2] / per[0]);
+            ratios_kf.push(per[1] / per[2]);
         }
         let stats = clients.keyswap.tls_stats().unwrap();
         println!(
@@ -292,6 +321,15 @@ fn main() {
         println!("contender   CPU µs/request (median)");
         println!("reqwest     {:.2}", median(cpu_r.clone()) / 1000.0);
         println!("keyswap     {:.2}", median(cpu_k.clone()) / 1000.0);
+        println!("keyswap-fixed {:.2}", median(cpu_f) / 1000.0);
+        println!(
+            "keyswap-fixed / reqwest: {:.3} (median of per-round ratios: keyswap's request path alone)",
+            median(ratios_f)
+        );
+        println!(
+            "keyswap / keyswap-fixed: {:.3} (median of per-round ratios: the rotating identity alone)",
+            median(ratios_kf)
+        );
         println!(
             "keyswap / reqwest: {:.3} (median of per-round ratios), {:.3} (ratio of medians); keyswap handshakes: {}",
             median(ratios),

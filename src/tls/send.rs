@@ -1,5 +1,5 @@
 //! Sending through the generation in use: one atomic load per request, the generation's id
-//! recorded on the response (so the recover path knows which pool a 401/403 came from), and a
+//! recorded on a 4xx response (so the recover path knows which pool a 401/403 came from), and a
 //! certificate refusal told apart from other transport errors.
 
 use std::sync::Arc;
@@ -29,10 +29,13 @@ impl Transport for Tls {
             };
             match generation.http.execute(request).await {
                 Ok(mut resp) => {
-                    resp.extensions_mut().insert(SentOn {
-                        generation: generation.id,
-                        identity: generation.identity.clone(),
-                    });
+                    // Only an answer that may be a refusal needs it (none on the steady path).
+                    if resp.status().is_client_error() {
+                        resp.extensions_mut().insert(SentOn {
+                            generation: generation.id,
+                            identity: generation.identity.clone(),
+                        });
+                    }
                     Ok(resp)
                 }
                 Err(err) => Err(match identity_alert(&err) {
