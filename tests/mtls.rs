@@ -475,3 +475,42 @@ async fn a_key_and_an_identity_rotate_independently() {
     assert_eq!(client.stats().rotations, 3);
     assert_eq!(client.tls_stats().unwrap().identity_rotations, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_from_a_json_endpoint_in_vault_pki_shape() {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let (client_ca, server_ca) = (Ca::new("clients"), Ca::new("servers"));
+    let server = MtlsServer::start(&client_ca, &server_leaf(&server_ca, HOUR)).await;
+    let leaf = client_ca.client(HOUR);
+    server.trust_only(&leaf);
+    let vault = MockServer::start().await;
+    Mock::given(path("/v1/pki/cert/client"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {
+                "certificate": leaf.cert_pem,
+                "private_key": leaf.key_pem,
+                "ca_chain": [client_ca.pem],
+            }
+        })))
+        .mount(&vault)
+        .await;
+    let ca = tempfile::tempdir().unwrap();
+    std::fs::write(ca.path().join("ca.crt"), &server_ca.pem).unwrap();
+    let pki = Source::http(&format!("{}/v1/pki/cert/client", vault.uri()))
+        .key_pointer("/data/certificate")
+        .secret_pointer("/data/private_key");
+    let client = Client::builder()
+        .identity(IdentitySource::from_source(pki))
+        .trust(TrustSource::kubernetes(ca.path()))
+        .base_url(server.url.replace("localhost", "127.0.0.1"))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(client.get("/").send().await.unwrap().status(), 200);
+    assert!(
+        client
+            .tls_stats()
+            .is_some_and(|s| s.handshakes == 1 && s.identity_errors == 0)
+    );
+}

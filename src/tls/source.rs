@@ -74,11 +74,17 @@ impl IdentitySource {
     /// Any credential source whose key is the certificate chain's PEM and whose secret is the
     /// private key's PEM. For a JSON endpoint such as Vault PKI, point the key at
     /// `/data/certificate` and the secret at `/data/private_key` (see
-    /// [`HttpSource`](crate::HttpSource)). Polled on [`poll_interval`](Self::poll_interval).
+    /// [`HttpSource`](crate::HttpSource)). Polled on the source's own poll interval (an
+    /// endpoint's: 5 min), or [`poll_interval`](Self::poll_interval); re-read sooner as the
+    /// certificate nears its `notAfter`, and when the server refuses it.
     pub fn from_source(source: impl Into<Source>) -> Self {
+        let source = source.into();
         IdentitySource {
-            kind: IdentityKind::Credential(source.into()),
-            poll: DEFAULT_IDENTITY_POLL_INTERVAL,
+            poll: source
+                .0
+                .poll_interval()
+                .unwrap_or(DEFAULT_IDENTITY_POLL_INTERVAL),
+            kind: IdentityKind::Credential(source),
         }
     }
 
@@ -111,7 +117,8 @@ impl IdentitySource {
     }
 
     /// How often the identity is re-read when nothing signalled a change. Default:
-    /// [`DEFAULT_IDENTITY_POLL_INTERVAL`] (10 s).
+    /// [`DEFAULT_IDENTITY_POLL_INTERVAL`] (10 s) for files, the source's own interval for
+    /// [`from_source`](Self::from_source).
     pub fn poll_interval(mut self, every: Duration) -> Self {
         self.poll = every;
         self
