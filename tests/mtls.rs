@@ -54,7 +54,7 @@ fn callers(
                     match client.get("/").send().await {
                         Ok(resp) if resp.status() == 200 => ok += 1,
                         Ok(resp) => failures.push(format!("status {}", resp.status())),
-                        Err(err) => failures.push(err.to_string()),
+                        Err(err) => failures.push(format!("{err:?}")),
                     }
                 }
                 (ok, failures)

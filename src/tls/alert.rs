@@ -20,10 +20,37 @@ fn refuses_identity(alert: AlertDescription) -> bool {
     )
 }
 
-/// The alert in `err`'s chain that refuses the client's certificate, if any. TLS 1.3 servers
-/// send it after the client has finished its handshake, so it often surfaces on the first read
-/// of the response, wrapped in an I/O error.
-pub(crate) fn identity_alert(err: &(dyn StdError + 'static)) -> Option<AlertDescription> {
+/// What in a transport error says the server refused the client's certificate: the alert,
+/// or — when the connection closed right after the handshake, before the request could be
+/// written, and the alert was read by the connection's task and lost — nothing more than that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Alert(AlertDescription),
+    /// hyper's "canceled": the request was never sent (so a retry cannot duplicate it).
+    ClosedBeforeSending,
+}
+
+/// The refusal in `err`'s chain, if any. TLS 1.3 servers check the client's certificate after
+/// the client has finished its handshake, so the alert often surfaces on the first read of the
+/// response, wrapped in an I/O error — or closes a new connection before the request went out.
+pub(crate) fn identity_refusal(err: &(dyn StdError + 'static)) -> Option<Refusal> {
+    if let Some(alert) = identity_alert(err) {
+        return Some(Refusal::Alert(alert));
+    }
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled)
+        {
+            return Some(Refusal::ClosedBeforeSending);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// The alert in `err`'s chain that refuses the client's certificate, if any.
+fn identity_alert(err: &(dyn StdError + 'static)) -> Option<AlertDescription> {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
         if let Some(rustls::Error::AlertReceived(alert)) = e.downcast_ref::<rustls::Error>() {
@@ -49,17 +76,22 @@ pub(crate) struct Refused {
     pub(crate) version: String,
     /// When the refusal was seen.
     pub(crate) at: std::time::Instant,
-    pub(crate) alert: AlertDescription,
+    pub(crate) alert: Refusal,
     pub(crate) source: Box<dyn StdError + Send + Sync>,
 }
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the server refused the client certificate (TLS alert {})",
-            alert_name(self.alert)
-        )
+        match self.alert {
+            Refusal::Alert(alert) => write!(
+                f,
+                "the server refused the client certificate (TLS alert {})",
+                alert_name(alert)
+            ),
+            Refusal::ClosedBeforeSending => f.write_str(
+                "the server closed the connection after the handshake, before the request was sent (a refused client certificate)",
+            ),
+        }
     }
 }
 
@@ -69,8 +101,18 @@ impl StdError for Refused {
     }
 }
 
+/// How an error message names the refusal.
+pub(crate) fn refusal_name(refusal: Refusal) -> String {
+    match refusal {
+        Refusal::Alert(alert) => format!("TLS alert {}", alert_name(alert)),
+        Refusal::ClosedBeforeSending => {
+            "connection closed after the handshake, before the request was sent".to_owned()
+        }
+    }
+}
+
 /// The alert's name as RFC 8446 spells it.
-pub(crate) fn alert_name(alert: AlertDescription) -> String {
+fn alert_name(alert: AlertDescription) -> String {
     match alert {
         AlertDescription::BadCertificate => "bad_certificate".into(),
         AlertDescription::CertificateRevoked => "certificate_revoked".into(),

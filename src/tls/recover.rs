@@ -6,7 +6,7 @@
 
 use reqwest::{Request, Response};
 
-use super::alert::{alert_name, refusal};
+use super::alert::{refusal, refusal_name};
 use super::send::SentOn;
 use crate::client::Shared;
 use crate::error::{Error, Result};
@@ -32,7 +32,7 @@ impl Shared {
         let alert = refused.alert;
         tls.rejections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::debug!(alert = %alert_name(alert), "client certificate refused; refreshing it");
+        tracing::debug!(refusal = %refusal_name(alert), "client certificate refused; refreshing it");
         let Some((generation, _changed)) = tls
             .refresh_after_refusal(refused.generation, &refused.version, refused.at)
             .await
@@ -90,15 +90,18 @@ impl Shared {
         }
     }
 
+    /// The error after the recover path gave up: names the certificate's version, the source
+    /// and why it gave up; its cause says how the server refused (the alert).
     fn refused_for_good(&self, last: &Error, why: &str) -> Error {
         let tls = self.tls.as_ref().expect("an mTLS client");
-        let alert = refusal(last)
-            .map(|r| alert_name(r.alert))
-            .unwrap_or_default();
+        let how = refusal(last).map_or(
+            super::alert::Refusal::Alert(rustls::AlertDescription::BadCertificate),
+            |r| r.alert,
+        );
         Error::new(
             crate::error::Kind::Request,
             format!(
-                "the server refused the client certificate {} from {} (TLS alert {alert}); {why}",
+                "client certificate {} from {} refused; {why}",
                 tls.version(),
                 tls.source_name
             ),
@@ -107,8 +110,8 @@ impl Shared {
             generation: 0,
             version: tls.version(),
             at: std::time::Instant::now(),
-            alert: refusal(last).map_or(rustls::AlertDescription::BadCertificate, |r| r.alert),
-            source: Box::new(std::io::Error::other(last.to_string())),
+            alert: how,
+            source: Box::new(std::io::Error::other(refusal_name(how))),
         })
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::{Request, Response};
 
-use super::alert::{Refused, identity_alert};
+use super::alert::{Refused, identity_refusal};
 use super::identity::ClientIdentity;
 use super::state::Tls;
 use crate::error::{Error, Kind, Result, redact_reqwest};
@@ -38,7 +38,7 @@ impl Transport for Tls {
                     }
                     Ok(resp)
                 }
-                Err(err) => Err(match identity_alert(&err) {
+                Err(err) => Err(match identity_refusal(&err) {
                     Some(alert) => {
                         Error::new(Kind::Request, "HTTP request failed").with_cause(Refused {
                             generation: generation.id,
