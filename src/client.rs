@@ -269,7 +269,9 @@ impl Client {
         &self.shared.source_name
     }
 
-    /// The `reqwest::Client` requests go through.
+    /// The `reqwest::Client` requests go through. With a TLS identity
+    /// ([`ClientBuilder::identity`]) requests go through the identity's own client instead,
+    /// one per certificate; this one only builds them.
     pub fn http_client(&self) -> &reqwest::Client {
         &self.shared.http
     }
