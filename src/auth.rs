@@ -22,6 +22,7 @@ pub struct Auth(Placement);
 
 #[derive(Clone)]
 enum Placement {
+    None,
     Header(HeaderName),
     Bearer,
     Query(String),
@@ -52,6 +53,12 @@ impl Auth {
         HeaderName::from_bytes(name.as_bytes())
             .map(|name| Auth(Placement::Header(name)))
             .map_err(|_| Error::builder(format!("invalid header name {name:?}")))
+    }
+
+    /// Attaches nothing: for a client whose only credential is its TLS identity
+    /// ([`ClientBuilder::identity`](crate::ClientBuilder::identity) without a source).
+    pub fn none() -> Auth {
+        Auth(Placement::None)
     }
 
     /// `Authorization: Bearer <key>`. The default when no `auth` is configured.
@@ -115,6 +122,7 @@ impl Auth {
         ctx: &SignContext<'_>,
     ) -> Result<()> {
         match &self.0 {
+            Placement::None => {}
             Placement::Header(name) => {
                 req.headers_mut()
                     .insert(name.clone(), sensitive(cred.expose_key())?);
@@ -218,6 +226,7 @@ fn sensitive(value: &str) -> Result<HeaderValue> {
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
+            Placement::None => f.write_str("Auth::none()"),
             Placement::Header(name) => write!(f, "Auth::header({name})"),
             Placement::Bearer => f.write_str("Auth::bearer()"),
             Placement::Query(name) => write!(f, "Auth::query({name})"),

@@ -58,6 +58,11 @@ pub struct ClientBuilder {
     hooks: Vec<RotateHook>,
     time_source: Option<Arc<dyn TimeSource>>,
     sleep: Option<Arc<dyn AsyncSleep>>,
+    /// mTLS (see `tls/`): the identity, the server's CA bundle, the generations' settings.
+    identity: Option<crate::tls::IdentitySource>,
+    trust: Option<crate::tls::TrustSource>,
+    tls_http: Option<crate::tls::Configure>,
+    statuses_set: bool,
 }
 
 impl ClientBuilder {
@@ -82,6 +87,10 @@ impl ClientBuilder {
             hooks: Vec::new(),
             time_source: None,
             sleep: None,
+            identity: None,
+            trust: None,
+            tls_http: None,
+            statuses_set: false,
         }
     }
 
@@ -141,6 +150,7 @@ impl ClientBuilder {
     /// (`UNAUTHENTICATED` as 401, `PERMISSION_DENIED` as 403), so this set decides for gRPC too.
     pub fn retry_on_status(mut self, codes: &[u16]) -> Self {
         self.statuses = statuses(codes);
+        self.statuses_set = true;
         self
     }
 
@@ -272,6 +282,62 @@ impl ClientBuilder {
         self
     }
 
+    /// A client certificate (mTLS) that rotates like a key: each new TLS connection presents
+    /// the identity current at its handshake; a new identity gets a new connection pool and
+    /// session cache (none of the old identity's connections or sessions carries a request
+    /// again); a certificate alert from the server (`bad_certificate`, `certificate_revoked`,
+    /// `certificate_expired`, `unknown_ca`, `access_denied`) or a 401/403 refreshes the
+    /// identity once for all callers and retries on a new connection, with the same bounded
+    /// [`await_rotation`](Self::await_rotation) as keys. With an identity the default
+    /// [`retry_on_status`](Self::retry_on_status) is 401 and 403. Without a
+    /// [`source`](Self::source), the identity is the only credential (and [`Auth::none`] the
+    /// default). Requests go through a `reqwest::Client` keyswap builds per identity:
+    /// [`http_client`](Self::http_client) does not apply to them, [`tls_http`](Self::tls_http)
+    /// does. Default: none.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> keyswap::Result<()> {
+    /// use keyswap::Client;
+    /// use keyswap::tls::{IdentitySource, TrustSource};
+    /// let client = Client::builder()
+    ///     .identity(IdentitySource::kubernetes("/var/run/tls")) // tls.crt + tls.key
+    ///     .trust(TrustSource::kubernetes("/var/run/tls"))       // ca.crt
+    ///     .base_url("https://payments.internal")
+    ///     .build()
+    ///     .await?;
+    /// let resp = client.get("/v1/balance").send().await?;
+    /// # drop(resp); Ok(()) }
+    /// ```
+    pub fn identity(mut self, identity: crate::tls::IdentitySource) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// With an [`identity`](Self::identity): the CA bundle that verifies the server, re-read
+    /// when its file changes. Default: the platform's trust store.
+    pub fn trust(mut self, trust: crate::tls::TrustSource) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
+    /// With an [`identity`](Self::identity): settings for the `reqwest::Client` keyswap builds
+    /// for each identity (timeouts, default headers, proxies). keyswap sets the TLS
+    /// configuration and turns redirects off before `configure` runs: leave both alone.
+    /// Default: reqwest's defaults.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = keyswap::Client::builder()
+    ///     .tls_http(|b| b.timeout(Duration::from_secs(10)).pool_idle_timeout(Duration::from_secs(30)));
+    /// ```
+    pub fn tls_http<F>(mut self, configure: F) -> Self
+    where
+        F: Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static,
+    {
+        self.tls_http = Some(Arc::new(configure));
+        self
+    }
+
     /// Loads the first credential and starts watching the source. Fails, naming the source
     /// and the cause, when no valid credential can be loaded. Must run inside a Tokio runtime.
     /// The same as [`build_lazy`](Self::build_lazy) followed by [`Client::ready`].
@@ -300,9 +366,41 @@ impl ClientBuilder {
     /// # Ok::<(), keyswap::Error>(())
     /// ```
     pub fn build_lazy(self) -> Result<Client> {
-        let source = self
-            .source
-            .ok_or_else(|| Error::builder("no credential source: call ClientBuilder::source"))?;
+        if self.trust.is_some() && self.identity.is_none() {
+            return Err(Error::builder(
+                "a CA bundle (trust) is used with a client identity: call ClientBuilder::identity",
+            ));
+        }
+        // An identity without a key: the certificate is the only credential.
+        let identity_only = self.source.is_none() && self.identity.is_some();
+        let (source, auth) = match self.source {
+            Some(source) => (source, self.auth),
+            None if identity_only => (
+                Source::from(Source::fixed(
+                    crate::Credential::new("mtls").with_version("identity-only"),
+                )),
+                Auth::none(),
+            ),
+            None => {
+                return Err(Error::builder(
+                    "no credential source: call ClientBuilder::source",
+                ));
+            }
+        };
+        let mut auth_statuses = self.statuses;
+        if self.identity.is_some() && !self.statuses_set {
+            auth_statuses = statuses(&[401, 403]);
+        }
+        let tls = self.identity.map(|identity| {
+            Arc::new(crate::tls::Tls::new(
+                identity,
+                self.trust,
+                self.tls_http,
+                self.load_timeout,
+                self.await_rotation,
+                identity_only,
+            ))
+        });
         let base_url = self.base_url.as_deref().map(parse_url).transpose()?;
         let mut origins: Vec<Url> = base_url.iter().cloned().collect();
         for url in &self.allowed_origins {
@@ -338,12 +436,12 @@ impl ClientBuilder {
             source,
             source_name: source_name.clone(),
             classifier: Classifier {
-                statuses: self.statuses,
+                statuses: auth_statuses,
                 predicate: self.predicate,
                 body_rule: self.body_rule,
-                signer: self.auth.as_signer().cloned(),
+                signer: auth.as_signer().cloned(),
             },
-            auth: self.auth,
+            auth,
             clock: Clock::new(),
             nonces: Nonces::new(),
             sync_clock: self.sync_clock,
@@ -360,6 +458,7 @@ impl ClientBuilder {
             started: tokio::sync::OnceCell::new(),
             watch: Default::default(),
             time,
+            tls,
         });
         Ok(Client { shared })
     }

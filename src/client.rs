@@ -64,6 +64,9 @@ pub(crate) struct Shared {
     pub(crate) watch: crate::lifecycle::Watch,
     /// The clock and sleep of every timing decision (see [`crate::time`]).
     pub(crate) time: crate::time::Time,
+    /// The TLS identity (mTLS), when one is configured: requests then go through its
+    /// generation's `reqwest::Client` instead of `http` (see `tls/`).
+    pub(crate) tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl Drop for Shared {
@@ -135,19 +138,28 @@ impl Client {
         request: Request,
     ) -> impl Future<Output = Result<Response>> + Send + 'static {
         let client = self.clone();
-        async move {
-            client
-                .execute_with(&client.shared.http, request, None)
-                .await
+        async move { client.execute_own(request, None).await }
+    }
+
+    /// [`execute_with`](Self::execute_with) through the client's own transport: its
+    /// `reqwest::Client`, or with a TLS identity, the identity's current generation.
+    pub(crate) fn execute_own(
+        &self,
+        request: Request,
+        max_redirects: Option<usize>,
+    ) -> impl Future<Output = Result<Response>> + Send + '_ {
+        match &self.shared.tls {
+            Some(tls) => Either::Left(self.execute_with(&**tls, request, max_redirects)),
+            None => Either::Right(self.execute_with(&self.shared.http, request, max_redirects)),
         }
     }
 
     /// [`execute`](Self::execute) through `http` (the client's own `reqwest::Client`, or one
     /// given to [`RequestBuilder::send_with`]) with the request's own redirect limit (`None`:
     /// the client's), as [`RequestBuilder::max_redirects`] sets it.
-    pub(crate) fn execute_with<'a>(
+    pub(crate) fn execute_with<'a, T: crate::transport::Transport>(
         &'a self,
-        http: &'a reqwest::Client,
+        http: &'a T,
         request: Request,
         max_redirects: Option<usize>,
     ) -> impl Future<Output = Result<Response>> + Send + 'a {
@@ -208,6 +220,18 @@ impl Client {
         self.shared.counters.snapshot()
     }
 
+    /// The counters of the TLS identity (handshakes, rotations, refusals), when the client has
+    /// one ([`ClientBuilder::identity`]).
+    pub fn tls_stats(&self) -> Option<crate::tls::TlsStats> {
+        self.shared.tls.as_ref().map(|t| t.stats())
+    }
+
+    /// The version of the client certificate handshakes present now (a hash of its chain,
+    /// never key material), when the client has one. Empty until it is loaded.
+    pub fn identity_version(&self) -> Option<String> {
+        self.shared.tls.as_ref().map(|t| t.version())
+    }
+
     /// Whether this client counts `response` as "the credential was rejected", judging by its
     /// status and headers alone (the statuses of
     /// [`retry_on_status`](ClientBuilder::retry_on_status), the
@@ -261,7 +285,9 @@ impl Client {
         &self.shared.source_name
     }
 
-    /// The `reqwest::Client` requests go through.
+    /// The `reqwest::Client` requests go through. With a TLS identity
+    /// ([`ClientBuilder::identity`]) requests go through the identity's own client instead,
+    /// one per certificate; this one only builds them.
     pub fn http_client(&self) -> &reqwest::Client {
         &self.shared.http
     }

@@ -27,6 +27,10 @@ const ENV_SOURCE: &str = "KEYSWAP_SOURCE";
 const ENV_AUTH: &str = "KEYSWAP_AUTH";
 /// The variable [`Client::from_env`] reads the base URL from (optional).
 const ENV_BASE_URL: &str = "KEYSWAP_BASE_URL";
+/// The variables [`Client::from_env`] reads a client certificate and the server's CA bundle
+/// from (optional; see [`IdentitySource::parse`](crate::tls::IdentitySource::parse)).
+const ENV_CERT: &str = "KEYSWAP_CERT";
+const ENV_VERIFY: &str = "KEYSWAP_VERIFY";
 
 /// Default token variables of the endpoint forms.
 const VAULT_TOKEN_ENV: &str = "VAULT_TOKEN";
@@ -157,9 +161,11 @@ impl Client {
     ///
     /// | variable | meaning |
     /// |---|---|
-    /// | `KEYSWAP_SOURCE` | required: a [source string](Source::parse) |
+    /// | `KEYSWAP_SOURCE` | required (optional with `KEYSWAP_CERT`): a [source string](Source::parse) |
     /// | `KEYSWAP_AUTH` | optional, default `bearer`: an [auth string](Auth::parse) |
     /// | `KEYSWAP_BASE_URL` | optional: the [base URL](ClientBuilder::base_url) (`http` or `https`) |
+    /// | `KEYSWAP_CERT` | optional: a [client certificate](crate::tls::IdentitySource::parse) (`CERT,KEY`, a combined PEM, or a Kubernetes TLS-secret directory) |
+    /// | `KEYSWAP_VERIFY` | optional, with `KEYSWAP_CERT`: the server's [CA bundle](crate::tls::TrustSource::parse) |
     ///
     /// A variable set to an empty (or all-blank) value counts as unset. Everything is checked
     /// here, so a bad value fails at once, before `build`, with an [`Error::is_builder`] that
@@ -197,13 +203,36 @@ fn builder_from(lookup: impl Fn(&str) -> Result<Option<String>>) -> Result<Clien
     let get = |name: &str| -> Result<Option<String>> {
         Ok(lookup(name)?.filter(|v| !v.trim().is_empty()))
     };
-    let source = get(ENV_SOURCE)?.ok_or_else(|| {
-        Error::builder(format!(
-            "{ENV_SOURCE} is not set: set it to a source string such as file:///run/secrets/api_key or env:API_KEY"
-        ))
-    })?;
-    let source = parse_source(&source).map_err(|e| prefixed(ENV_SOURCE, e))?;
-    let mut builder = Client::builder().source(source);
+    let mut builder = Client::builder();
+    // mTLS: with a client certificate, the key source is optional.
+    let cert = get(ENV_CERT)?;
+    if cert.is_none() && get(ENV_VERIFY)?.is_some() {
+        return Err(Error::builder(format!(
+            "{ENV_VERIFY} (a CA bundle) is used with {ENV_CERT} (a client certificate)"
+        )));
+    }
+    if let Some(cert) = &cert {
+        let identity =
+            crate::tls::IdentitySource::parse(cert).map_err(|e| prefixed(ENV_CERT, e))?;
+        builder = builder.identity(identity);
+        if let Some(verify) = get(ENV_VERIFY)? {
+            let trust =
+                crate::tls::TrustSource::parse(&verify).map_err(|e| prefixed(ENV_VERIFY, e))?;
+            builder = builder.trust(trust);
+        }
+    }
+    match get(ENV_SOURCE)? {
+        Some(source) => {
+            let source = parse_source(&source).map_err(|e| prefixed(ENV_SOURCE, e))?;
+            builder = builder.source(source);
+        }
+        None if cert.is_some() => {}
+        None => {
+            return Err(Error::builder(format!(
+                "{ENV_SOURCE} is not set: set it to a source string such as file:///run/secrets/api_key or env:API_KEY"
+            )));
+        }
+    }
     if let Some(auth) = get(ENV_AUTH)? {
         builder = builder.auth(parse_auth(&auth).map_err(|e| prefixed(ENV_AUTH, e))?);
     }

@@ -127,6 +127,12 @@ impl Error {
         self.inner.kind == Kind::Sign
     }
 
+    /// The server refused the client certificate (a TLS alert such as `certificate_revoked`),
+    /// and a refreshed identity did not help. See [`ClientBuilder::identity`](crate::ClientBuilder::identity).
+    pub fn is_certificate_rejected(&self) -> bool {
+        crate::tls::refusal(self).is_some()
+    }
+
     /// The request timed out.
     pub fn is_timeout(&self) -> bool {
         self.reqwest().is_some_and(|e| e.is_timeout())

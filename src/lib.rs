@@ -36,6 +36,7 @@ mod source;
 mod stats;
 mod store;
 pub mod time;
+pub mod tls;
 #[cfg(feature = "tower")]
 pub mod tower;
 mod transport;

@@ -71,6 +71,9 @@ impl Shared {
             std::mem::forget(stale);
         }
         *task = crate::driver::spawn(self, reload_first);
+        if let Some(tls) = &self.tls {
+            crate::tls::spawn_watch(tls);
+        }
         self.watch.generation.store(generation, Ordering::Release);
     }
 }
@@ -84,6 +87,9 @@ async fn start(shared: &Arc<Shared>) -> Result<()> {
                 .await
                 .inspect_err(|err| shared.load_failed(err))?;
             tracing::info!(source = %shared.source_name, version = %first.version(), "credential loaded");
+            if let Some(tls) = &shared.tls {
+                tls.start().await?;
+            }
             shared.store.initialize(first);
             shared.load_succeeded();
             shared.metrics.started();

@@ -131,9 +131,7 @@ impl RequestBuilder {
             max_redirects,
         } = self;
         let request = inner?.build().map_err(Error::request)?;
-        client
-            .execute_with(&client.shared.http, request, max_redirects)
-            .await
+        client.execute_own(request, max_redirects).await
     }
 
     /// Sends the request as [`send`](Self::send) does — the same credential store, recover

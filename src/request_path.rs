@@ -154,7 +154,15 @@ impl Shared {
                         let (sent_with, probing) = self.attach(&mut request)?;
                         // `send`, inlined (one level less on every request's future).
                         let signed_at = self.signed_at();
-                        let resp = transport.send(request).await?;
+                        let resp = match transport.send(request).await {
+                            Ok(resp) => resp,
+                            // mTLS: a refused client certificate has its own recover path (boxed: rare).
+                            Err(err) if self.tls.is_some() => {
+                                break 'sent Box::pin(self.recover_refused(transport, replay, err))
+                                    .await?;
+                            }
+                            Err(err) => return Err(err),
+                        };
                         let attempt = match self.judge_head(signed_at, resp) {
                             Ok(attempt) => attempt,
                             Err(resp) => Box::pin(self.judge_body(resp)).await,
@@ -211,9 +219,19 @@ impl Shared {
                         // Boxed with the template it owns: the recover path is rare and its state is
                         // large; inline, it would bloat every request's future.
                         break 'sent Box::pin(async move {
-                            let resp = self
-                                .recover(transport, &template, sent_with, failed, resp)
-                                .await?;
+                            let resp = match self.tls {
+                                // mTLS: the identity is refreshed first (`tls/recover.rs`).
+                                Some(_) => {
+                                    self.recover_rejected_identity(
+                                        transport, &template, sent_with, failed, resp,
+                                    )
+                                    .await?
+                                }
+                                None => {
+                                    self.recover(transport, &template, sent_with, failed, resp)
+                                        .await?
+                                }
+                            };
                             Ok::<_, Error>((resp, Some(template)))
                         })
                         .await?;

@@ -27,9 +27,9 @@ use tokio::sync::watch;
 use crate::fork::PerProcess;
 
 /// What listens to a directory for one file name: a signal bumped on each relevant event.
-pub(super) type Signal = watch::Sender<u64>;
+pub(crate) type Signal = watch::Sender<u64>;
 
-pub(super) struct DirWatch {
+pub(crate) struct DirWatch {
     listeners: Arc<Mutex<HashMap<OsString, Vec<Weak<Signal>>>>>,
     // Kept only so the watch lives as long as a listener does.
     _watcher: Mutex<notify::RecommendedWatcher>,
@@ -45,7 +45,7 @@ fn registry() -> Arc<Registry> {
 }
 
 /// The directory's watch, started if this process has none on it yet.
-pub(super) fn watch_dir(dir: &Path) -> notify::Result<Arc<DirWatch>> {
+pub(crate) fn watch_dir(dir: &Path) -> notify::Result<Arc<DirWatch>> {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let registry = registry();
     let mut watches = registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -61,7 +61,7 @@ pub(super) fn watch_dir(dir: &Path) -> notify::Result<Arc<DirWatch>> {
 impl DirWatch {
     /// Bumps `signal` on every event naming `name` and on every event that may concern all
     /// files. The registration lasts as long as `signal` does.
-    pub(super) fn listen(&self, name: OsString, signal: &Arc<Signal>) {
+    pub(crate) fn listen(&self, name: OsString, signal: &Arc<Signal>) {
         let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
         let entry = listeners.entry(name).or_default();
         entry.retain(|w| w.strong_count() > 0);

@@ -7,7 +7,7 @@
 
 #[cfg(feature = "aws")]
 mod aws_sm;
-mod dir_watch;
+pub(crate) mod dir_watch;
 mod env;
 mod file;
 mod fixed;
@@ -45,6 +45,7 @@ pub use oauth2::{
     OAuth2ClientCredentials,
 };
 pub use read::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES};
+pub(crate) use read::{describe_io, read_capped};
 pub use shared_file::file_reads;
 // The parsers `crate::fuzzing` wraps for the cargo-fuzz targets (feature `fuzzing` only).
 #[cfg(feature = "fuzzing")]

@@ -69,6 +69,9 @@ pub(crate) struct Inner {
     repr_fields: String,
     /// The client's `max_redirects`: 0 means redirects are returned as they are.
     max_redirects: usize,
+    /// With `cert=`: blocking requests run on the shared runtime, through the identity's own
+    /// pool (one per certificate), not through per-thread pools.
+    mtls: bool,
 }
 
 thread_local! {
@@ -104,7 +107,9 @@ struct Prepared {
 
 /// The constructor arguments `Client` and `AsyncClient` share (see `client_class!`).
 struct Options<'a, 'py> {
-    source: &'a Bound<'py, PyAny>,
+    source: Option<&'a Bound<'py, PyAny>>,
+    cert: Option<&'a Bound<'py, PyAny>>,
+    verify: Option<&'a Bound<'py, PyAny>>,
     auth: Option<&'a Bound<'py, PyAny>>,
     base_url: Option<String>,
     allow_origins: Option<Vec<String>>,
@@ -126,12 +131,32 @@ struct Options<'a, 'py> {
 
 impl Inner {
     fn build(py: Python<'_>, o: Options<'_, '_>) -> PyResult<Inner> {
-        let source = source_of(o.source)?;
-        let source_name = source.name();
-        let (auth, auth_repr) = auth_of(o.auth)?;
-        let statuses = o
-            .retry_on_status
-            .unwrap_or_else(|| keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec());
+        let source = o
+            .source
+            .filter(|s| !s.is_none())
+            .map(source_of)
+            .transpose()?;
+        let identity = crate::mtls::identity_of(o.cert)?;
+        let trust = crate::mtls::trust_of(o.verify)?;
+        if trust.is_some() && identity.is_none() {
+            return Err(config_error(
+                "verify= (a CA bundle) is used with cert= (a client certificate)",
+            ));
+        }
+        if source.is_none() && identity.is_none() {
+            return Err(config_error(
+                "a source is required (or cert= for a client that authenticates with its certificate only)",
+            ));
+        }
+        let (auth, auth_repr) = match (&source, o.auth) {
+            (None, None) => (keyswap::Auth::none(), "none".to_owned()),
+            _ => auth_of(o.auth)?,
+        };
+        let statuses = o.retry_on_status.unwrap_or_else(|| match identity {
+            Some(_) => vec![401, 403],
+            None => keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec(),
+        });
+        let source_name = source.as_ref().map(|s| s.name());
         if let Some(bad) = statuses.iter().find(|s| !(100..=599).contains(*s)) {
             return Err(config_error(format!(
                 "retry_on_status: {bad} is not an HTTP status"
@@ -175,8 +200,20 @@ impl Inner {
         }
         let hook_callbacks = Arc::clone(&callbacks);
 
-        let mut builder = keyswap::Client::builder()
-            .source(source)
+        let mut builder = keyswap::Client::builder();
+        if let Some(source) = source {
+            builder = builder.source(source);
+        }
+        let mtls = identity.is_some();
+        if let Some(identity) = identity {
+            builder = builder
+                .identity(identity)
+                .tls_http(crate::mtls::configure(&http_config));
+        }
+        if let Some(trust) = trust {
+            builder = builder.trust(trust);
+        }
+        let mut builder = builder
             .auth(auth)
             .allow_insecure_http(o.allow_insecure_http)
             .retry_on_status(&statuses)
@@ -215,7 +252,14 @@ impl Inner {
                     .map_err(to_py)?,
             )
         };
-        let mut repr_fields = format!("source={source_name:?} auth={auth_repr}");
+        let mut repr_fields = match (&source_name, &client) {
+            (Some(name), _) => format!("source={name:?} auth={auth_repr}"),
+            (None, Some(client)) => format!("source={:?} auth={auth_repr}", client.source_name()),
+            (None, None) => format!("auth={auth_repr}"),
+        };
+        if let Some(version) = client.as_ref().and_then(|c| c.identity_version()) {
+            repr_fields.push_str(&format!(" cert={version:?}"));
+        }
         if let Some(base) = shown_base {
             repr_fields.push_str(&format!(" base_url={base:?}"));
         }
@@ -225,6 +269,7 @@ impl Inner {
             callbacks,
             repr_fields,
             max_redirects: o.max_redirects,
+            mtls,
         })
     }
 
@@ -335,6 +380,16 @@ impl Inner {
         d.set_item("probes", s.probes)?;
         d.set_item("resigns", s.resigns)?;
         d.set_item("background_failures", s.background_failures)?;
+        if let Some(t) = self.client()?.tls_stats() {
+            let tls = PyDict::new(py);
+            tls.set_item("handshakes", t.handshakes)?;
+            tls.set_item("identity_rotations", t.identity_rotations)?;
+            tls.set_item("identity_rejections", t.identity_rejections)?;
+            tls.set_item("identity_errors", t.identity_errors)?;
+            tls.set_item("generations", t.generations)?;
+            tls.set_item("trust_rotations", t.trust_rotations)?;
+            d.set_item("tls", tls)?;
+        }
         Ok(d)
     }
 }
@@ -420,12 +475,22 @@ fn client_from_env<'py>(
         None => PyDict::new(py),
     };
     let overridden = |k: &str| kwargs.contains(k);
+    for (var, arg) in [("KEYSWAP_CERT", "cert"), ("KEYSWAP_VERIFY", "verify")] {
+        if !overridden(arg)? {
+            if let Some(value) = env_var(var)? {
+                kwargs.set_item(arg, value)?;
+            }
+        }
+    }
+    let with_cert = overridden("cert")?;
     if !overridden("source")? && !overridden("auth")? && !overridden("base_url")? {
         // Everything from the environment: the core checks it, with its messages (they name
         // the variable and the part that is wrong, never the value).
         drop(keyswap::Client::from_env().map_err(to_py)?);
     }
-    if !overridden("source")? {
+    // With a client certificate the key source is optional.
+    let source_needed = !(with_cert && env_var(ENV_SOURCE)?.is_none());
+    if !overridden("source")? && source_needed {
         let source = env_var(ENV_SOURCE)?.ok_or_else(|| {
             config_error(format!(
                 "{ENV_SOURCE} is not set: set it to a source string such as \
@@ -631,6 +696,12 @@ impl Client {
     /// Sends a prepared request and waits for the response with the GIL released, on the
     /// calling thread's runtime, through its own pool (see `SyncRuntime`).
     fn dispatch(py: Python<'_>, inner: &Inner, mut request: Prepared) -> PyResult<Response> {
+        if inner.mtls {
+            // The identity's pool lives on the shared runtime (see `Inner::mtls`).
+            return py
+                .detach(move || runtime().block_on(send(request, None)))
+                .map_err(to_py);
+        }
         let config = inner
             .http_config
             .read()
@@ -739,16 +810,18 @@ macro_rules! client_class {
         #[pymethods]
         impl $class {
             #[new]
-            #[pyo3(signature = (source, auth=None, base_url=None, *, allow_origins=None,
+            #[pyo3(signature = (source=None, auth=None, base_url=None, *, cert=None, verify=None, allow_origins=None,
                 allow_insecure_http=false, retry_on_status=None, overlap_window=30.0,
                 propagation_hold=30.0, probe_interval=0.2, await_rotation=1.0, load_timeout=5.0, max_redirects=10, timeout=None,
                 connect_timeout=5.0, read_timeout=5.0, headers=None, on_rotate=None, sync_clock=true))]
             #[allow(clippy::too_many_arguments)]
             fn new(
                 py: Python<'_>,
-                source: &Bound<'_, PyAny>,
+                source: Option<&Bound<'_, PyAny>>,
                 auth: Option<&Bound<'_, PyAny>>,
                 base_url: Option<String>,
+                cert: Option<&Bound<'_, PyAny>>,
+                verify: Option<&Bound<'_, PyAny>>,
                 allow_origins: Option<Vec<String>>,
                 allow_insecure_http: bool,
                 retry_on_status: Option<Vec<u16>>,
@@ -766,7 +839,7 @@ macro_rules! client_class {
                 sync_clock: bool,
             ) -> PyResult<Self> {
                 let options = Options {
-                    source, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
+                    source, cert, verify, auth, base_url, allow_origins, allow_insecure_http, retry_on_status,
                     overlap_window, propagation_hold, probe_interval, await_rotation,
                     load_timeout, max_redirects, timeout,
                     connect_timeout, read_timeout, headers, on_rotate, sync_clock,

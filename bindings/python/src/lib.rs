@@ -14,6 +14,7 @@ mod convert;
 mod errors;
 mod health;
 mod http_sources;
+mod mtls;
 mod oauth2;
 mod response;
 mod runtime;

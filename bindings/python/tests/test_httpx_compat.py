@@ -305,7 +305,14 @@ def test_signatures_and_stub_list_the_new_arguments():
     assert stub.count("follow_redirects: Optional[bool] = None") == 16
     assert stub.count("def health(self) -> Health") == 2
     assert stub.count("def from_env(cls") == 2
-    assert stub.count("source: _SourceArg") == 2
+    # `source` is optional: with `cert=` the certificate may be the only credential.
+    assert stub.count("source: Optional[_SourceArg] = None") == 2
+    assert stub.count("cert: _CertArg = None") == 2
+    assert stub.count("verify: _VerifyArg = None") == 2
+    for cls in (keyswap.Client, keyswap.AsyncClient):
+        params = inspect.signature(cls).parameters
+        assert params["source"].default is None, cls
+        assert {"cert", "verify"} <= set(params), cls
 
 
 def big_body(size):

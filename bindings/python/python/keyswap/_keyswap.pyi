@@ -22,6 +22,9 @@ _FileValue = Union[
     Tuple[Optional[str], _FileContent, Optional[str]],
 ]
 _Files = Union[Mapping[str, _FileValue], Sequence[Tuple[str, _FileValue]], None]
+_PathArg = Union[str, os.PathLike[str]]
+_CertArg = Union[_PathArg, tuple[_PathArg, _PathArg], None]
+_VerifyArg = Union[_PathArg, bool, None]
 _SourceArg = Union[Source, str]
 _AuthArg = Union[Auth, str, None]
 
@@ -588,14 +591,26 @@ class Response:
 # --- clients --------------------------------------------------------------------------------
 
 class Client:
-    """A blocking HTTP client that keeps working while its credential is rotated."""
+    """A blocking HTTP client that keeps working while its credential is rotated.
+
+    ``cert=``: a client certificate (mTLS) that rotates like a key, as in requests/httpx:
+    ``("tls.crt", "tls.key")``, one combined PEM path, a Kubernetes TLS-secret directory, or a
+    string ``"CERT,KEY"``; the files are watched, each new connection presents the certificate
+    current at its handshake, a certificate the server refuses (a TLS alert, or a status of
+    ``retry_on_status``, which with ``cert=`` defaults to 401 and 403) is reloaded and the
+    request retried once on a new connection. ``verify=``: the CA bundle that verifies
+    the server (a path, or a directory's ``ca.crt``), watched too; ``True``/``None``: the
+    platform's trust store; ``False`` is refused. Without ``source``, the certificate is the
+    only credential."""
 
     def __init__(
         self,
-        source: _SourceArg,
+        source: Optional[_SourceArg] = None,
         auth: _AuthArg = None,
         base_url: Optional[str] = None,
         *,
+        cert: _CertArg = None,
+        verify: _VerifyArg = None,
         allow_origins: Optional[Iterable[str]] = None,
         allow_insecure_http: bool = False,
         retry_on_status: Optional[Iterable[int]] = None,
@@ -662,10 +677,12 @@ class Client:
     ) -> Response: ...
     def refresh(self) -> str:
         """Re-loads the source now; returns the credential version in use."""
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """A snapshot of the counters: requests, auth_failures, retries, refreshes, rotations,
         fallbacks, rotation_waits, source_errors, probes, resigns (attempts an exchange signer
-        signed again after a timestamp or nonce rejection), background_failures."""
+        signed again after a timestamp or nonce rejection), background_failures; with
+        ``cert=``, also ``tls``: a dict of handshakes, identity_rotations,
+        identity_rejections, identity_errors, generations, trust_rotations."""
     def on_rotate(self, callback: _RotateCallback) -> _RotateCallback:
         """Registers callback(old_version, new_version)."""
     def health(self) -> Health:
@@ -689,10 +706,12 @@ class AsyncClient:
 
     def __init__(
         self,
-        source: _SourceArg,
+        source: Optional[_SourceArg] = None,
         auth: _AuthArg = None,
         base_url: Optional[str] = None,
         *,
+        cert: _CertArg = None,
+        verify: _VerifyArg = None,
         allow_origins: Optional[Iterable[str]] = None,
         allow_insecure_http: bool = False,
         retry_on_status: Optional[Iterable[int]] = None,
@@ -758,7 +777,7 @@ class AsyncClient:
         stream: bool = False, cookies: _Cookies = None, follow_redirects: Optional[bool] = None,
     ) -> Awaitable[Response]: ...
     def refresh(self) -> Awaitable[str]: ...
-    def stats(self) -> dict[str, int]: ...
+    def stats(self) -> dict[str, Any]: ...
     def on_rotate(self, callback: _RotateCallback) -> _RotateCallback: ...
     def health(self) -> Health:
         """A snapshot of the client's health (no I/O): fresh, stale or failing."""

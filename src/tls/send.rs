@@ -1,0 +1,56 @@
+//! Sending through the generation in use: one atomic load per request, the generation's id
+//! recorded on a 4xx response (so the recover path knows which pool a 401/403 came from), and a
+//! certificate refusal told apart from other transport errors.
+
+use std::sync::Arc;
+
+use reqwest::{Request, Response};
+
+use super::alert::{Refused, identity_refusal};
+use super::identity::ClientIdentity;
+use super::state::Tls;
+use crate::error::{Error, Kind, Result, redact_reqwest};
+use crate::transport::Transport;
+
+/// On a response: the generation whose connection carried it, and its identity.
+#[derive(Clone, Debug)]
+pub(crate) struct SentOn {
+    pub(crate) generation: u64,
+    pub(crate) identity: Arc<ClientIdentity>,
+}
+
+impl Transport for Tls {
+    fn send(&self, request: Request) -> impl Future<Output = Result<Response>> + Send {
+        // Cloned, not borrowed: a guard must not be held across the await.
+        let generation = self.current();
+        async move {
+            let Some(generation) = generation else {
+                return Err(Error::builder("the client certificate is not loaded yet"));
+            };
+            match generation.http.execute(request).await {
+                Ok(mut resp) => {
+                    // Only an answer that may be a refusal needs it (none on the steady path).
+                    if resp.status().is_client_error() {
+                        resp.extensions_mut().insert(SentOn {
+                            generation: generation.id,
+                            identity: generation.identity.clone(),
+                        });
+                    }
+                    Ok(resp)
+                }
+                Err(err) => Err(match identity_refusal(&err) {
+                    Some(alert) => {
+                        Error::new(Kind::Request, "HTTP request failed").with_cause(Refused {
+                            generation: generation.id,
+                            version: generation.identity.version.clone(),
+                            at: std::time::Instant::now(),
+                            alert,
+                            source: Box::new(redact_reqwest(err)),
+                        })
+                    }
+                    None => Error::request(err),
+                }),
+            }
+        }
+    }
+}
