@@ -397,7 +397,7 @@ async fn a_revoked_identity_with_nothing_newer_fails_naming_the_alert_after_a_bo
         .await
         .unwrap_err();
     let took = started.elapsed();
-    let text = err.to_string();
+    let text = format!("{err:#}"); // the message and its cause chain (the alert)
     assert!(err.is_certificate_rejected(), "{text}");
     assert!(text.contains("certificate_revoked"), "{text}");
     assert!(text.contains("refused the client certificate"), "{text}");

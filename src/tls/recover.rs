@@ -101,9 +101,10 @@ impl Shared {
         Error::new(
             crate::error::Kind::Request,
             format!(
-                "client certificate {} from {} refused; {why}",
+                "client certificate {} from {} refused ({}); {why}",
                 tls.version(),
-                tls.source_name
+                tls.source_name,
+                refusal_name(how)
             ),
         )
         .with_cause(super::alert::Refused {
