@@ -72,6 +72,10 @@ impl Shared {
         }
         *task = crate::driver::spawn(self, reload_first);
         if let Some(tls) = &self.tls {
+            if reload_first {
+                // A forked child: new connections, never the parent's.
+                tls.after_fork();
+            }
             crate::tls::spawn_watch(tls);
         }
         self.watch.generation.store(generation, Ordering::Release);

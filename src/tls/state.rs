@@ -198,6 +198,26 @@ impl Tls {
         self.changed.subscribe()
     }
 
+    /// In a forked child: the generation in use holds the parent's pooled connections (its
+    /// sockets are shared with the parent). A new generation with the same identity takes
+    /// over; the parent's is left alone (leaked, never used or closed here).
+    pub(crate) fn after_fork(&self) {
+        let Some(current) = self.current() else {
+            return;
+        };
+        match self.build(current.identity.clone()) {
+            Ok(fresh) => {
+                let id = fresh.id;
+                let parents = self.current.swap(Some(Arc::new(fresh)));
+                std::mem::forget(parents);
+                self.changed.send_replace(id);
+            }
+            Err(err) => {
+                tracing::warn!(source = %self.source_name, error = %err, "cannot rebuild the TLS connection pool in a forked child");
+            }
+        }
+    }
+
     fn install(&self, generation: Generation) {
         let id = generation.id;
         self.current.store(Some(Arc::new(generation)));

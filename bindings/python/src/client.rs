@@ -698,8 +698,9 @@ impl Client {
     fn dispatch(py: Python<'_>, inner: &Inner, mut request: Prepared) -> PyResult<Response> {
         if inner.mtls {
             // The identity's pool lives on the shared runtime (see `Inner::mtls`).
+            let main = is_main_thread(py);
             return py
-                .detach(move || runtime().block_on(send(request, None)))
+                .detach(move || runtime().block_on(interruptible(send(request, None), main)))?
                 .map_err(to_py);
         }
         let config = inner
@@ -748,6 +749,12 @@ impl AsyncClient {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(closed_error)?;
+        if inner.mtls {
+            // The identity's own pool (one per certificate), through the client's transport.
+            return crate::bridge::spawn(py, async move {
+                crate::bridge::response(send(request, None).await)
+            });
+        }
         // The runtime's own pool for this client: a forked child's is new, never the parent's.
         let http = runtime()
             .pool(&config)
