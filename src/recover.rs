@@ -11,6 +11,10 @@ use crate::refresh::Failed;
 use crate::request_path::Attempt;
 use crate::transport::Transport;
 
+/// How many credentials a rotation wait may deliver to one request (each tried once, all
+/// inside the first wait's deadline).
+const AWAITED_ATTEMPTS: usize = 2;
+
 /// A retry's outcome, already reported to the store.
 enum Tried {
     Accepted(Response),
@@ -29,7 +33,8 @@ impl Shared {
     /// 3. if nothing was accepted, a bounded wait for the source to deliver a credential other
     ///    than the newest one refused — the source may lag behind the server, or what it gave
     ///    may have been read half-way (a key file written in place) — shared by every request
-    ///    refused with it, and granted once per rejection episode.
+    ///    refused with it, and granted once per rejection episode. If what it delivers is
+    ///    refused too, one more credential may follow inside the same deadline.
     ///
     /// Every answer is reported to the store, so what it knows about each credential is
     /// re-learned. Otherwise the server's last response stands.
@@ -84,12 +89,26 @@ impl Shared {
             }
         }
 
-        if let Some(cred) = self.await_rotation(refused, when).await {
-            if !tried.contains(&cred.fingerprint()) {
-                return Ok(match self.try_with(transport, template, &cred).await? {
-                    Tried::Accepted(resp) | Tried::Rejected(resp) => resp,
-                });
+        // What the wait delivers may itself be refused (read half-way while a writer was at
+        // work, the rest arriving a moment later): the source gets one more chance, inside
+        // the same deadline.
+        let mut cap = None;
+        for _ in 0..AWAITED_ATTEMPTS {
+            let Some((cred, deadline)) = self.await_rotation(refused, when, cap).await else {
+                break;
+            };
+            if tried.contains(&cred.fingerprint()) {
+                break;
             }
+            match self.try_with(transport, template, &cred).await? {
+                Tried::Accepted(resp) => return Ok(resp),
+                Tried::Rejected(resp) => {
+                    tried.push(cred.fingerprint());
+                    refused = cred.fingerprint();
+                    last = resp;
+                }
+            }
+            cap = Some(deadline);
         }
         Ok(last)
     }

@@ -213,20 +213,23 @@ impl Shared {
     /// fingerprint `rejected`. One wait per rejection episode ([`Store::rotation_wait`]): every
     /// request that failed with it shares the same deadline, and once that has passed they
     /// fail fast, until the credential is accepted again. The deadline bounds the whole wait,
-    /// slow source loads included.
+    /// slow source loads included. `cap`: a deadline not to wait past (a request's earlier
+    /// wait). Returns the credential, and the deadline the wait had.
     ///
     /// [`Store::rotation_wait`]: crate::store::Store::rotation_wait
     pub(crate) async fn await_rotation(
         &self,
         rejected: u64,
         when: Failed,
-    ) -> Option<Arc<Credential>> {
+        cap: Option<Instant>,
+    ) -> Option<(Arc<Credential>, Instant)> {
         if self.refresher.await_rotation.is_zero() {
             return None;
         }
         let (deadline, granted) = self
             .store
             .rotation_wait(rejected, self.refresher.await_rotation);
+        let deadline = cap.map_or(deadline, |cap| cap.min(deadline));
         if granted {
             self.counters.rotation_waits.inc();
             tracing::info!(source = %self.source_name, "credential rejected and not rotated yet; waiting for the source");
@@ -234,14 +237,15 @@ impl Shared {
         let waited = self
             .time
             .timeout_at(deadline, self.poll_for_rotation(rejected, when));
-        match waited.await {
+        let cred = match waited.await {
             Ok(cred) => Some(cred),
             Err(_) => {
                 // The deadline may have cut a load short just as it delivered.
                 let current = self.store.current();
                 (current.fingerprint() != rejected).then_some(current)
             }
-        }
+        };
+        cred.map(|cred| (cred, deadline))
     }
 
     async fn poll_for_rotation(&self, rejected: u64, when: Failed) -> Arc<Credential> {

@@ -111,6 +111,10 @@ async fn hard_revocations_behind_a_300_s_agent_cache_reach_no_consumer() {
     }
     tokio::time::sleep(Duration::from_millis(250)).await;
     let (requests, failures) = consumers.finish().await;
+    eprintln!(
+        "agent cache: {requests} requests, {failures} consumer failures, {:?}",
+        client.stats()
+    );
     assert!(requests > 100, "{requests} requests");
     assert_eq!(
         failures,
