@@ -21,14 +21,17 @@ pub(crate) struct Renewal {
 }
 
 impl Shared {
-    /// Whether the credential in use is inside its mandatory window: one atomic load, and a
-    /// clock read only for credentials that have windows.
+    /// Whether the credential in use is inside its mandatory window: one relaxed flag read for
+    /// credentials without windows (every one but short-lived tokens); the credential and the
+    /// clock are read only for those that have them.
     #[inline]
     pub(crate) fn must_renew_first(&self) -> bool {
-        self.store
-            .load()
-            .refresh_windows()
-            .is_some_and(|w| self.time.system_time() >= w.mandatory)
+        self.store.windowed()
+            && self
+                .store
+                .load()
+                .refresh_windows()
+                .is_some_and(|w| self.time.system_time() >= w.mandatory)
     }
 
     /// Renews before sending, one renewal at a time: callers queued behind a renewal find the

@@ -43,6 +43,9 @@ pub(crate) struct Store {
     active: ArcSwap<Credential>,
     /// Set while a hold is on: requests then ask [`Store::probe`] whether to try the newest.
     holding: AtomicBool,
+    /// Whether the active credential carries refresh windows (an OAuth2 token): only then does
+    /// the request path look at them ([`Store::windowed`]).
+    windowed: AtomicBool,
     /// The fingerprint whose acceptance would clear something (a rejection, a rotation wait),
     /// 0 for none: the request path reports acceptances with it ([`Store::accepted`]), and
     /// only those (during a hold, requests accepted with the previous one do not).
@@ -128,6 +131,7 @@ impl Store {
         Store {
             active: ArcSwap::new(Arc::clone(&initial)),
             holding: AtomicBool::new(false),
+            windowed: AtomicBool::new(initial.refresh_windows().is_some()),
             attention: AtomicU64::new(0),
             state: Mutex::new(State {
                 newest: initial,
@@ -167,8 +171,22 @@ impl Store {
         state.newest = Arc::clone(&first);
         state.newest_rejected = None;
         state.wait = None;
-        self.active.store(first);
+        self.set_active(first);
         self.settle(&state);
+    }
+
+    /// Makes `credential` the one requests use, and keeps [`Store::windowed`] in step with it.
+    fn set_active(&self, credential: Arc<Credential>) {
+        self.windowed
+            .store(credential.refresh_windows().is_some(), Ordering::Relaxed);
+        self.active.store(credential);
+    }
+
+    /// Whether the credential requests use carries refresh windows: one relaxed load, `false`
+    /// for every credential but short-lived tokens.
+    #[inline]
+    pub(crate) fn windowed(&self) -> bool {
+        self.windowed.load(Ordering::Relaxed)
     }
 
     /// Keeps the request path's view in step with the state (called with the lock held).
@@ -357,14 +375,14 @@ impl Store {
             previous = %credential.version(),
             "the newest credential is rejected and the previous accepted; holding on the previous while the server propagates"
         );
-        self.active.store(credential);
+        self.set_active(credential);
         self.holding.store(true, Ordering::Relaxed);
         self.rotations.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn end_hold(&self, state: &mut State) {
         state.hold = None;
-        self.active.store(Arc::clone(&state.newest));
+        self.set_active(Arc::clone(&state.newest));
         self.holding.store(false, Ordering::Relaxed);
         self.rotations.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -413,7 +431,7 @@ impl Store {
         );
         let renewed = Arc::new(cred);
         if self.active.load().fingerprint() == renewed.fingerprint() {
-            self.active.store(Arc::clone(&renewed));
+            self.set_active(Arc::clone(&renewed));
         }
         state.newest = renewed;
         Offered::Renewed
@@ -465,7 +483,7 @@ impl Store {
         state.newest = Arc::clone(&new);
         state.newest_rejected = None;
         state.hold = None;
-        self.active.store(Arc::clone(&new));
+        self.set_active(Arc::clone(&new));
         self.holding.store(false, Ordering::Relaxed);
         self.settle(&state);
         counters.rotations.inc();

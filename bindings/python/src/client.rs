@@ -367,7 +367,8 @@ impl Inner {
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.client()?.stats();
+        let client = self.client()?;
+        let s = client.stats();
         let d = PyDict::new(py);
         d.set_item("requests", s.requests)?;
         d.set_item("auth_failures", s.auth_failures)?;
@@ -380,7 +381,7 @@ impl Inner {
         d.set_item("probes", s.probes)?;
         d.set_item("resigns", s.resigns)?;
         d.set_item("background_failures", s.background_failures)?;
-        if let Some(t) = self.client()?.tls_stats() {
+        if let Some(t) = client.tls_stats() {
             let tls = PyDict::new(py);
             tls.set_item("handshakes", t.handshakes)?;
             tls.set_item("identity_rotations", t.identity_rotations)?;
