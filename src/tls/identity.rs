@@ -48,10 +48,15 @@ impl ClientIdentity {
         key_pem: &[u8],
         provider: &CryptoProvider,
     ) -> Result<ClientIdentity, String> {
-        if chain_pem.len() + key_pem.len() > MAX_PEM_BYTES {
+        // One combined file is given as both: its size counts once.
+        let size = if chain_pem == key_pem {
+            chain_pem.len()
+        } else {
+            chain_pem.len() + key_pem.len()
+        };
+        if size > MAX_PEM_BYTES {
             return Err(format!(
-                "the PEM input is {} bytes, over the limit of {MAX_PEM_BYTES}",
-                chain_pem.len() + key_pem.len()
+                "the PEM input is {size} bytes, over the limit of {MAX_PEM_BYTES}"
             ));
         }
         let chain = certificates(chain_pem)?;

@@ -66,14 +66,21 @@ pub(crate) struct Tls {
     pub(crate) rejections: AtomicU64,
     errors: AtomicU64,
     generations: AtomicU64,
-    pub(crate) watcher: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The watch task, and the process generation it runs in (see [`crate::fork`]).
+    pub(crate) watcher: Mutex<Option<(u64, tokio::task::AbortHandle)>>,
 }
 
 impl Drop for Tls {
     fn drop(&mut self) {
         let watcher = self.watcher.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some(handle) = watcher.take() {
-            handle.abort();
+        if let Some((generation, handle)) = watcher.take() {
+            if generation == crate::fork::generation() {
+                handle.abort();
+            } else {
+                // The parent's task (a forked child that never sent a request): aborting it
+                // would wake the parent's runtime through a descriptor both processes share.
+                std::mem::forget(handle);
+            }
         }
     }
 }
@@ -324,7 +331,11 @@ impl Tls {
         wait: Duration,
     ) -> Option<Arc<Generation>> {
         let mut rx = self.subscribe();
-        let deadline = tokio::time::Instant::now() + wait;
+        // Saturating: `await_rotation` may be as large as `Duration::MAX`.
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(wait)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365));
         loop {
             if let Some(cur) = self.current().filter(|g| g.identity.version != version) {
                 return Some(cur);

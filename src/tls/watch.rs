@@ -73,6 +73,7 @@ pub(crate) fn spawn(tls: &Arc<Tls>) {
             }
         }
     });
+    let task = task.map(|t| (crate::fork::generation(), t));
     let stale = std::mem::replace(
         &mut *tls.watcher.lock().unwrap_or_else(|p| p.into_inner()),
         task,
@@ -91,7 +92,8 @@ fn next_check(not_after: Option<SystemTime>, now: SystemTime, poll: Duration) ->
         return poll;
     };
     let Ok(left) = end.duration_since(now) else {
-        return poll.min(AFTER_EXPIRY);
+        // Never a busy loop, whatever the poll interval (zero included).
+        return poll.clamp(MIN_EXPIRY_CHECK, AFTER_EXPIRY);
     };
     (left * 2 / 3).clamp(MIN_EXPIRY_CHECK, poll.max(MIN_EXPIRY_CHECK))
 }

@@ -154,6 +154,9 @@ pub(crate) fn parse_token(body: &[u8]) -> Result<Token, String> {
     })
 }
 
+/// The shortest token lifetime accepted (from `expires_in` or as the default lifetime).
+pub(crate) const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(1);
+
 fn lifetime(v: &serde_json::Value) -> Result<Duration, String> {
     let secs = match v {
         serde_json::Value::Number(n) => n.as_f64(),
@@ -162,9 +165,11 @@ fn lifetime(v: &serde_json::Value) -> Result<Duration, String> {
     }
     .ok_or_else(|| "expires_in is not a number".to_owned())?;
     let max = MAX_TOKEN_LIFETIME.as_secs();
-    if !secs.is_finite() || secs <= 0.0 || secs > max as f64 {
+    // A token that is gone before it can be used would cost a grant per request.
+    let min = MIN_TOKEN_LIFETIME.as_secs_f64();
+    if !secs.is_finite() || secs < min || secs > max as f64 {
         return Err(format!(
-            "expires_in is {secs}: expected seconds greater than 0 and at most {max} (a year)"
+            "expires_in is {secs}: expected seconds, at least {min} and at most {max} (a year)"
         ));
     }
     Duration::try_from_secs_f64(secs).map_err(|_| format!("expires_in is {secs}: out of range"))

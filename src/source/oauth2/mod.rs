@@ -204,10 +204,10 @@ impl OAuth2ClientCredentials {
         self
     }
 
-    /// The lifetime assumed when a token response has no `expires_in`. Default:
+    /// The lifetime assumed when a token response has no `expires_in` (1 s to a year, clamped). Default:
     /// [`DEFAULT_TOKEN_LIFETIME`] (15 min).
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.default_lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+        self.default_lifetime = lifetime.clamp(grant::MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME);
         self
     }
 
@@ -293,7 +293,7 @@ impl OAuth2ClientCredentials {
                     .unwrap_or_default()
                     .max(self.retry_spacing);
                 let err = self.error(&failure);
-                state.not_before = Some((Instant::now() + pause, failure));
+                state.not_before = Some((crate::time::after(pause), failure));
                 Err(err)
             }
         }
@@ -398,7 +398,7 @@ impl OAuth2ClientCredentials {
     /// Reads the secret until it differs from the one refused (fingerprint `refused`), for up
     /// to [`await_secret`](Self::await_secret).
     async fn await_new_secret(&self, refused: u64) -> std::result::Result<Credential, String> {
-        let deadline = Instant::now() + self.await_secret;
+        let deadline = crate::time::after(self.await_secret);
         loop {
             match self.read_secret_since(Some(Instant::now())).await {
                 Ok(secret) if secret.fingerprint() != refused => return Ok(secret),
