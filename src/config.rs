@@ -322,18 +322,11 @@ const NAMES: &[&str] = &[
     "password",
     "api_key",
     "field",
-    "client_id",
-    "secret_file",
-    "secret_env",
-    "auth",
-    "scope",
-    "audience",
-    "resource",
 ];
 
 /// An option name as it may appear in a message (see [`NAMES`]).
 fn shown(name: &str) -> String {
-    match NAMES.iter().find(|n| **n == name) {
+    match NAMES.iter().chain(oauth2::OPTIONS).find(|n| **n == name) {
         Some(n) => format!("`{n}`"),
         None => "(unknown name, not shown)".to_owned(),
     }

@@ -5,7 +5,8 @@ use super::{Cx, Opts, endpoint_url, is_env_name, split_parts};
 use crate::error::Result;
 use crate::source::{ClientAuthMethod, OAuth2ClientCredentials, Source};
 
-const OPTIONS: &[&str] = &[
+/// The options of the form (named in messages, see `config::shown`).
+pub(super) const OPTIONS: &[&str] = &[
     "client_id",
     "secret_file",
     "secret_env",

@@ -66,8 +66,10 @@ impl RotatingTrust {
     /// Re-reads the bundle; swaps it in when it changed and is valid. `Ok(true)`: swapped.
     /// A bad bundle (empty, garbage, too big) is refused and the one in use stays.
     pub(crate) fn reload(&self) -> Result<bool, String> {
-        let (hash, verifier) = read_bundle(&self.path, &self.provider)?;
+        // Read under the lock: a reader that read the old file must not swap it back in over
+        // a newer one a concurrent reader installed (the watch and a handshake race here).
         let mut current = self.hash.lock().unwrap_or_else(|p| p.into_inner());
+        let (hash, verifier) = read_bundle(&self.path, &self.provider)?;
         if *current == hash {
             return Ok(false);
         }
