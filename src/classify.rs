@@ -22,6 +22,32 @@ use crate::sign::{Rejection, Signer};
 pub(crate) type ResponsePredicate = Arc<dyn Fn(&Response) -> bool + Send + Sync>;
 pub(crate) type BodyRule = Arc<dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Rejection + Send + Sync>;
 
+/// The engine's verdict on a response it returned, carried in the response's extensions so
+/// that no skin classifies again (see [`verdict`]). Set only when it is not
+/// [`Rejection::None`]: accepted responses carry nothing (no allocation on the steady path).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Verdict(pub(crate) Rejection);
+
+/// What the engine concluded about the response a request returned: the same classifier the
+/// recover path acts on (the rejection statuses, the exchange signer, the body rule), decided
+/// once, when the response arrived. [`Rejection::Credential`] means the recover path could not
+/// absorb the rejection: the credential itself is bad. [`Rejection::None`] for an accepted
+/// response and for one that never carried the credential (another origin).
+///
+/// ```
+/// # async fn demo(client: keyswap::Client) -> keyswap::Result<()> {
+/// let resp = client.get("https://api.example.com/v1/me").send().await?;
+/// if keyswap::verdict(&resp) == keyswap::Rejection::Credential {
+///     eprintln!("the credential is refused for good");
+/// }
+/// # Ok(()) }
+/// ```
+pub fn verdict(resp: &Response) -> Rejection {
+    resp.extensions()
+        .get::<Verdict>()
+        .map_or(Rejection::None, |v| v.0)
+}
+
 pub(crate) struct Classifier {
     pub(crate) statuses: Vec<StatusCode>,
     pub(crate) predicate: Option<ResponsePredicate>,

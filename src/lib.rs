@@ -47,6 +47,7 @@ pub use builder::{
     DEFAULT_MAX_REDIRECTS, DEFAULT_OVERLAP_WINDOW, DEFAULT_PROBE_INTERVAL,
     DEFAULT_PROPAGATION_HOLD,
 };
+pub use classify::verdict;
 pub use client::Client;
 pub use credential::{Credential, RefreshWindows};
 pub use error::{Error, Result};

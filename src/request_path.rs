@@ -336,7 +336,12 @@ impl Shared {
         self.conclude(verdict, resp)
     }
 
-    fn conclude(&self, verdict: Rejection, resp: Response) -> Attempt {
+    fn conclude(&self, verdict: Rejection, mut resp: Response) -> Attempt {
+        if verdict != Rejection::None {
+            // Rare: the verdict travels with the response, for the skins (`crate::verdict`).
+            resp.extensions_mut()
+                .insert(crate::classify::Verdict(verdict));
+        }
         match verdict {
             Rejection::Credential => {
                 self.counters.auth_failures.inc();

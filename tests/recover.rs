@@ -71,6 +71,7 @@ async fn only_configured_statuses_count_as_auth_failures() {
     source.set("k2");
     let resp = default.get("/x").send().await.unwrap();
     assert_eq!(resp.status(), 403, "403 is not an auth failure by default");
+    assert_eq!(keyswap::verdict(&resp), keyswap::Rejection::None);
     assert_eq!(default.stats().retries, 0);
 
     source.set("k1");
@@ -83,6 +84,7 @@ async fn only_configured_statuses_count_as_auth_failures() {
     source.set("k2");
     let resp = opted_in.get("/x").send().await.unwrap();
     assert_eq!(resp.status(), 200);
+    assert_eq!(keyswap::verdict(&resp), keyswap::Rejection::None);
     assert_eq!(opted_in.stats().retries, 1);
     assert_eq!(api.seen().last().unwrap().as_deref(), Some("k2"));
 }
@@ -133,6 +135,11 @@ async fn a_request_is_retried_a_bounded_number_of_times() {
     let resp = client.get("/x").send().await.unwrap();
 
     assert_eq!(resp.status(), 401, "the server's answer is returned");
+    assert_eq!(
+        keyswap::verdict(&resp),
+        keyswap::Rejection::Credential,
+        "the engine's verdict travels with the response it could not absorb"
+    );
     assert_eq!(
         api.requests(),
         4,
