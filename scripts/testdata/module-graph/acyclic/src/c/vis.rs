@@ -1,0 +1,1 @@
+pub(in crate::c) fn v() {}

@@ -1,0 +1,5 @@
+use super::Shared;
+
+pub fn shared() -> Shared {
+    Shared
+}

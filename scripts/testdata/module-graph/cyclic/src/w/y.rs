@@ -1,0 +1,3 @@
+pub fn f() {
+    let _ = super::super::z::Z;
+}
