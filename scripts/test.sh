@@ -31,5 +31,7 @@ cargo deny check licenses bans sources
 source scripts/moto-env.sh
 source scripts/oauth2-server-env.sh
 cargo test --workspace --features keyswap/aws,keyswap/metrics,keyswap/middleware,keyswap/tower
+# Model check of the store and the single-flight (loom), reusing the test build's dependencies.
+scripts/model-check.sh
 
 scripts/test-python.sh

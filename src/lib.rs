@@ -35,6 +35,7 @@ mod single_flight;
 mod source;
 mod stats;
 mod store;
+mod sync;
 pub mod time;
 pub mod tls;
 #[cfg(feature = "tower")]

@@ -8,10 +8,11 @@
 //! caller is never handed a load that started before it asked for one it does not accept.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::fork::PerProcess;
+use crate::sync::{AsyncMutex, AtomicU64};
 use crate::time::Time;
 
 /// A finished load, as later callers see it.
@@ -30,7 +31,7 @@ pub(crate) struct Flight<T> {
 pub(crate) struct SingleFlight<T> {
     /// The last flight, of this process: in a forked child a load the parent had in flight at
     /// the fork never finishes (its task is not there), and its lock would be held forever.
-    last: PerProcess<tokio::sync::Mutex<Option<Flight<T>>>>,
+    last: PerProcess<AsyncMutex<Option<Flight<T>>>>,
     time: Time,
     /// The latest `since` registered, as nanoseconds after [`epoch`] (0: none).
     latest_since: AtomicU64,
@@ -84,7 +85,7 @@ impl<T: Clone> SingleFlight<T> {
             self.latest_since
                 .fetch_max(nanos_since_epoch(since), Ordering::AcqRel);
         }
-        let slot = self.last.get_or_init(|| tokio::sync::Mutex::new(None));
+        let slot = self.last.get_or_init(|| AsyncMutex::new(None));
         let mut last = slot.lock().await;
         if let Some(flight) = last.as_ref().filter(|f| reuse(f)) {
             return flight.value.clone();
@@ -129,6 +130,9 @@ fn from_nanos(nanos: u64) -> Option<Instant> {
             .unwrap_or_else(Instant::now)
     })
 }
+
+#[cfg(all(test, keyswap_loom))]
+mod model;
 
 #[cfg(test)]
 mod tests {

@@ -19,15 +19,15 @@
 //! granted a rotation wait, and it stays a fallback at the next rotation. The request path
 //! reports acceptances only while there is something to clear (one relaxed flag read).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::credential::Credential;
 use crate::stats::{Counters, RotateHook, Rotation};
+use crate::sync::{ArcSwap, AtomicBool, AtomicU64, Guard, Mutex, MutexGuard};
 use crate::time::Time;
 
 /// The settings of the fallback and the hold (see the builder for each one's meaning).
@@ -253,7 +253,7 @@ impl Store {
 
     /// The credential requests use now, borrowed: one atomic load, no reference-count traffic.
     /// Not to be held across an `.await`.
-    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<Credential>> {
+    pub(crate) fn load(&self) -> Guard<Arc<Credential>> {
         self.active.load()
     }
 
@@ -500,6 +500,9 @@ impl Store {
         })
     }
 }
+
+#[cfg(all(test, keyswap_loom))]
+mod model;
 
 #[cfg(test)]
 mod tests {
