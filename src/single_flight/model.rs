@@ -23,6 +23,22 @@ struct Loaded {
     since: Option<Instant>,
 }
 
+/// A request sent and failed just now (its failure strictly after its sending, and before
+/// anything that follows).
+fn failure() -> (Instant, Instant) {
+    let sent = Instant::now();
+    let failed = sent + Duration::from_nanos(1);
+    while Instant::now() <= failed {}
+    (sent, failed)
+}
+
+fn flight() -> (Arc<SingleFlight<Loaded>>, Arc<AtomicUsize>) {
+    (
+        Arc::new(SingleFlight::new(Time::default())),
+        Arc::new(AtomicUsize::new(0)),
+    )
+}
+
 fn check(test: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);
@@ -67,15 +83,12 @@ fn assert_answers(got: Loaded, sent: Instant, failed: Instant) {
 #[test]
 fn loads_never_overlap_and_never_answer_a_later_failure() {
     check(|| {
-        let flight = Arc::new(SingleFlight::<Loaded>::new(Time::default()));
-        let loads = Arc::new(AtomicUsize::new(0));
+        let (flight, loads) = flight();
         let caller = |flight: Arc<SingleFlight<Loaded>>, loads: Arc<AtomicUsize>| {
             thread::spawn(move || {
                 // The failure of a request sent just before: its instants are taken where the
                 // thread runs, so they fall before, during or after the other caller's load.
-                let sent = Instant::now();
-                let failed = sent + Duration::from_nanos(1);
-                while Instant::now() <= failed {}
+                let (sent, failed) = failure();
                 let got = block_on(refresh(&flight, &loads, sent, failed));
                 assert_answers(got, sent, failed);
                 got.ran_at
@@ -94,13 +107,10 @@ fn loads_never_overlap_and_never_answer_a_later_failure() {
 #[test]
 fn callers_that_failed_before_a_load_began_share_it() {
     check(|| {
-        let flight = Arc::new(SingleFlight::<Loaded>::new(Time::default()));
-        let loads = Arc::new(AtomicUsize::new(0));
+        let (flight, loads) = flight();
         // Both requests failed before either caller asked: whichever load runs first began
         // after both failures and was given the latest since registered when it began.
-        let sent = Instant::now();
-        let failed = sent + Duration::from_nanos(1);
-        while Instant::now() <= failed {}
+        let (sent, failed) = failure();
         let callers: Vec<_> = (0..2)
             .map(|_| {
                 let (flight, loads) = (flight.clone(), loads.clone());
@@ -118,11 +128,8 @@ fn callers_that_failed_before_a_load_began_share_it() {
 #[test]
 fn a_cancelled_leader_hands_over() {
     check(|| {
-        let flight = Arc::new(SingleFlight::<Loaded>::new(Time::default()));
-        let loads = Arc::new(AtomicUsize::new(0));
-        let sent = Instant::now();
-        let failed = sent + Duration::from_nanos(1);
-        while Instant::now() <= failed {}
+        let (flight, loads) = flight();
+        let (sent, failed) = failure();
         let leader = {
             let flight = flight.clone();
             thread::spawn(move || {

@@ -40,6 +40,23 @@ fn store(first: Credential) -> Arc<Store> {
     ))
 }
 
+/// A store holding the key `key`, and its fingerprint.
+fn store_of(key: &str) -> (u64, Arc<Store>) {
+    (
+        Credential::new(key).fingerprint(),
+        store(Credential::new(key)),
+    )
+}
+
+/// Runs `f` on a thread of the model with its own handle on the store.
+fn on_thread<R: Send + 'static>(
+    store: &Arc<Store>,
+    f: impl FnOnce(&Store) -> R + Send + 'static,
+) -> thread::JoinHandle<R> {
+    let store = Arc::clone(store);
+    thread::spawn(move || f(&store))
+}
+
 /// The request path after an accepted answer (request_path.rs): one relaxed flag read, and a
 /// report only when it names this credential.
 fn request_accepted(store: &Store, fingerprint: u64, sent: Instant) {
@@ -75,21 +92,14 @@ fn assert_settled(store: &Store) {
 #[test]
 fn a_key_accepted_after_a_refusal_is_clean_again() {
     check(|| {
-        let a = Credential::new("a").fingerprint();
-        let store = store(Credential::new("a"));
+        let (a, store) = store_of("a");
         let refused_at = Instant::now();
         let sent_after = refused_at + Duration::from_millis(1);
-        let refusal = {
-            let store = store.clone();
-            thread::spawn(move || {
-                store.rejected(a, refused_at);
-                store.rotation_wait(a, WAIT);
-            })
-        };
-        let acceptance = {
-            let store = store.clone();
-            thread::spawn(move || request_accepted(&store, a, sent_after))
-        };
+        let refusal = on_thread(&store, move |store| {
+            store.rejected(a, refused_at);
+            store.rotation_wait(a, WAIT);
+        });
+        let acceptance = on_thread(&store, move |store| request_accepted(store, a, sent_after));
         refusal.join().unwrap();
         acceptance.join().unwrap();
         assert_settled(&store);
@@ -113,18 +123,12 @@ fn a_key_accepted_after_a_refusal_is_clean_again() {
 #[test]
 fn a_recovered_acceptance_racing_a_refusal_leaves_the_flags_in_step() {
     check(|| {
-        let a = Credential::new("a").fingerprint();
-        let store = store(Credential::new("a"));
+        let (a, store) = store_of("a");
         let refused_at = Instant::now();
-        let refusal = {
-            let store = store.clone();
-            thread::spawn(move || store.rejected(a, refused_at))
-        };
+        let refusal = on_thread(&store, move |store| store.rejected(a, refused_at));
         // The recover path reports its retry's acceptance without asking `attends`.
-        let acceptance = {
-            let store = store.clone();
-            thread::spawn(move || store.accepted(a, refused_at + Duration::from_millis(1)))
-        };
+        let later = refused_at + Duration::from_millis(1);
+        let acceptance = on_thread(&store, move |store| store.accepted(a, later));
         refusal.join().unwrap();
         acceptance.join().unwrap();
         assert_settled(&store);
@@ -135,16 +139,13 @@ fn a_recovered_acceptance_racing_a_refusal_leaves_the_flags_in_step() {
 #[test]
 fn requests_refused_together_share_one_rotation_wait() {
     check(|| {
-        let a = Credential::new("a").fingerprint();
-        let store = store(Credential::new("a"));
-        let refused = |store: Arc<Store>| {
-            thread::spawn(move || {
-                store.rejected(a, Instant::now());
-                store.rotation_wait(a, WAIT)
-            })
+        let (a, store) = store_of("a");
+        let refused = move |store: &Store| {
+            store.rejected(a, Instant::now());
+            store.rotation_wait(a, WAIT)
         };
-        let first = refused(store.clone());
-        let second = refused(store.clone());
+        let first = on_thread(&store, refused);
+        let second = on_thread(&store, refused);
         let (first, second) = (first.join().unwrap(), second.join().unwrap());
         assert_eq!(first.0, second.0, "one deadline for the episode");
         assert!(first.1 ^ second.1, "exactly one of them granted it");
@@ -160,17 +161,11 @@ fn a_rotation_racing_a_refusal_and_a_reader() {
         let (a, b) = (Credential::new("a"), windowed("b"));
         let (fa, fb) = (a.fingerprint(), b.fingerprint());
         let store = store(a);
-        let rotation = {
-            let store = store.clone();
-            thread::spawn(move || store.offer(b, &Counters::default()))
-        };
-        let refusal = {
-            let store = store.clone();
-            thread::spawn(move || {
-                store.rejected(fa, Instant::now());
-                store.rotation_wait(fa, WAIT);
-            })
-        };
+        let rotation = on_thread(&store, move |store| store.offer(b, &Counters::default()));
+        let refusal = on_thread(&store, move |store| {
+            store.rejected(fa, Instant::now());
+            store.rotation_wait(fa, WAIT);
+        });
         // The request path: a credential it loads comes with its flag (set_active stores the
         // flag first), and is one the store held.
         let seen = store.load();
