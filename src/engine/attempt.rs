@@ -1,64 +1,25 @@
 //! The attempt loop: attach the credential, send and classify; sign again after a timestamp or
-//! nonce rejection; hand a credential rejection to the recover path; start a redirect chain.
-
-use std::pin::Pin;
-use std::task::{Context, Poll};
+//! nonce rejection; hand a credential rejection to the recover path. One hop: the caller's
+//! request, or one of the redirects `redirect.rs` follows.
 
 use reqwest::{Request, Response};
 use url::Origin;
 
 use super::classify::{self, Attempt};
 use super::refresh::Failed;
-use super::{Engine, attach, clock_sync, recover, recover_identity, redirect, renewal};
+use super::{Engine, attach, clock_sync, recover, recover_identity, renewal};
 use crate::error::{Error, Result};
 use crate::sign::Rejection;
 use crate::transport::Transport;
 
-pin_project_lite::pin_project! {
-    /// The caller's request: its first hop's future, answering with the response alone.
-    struct Answer<F> {
-        #[pin]
-        hop: F,
-    }
-}
-
-impl<F: Future<Output = Result<(Response, Option<Request>)>>> Future for Answer<F> {
-    type Output = Result<Response>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project()
-            .hop
-            .poll(cx)
-            .map(|hop| hop.map(|(resp, _)| resp))
-    }
-}
-
-/// Sends a request: counts it, sends it hop by hop (redirects), and scrubs the response.
+/// Sends one hop. Returns the response and, when the body can be replayed, the request
+/// without credential (for a retry or a redirect to build on). `first`: `None` for the
+/// caller's own request, the origin of the caller's request for a redirect's hop.
 ///
 /// The state of every request in flight is what the caches hold under concurrency, and each
 /// level of `async fn` adds its arguments (a `Request` is 264 bytes) and its child future to
-/// it: so the steady path is `send_scoped`'s future alone (built here,
-/// the request moved into it once; for the caller's own request it also counts it, follows
-/// redirects and scrubs the answer), and what is rare (redirects, recovery, re-signing,
-/// reading a body to classify it, learning the clock) is boxed. (`FutureExt::map` would
-/// move the whole finished future out of its state: a copy per request.)
-///
-/// `max_redirects`: the request's own redirect limit, `None` for the client's.
-pub(super) fn execute<'a, T: Transport>(
-    engine: &'a Engine,
-    transport: &'a T,
-    request: Request,
-    max_redirects: Option<usize>,
-) -> impl Future<Output = Result<Response>> + 'a {
-    let max_redirects = max_redirects.unwrap_or(engine.max_redirects);
-    Answer {
-        hop: send_scoped(engine, transport, request, None, max_redirects),
-    }
-}
-
-/// Sends one hop. Returns the response and, when the body can be replayed, the request
-/// without credential (for a retry or a redirect to build on). `max_redirects` applies to
-/// the caller's own request (`first` is `None`); a redirect's hop ignores it.
+/// it: so the steady path is this future alone (the request moved into it once), and what is
+/// rare (recovery, re-signing, reading a body to classify it, learning the clock) is boxed.
 ///
 /// A plain `fn` around an `async move` block: the block uses the captured request in place
 /// (an `async fn` keeps its argument and a second copy of it in its state).
@@ -68,7 +29,6 @@ pub(super) fn send_scoped<'a, T: Transport>(
     transport: &'a T,
     mut request: Request,
     first: Option<&'a Origin>,
-    max_redirects: usize,
 ) -> impl Future<Output = Result<(Response, Option<Request>)>> + 'a {
     async move {
         // `first` is `None` only on the caller's own request (not on a redirect's hop):
@@ -79,131 +39,107 @@ pub(super) fn send_scoped<'a, T: Transport>(
         // The one copy the request path makes: reqwest consumes the request it sends, and a
         // retry needs it again. Bodies are reference-counted bytes; a stream yields `None`.
         let replay = request.try_clone();
-        // In a block of its own: nothing of it stays in the future's state while a redirect
-        // chain is followed.
-        let redirected = {
-            let (resp, replay) = 'sent: {
-                if !engine.scope.admits(request.url(), first) {
-                    let resp = transport.send(request).await?;
-                    break 'sent (resp, replay);
-                }
-                engine.scope.check_transport(request.url())?;
-                if renewal::must_renew_first(engine) {
-                    // A short-lived credential in its mandatory window (boxed: rare).
-                    Box::pin(renewal::renew_before_send(engine)).await?;
-                }
-                if clock_sync::clock_pending(engine) {
-                    // Once per signing client (its first request): boxed, off every request's future.
-                    Box::pin(clock_sync::clock_ready(engine, transport, request.url())).await;
-                }
-                let mut resigned = false;
-                loop {
-                    let sent = engine.time.now();
-                    let (sent_with, probing) = attach::attach(engine, &mut request)?;
-                    // `send`, inlined (one level less on every request's future).
-                    let signed_at = classify::signed_at(engine);
-                    let resp = match transport.send(request).await {
-                        Ok(resp) => resp,
-                        // mTLS: a refused client certificate has its own recover path (boxed: rare).
-                        Err(err) if engine.tls.is_some() => {
-                            break 'sent Box::pin(recover_identity::recover_refused(
-                                engine, transport, replay, err,
-                            ))
-                            .await?;
+        let (resp, replay) = 'sent: {
+            if !engine.scope.admits(request.url(), first) {
+                let resp = transport.send(request).await?;
+                break 'sent (resp, replay);
+            }
+            engine.scope.check_transport(request.url())?;
+            if renewal::must_renew_first(engine) {
+                // A short-lived credential in its mandatory window (boxed: rare).
+                Box::pin(renewal::renew_before_send(engine)).await?;
+            }
+            if clock_sync::clock_pending(engine) {
+                // Once per signing client (its first request): boxed, off every request's future.
+                Box::pin(clock_sync::clock_ready(engine, transport, request.url())).await;
+            }
+            let mut resigned = false;
+            loop {
+                let sent = engine.time.now();
+                let (sent_with, probing) = attach::attach(engine, &mut request)?;
+                // `send`, inlined (one level less on every request's future).
+                let signed_at = classify::signed_at(engine);
+                let resp = match transport.send(request).await {
+                    Ok(resp) => resp,
+                    // mTLS: a refused client certificate has its own recover path (boxed: rare).
+                    Err(err) if engine.tls.is_some() => {
+                        break 'sent Box::pin(recover_identity::recover_refused(
+                            engine, transport, replay, err,
+                        ))
+                        .await?;
+                    }
+                    Err(err) => return Err(err),
+                };
+                let attempt = match classify::judge_head(engine, signed_at, resp) {
+                    Ok(attempt) => attempt,
+                    Err(resp) => Box::pin(classify::judge_body(engine, resp)).await,
+                };
+                let resp = match attempt {
+                    Attempt::Accepted(resp) => {
+                        // Only when the store holds something this acceptance clears
+                        // (a rejection, a rotation wait): one relaxed load.
+                        if probing || engine.store.attends(sent_with) {
+                            engine.store.accepted(sent_with, sent);
                         }
-                        Err(err) => return Err(err),
-                    };
-                    let attempt = match classify::judge_head(engine, signed_at, resp) {
-                        Ok(attempt) => attempt,
-                        Err(resp) => Box::pin(classify::judge_body(engine, resp)).await,
-                    };
-                    let resp = match attempt {
-                        Attempt::Accepted(resp) => {
-                            // Only when the store holds something this acceptance clears
-                            // (a rejection, a rotation wait): one relaxed load.
-                            if probing || engine.store.attends(sent_with) {
-                                engine.store.accepted(sent_with, sent);
-                            }
+                        break 'sent (resp, replay);
+                    }
+                    Attempt::Resign(kind, resp) => {
+                        // A timestamp or nonce rejection: the order was not placed. Sign again
+                        // (after re-learning the clock) and retry, once. A replay always clones
+                        // again (its body, if any, is bytes): checked here, cloned after the wait.
+                        if resigned || replay.is_none() {
                             break 'sent (resp, replay);
                         }
-                        Attempt::Resign(kind, resp) => {
-                            // A timestamp or nonce rejection: the order was not placed. Sign again
-                            // (after re-learning the clock) and retry, once. A replay always clones
-                            // again (its body, if any, is bytes): checked here, cloned after the wait.
-                            if resigned || replay.is_none() {
-                                break 'sent (resp, replay);
-                            }
-                            engine.counters.resigns.inc();
-                            if kind == Rejection::Timestamp {
-                                Box::pin(clock_sync::relearn_clock(engine, transport, &resp)).await;
-                            }
-                            let Some(again) = replay.as_ref().and_then(Request::try_clone) else {
-                                break 'sent (resp, replay);
-                            };
-                            tracing::debug!(
-                                ?kind,
-                                "signing again after a rejected timestamp or nonce"
-                            );
-                            resigned = true;
-                            request = again;
-                            continue;
+                        engine.counters.resigns.inc();
+                        if kind == Rejection::Timestamp {
+                            Box::pin(clock_sync::relearn_clock(engine, transport, &resp)).await;
                         }
-                        Attempt::Rejected(resp) => {
-                            if let Some(cred) = engine.store.find(sent_with) {
-                                engine.metrics.rejected(&cred);
-                            }
-                            resp
-                        }
-                    };
-                    let Some(template) = replay else {
-                        tracing::debug!(
-                            "authentication failed on a streamed body; it cannot be replayed, not retrying"
-                        );
-                        break 'sent (resp, None);
-                    };
-                    let failed = Failed {
-                        sent,
-                        at: engine.time.now(),
-                    };
-                    // Boxed with the template it owns: the recover path is rare and its state is
-                    // large; inline, it would bloat every request's future.
-                    break 'sent Box::pin(async move {
-                        let resp = match engine.tls {
-                            // mTLS: the identity is refreshed first (`recover_identity.rs`).
-                            Some(_) => {
-                                recover_identity::recover_rejected_identity(
-                                    engine, transport, &template, sent_with, failed, resp,
-                                )
-                                .await?
-                            }
-                            None => {
-                                recover::recover(
-                                    engine, transport, &template, sent_with, failed, resp,
-                                )
-                                .await?
-                            }
+                        let Some(again) = replay.as_ref().and_then(Request::try_clone) else {
+                            break 'sent (resp, replay);
                         };
-                        Ok::<_, Error>((resp, Some(template)))
-                    })
-                    .await?;
-                }
-            };
-            if first.is_some() {
-                // A redirect's hop: `follow` decides what comes next.
-                return Ok((resp, replay));
-            }
-            // The caller's own request: done, or the start of a redirect chain (boxed: rare).
-            match replay.filter(|_| resp.status().is_redirection()) {
-                Some(prev) if max_redirects != 0 => Box::pin(redirect::follow(
-                    engine,
-                    transport,
-                    resp,
-                    prev,
-                    max_redirects,
-                )),
-                _ => return Ok((engine.auth.scrub(resp), None)),
+                        tracing::debug!(?kind, "signing again after a rejected timestamp or nonce");
+                        resigned = true;
+                        request = again;
+                        continue;
+                    }
+                    Attempt::Rejected(resp) => {
+                        if let Some(cred) = engine.store.find(sent_with) {
+                            engine.metrics.rejected(&cred);
+                        }
+                        resp
+                    }
+                };
+                let Some(template) = replay else {
+                    tracing::debug!(
+                        "authentication failed on a streamed body; it cannot be replayed, not retrying"
+                    );
+                    break 'sent (resp, None);
+                };
+                let failed = Failed {
+                    sent,
+                    at: engine.time.now(),
+                };
+                // Boxed with the template it owns: the recover path is rare and its state is
+                // large; inline, it would bloat every request's future.
+                break 'sent Box::pin(async move {
+                    let resp = match engine.tls {
+                        // mTLS: the identity is refreshed first (`recover_identity.rs`).
+                        Some(_) => {
+                            recover_identity::recover_rejected_identity(
+                                engine, transport, &template, sent_with, failed, resp,
+                            )
+                            .await?
+                        }
+                        None => {
+                            recover::recover(engine, transport, &template, sent_with, failed, resp)
+                                .await?
+                        }
+                    };
+                    Ok::<_, Error>((resp, Some(template)))
+                })
+                .await?;
             }
         };
-        Ok((redirected.await?, None))
+        Ok((resp, replay))
     }
 }

@@ -154,11 +154,11 @@ impl Engine {
         let span = request_span(&request);
         // A lazily built client loads its first credential on first use (boxed: once per client).
         let sent = if lifecycle::is_ready_here(self) {
-            Either::Left(attempt::execute(self, transport, request, max_redirects))
+            Either::Left(redirect::execute(self, transport, request, max_redirects))
         } else {
             Either::Right(Box::pin(async move {
                 lifecycle::start(self).await?;
-                attempt::execute(self, transport, request, max_redirects).await
+                redirect::execute(self, transport, request, max_redirects).await
             }))
         };
         sent.instrument(span)

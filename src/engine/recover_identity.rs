@@ -124,6 +124,7 @@ fn refused_for_good(engine: &Engine, last: &Error, why: &str) -> Error {
         alert: how,
         source: Box::new(std::io::Error::other(refusal_name(how))),
     })
+    .certificate_rejected()
 }
 
 /// After a 401/403 on an mTLS client (`resp`, sent with key `sent_with`): a server that
