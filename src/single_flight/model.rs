@@ -39,12 +39,6 @@ fn flight() -> (Arc<SingleFlight<Loaded>>, Arc<AtomicUsize>) {
     )
 }
 
-fn check(test: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
-    builder.check(test);
-}
-
 /// A request that was sent at `sent` and whose failure came at `failed`, asking for a refresh
 /// the way the refresh path does. Returns what answered it.
 async fn refresh(
@@ -82,7 +76,7 @@ fn assert_answers(got: Loaded, sent: Instant, failed: Instant) {
 
 #[test]
 fn loads_never_overlap_and_never_answer_a_later_failure() {
-    check(|| {
+    loom::model(|| {
         let (flight, loads) = flight();
         let caller = |flight: Arc<SingleFlight<Loaded>>, loads: Arc<AtomicUsize>| {
             thread::spawn(move || {
@@ -106,7 +100,7 @@ fn loads_never_overlap_and_never_answer_a_later_failure() {
 
 #[test]
 fn callers_that_failed_before_a_load_began_share_it() {
-    check(|| {
+    loom::model(|| {
         let (flight, loads) = flight();
         // Both requests failed before either caller asked: whichever load runs first began
         // after both failures and was given the latest since registered when it began.
@@ -127,7 +121,7 @@ fn callers_that_failed_before_a_load_began_share_it() {
 
 #[test]
 fn a_cancelled_leader_hands_over() {
-    check(|| {
+    loom::model(|| {
         let (flight, loads) = flight();
         let (sent, failed) = failure();
         let leader = {

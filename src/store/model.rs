@@ -17,14 +17,6 @@ use crate::time::Time;
 
 const WAIT: Duration = Duration::from_secs(1);
 
-/// Bounded so that the whole check stays well under a minute; three preemptions cover every
-/// interleaving of the short critical sections below.
-fn check(test: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
-    builder.check(test);
-}
-
 fn store(first: Credential) -> Arc<Store> {
     let etiquette = Etiquette {
         overlap: Duration::from_secs(60),
@@ -91,7 +83,7 @@ fn assert_settled(store: &Store) {
 
 #[test]
 fn a_key_accepted_after_a_refusal_is_clean_again() {
-    check(|| {
+    loom::model(|| {
         let (a, store) = store_of("a");
         let refused_at = Instant::now();
         let sent_after = refused_at + Duration::from_millis(1);
@@ -122,7 +114,7 @@ fn a_key_accepted_after_a_refusal_is_clean_again() {
 
 #[test]
 fn a_recovered_acceptance_racing_a_refusal_leaves_the_flags_in_step() {
-    check(|| {
+    loom::model(|| {
         let (a, store) = store_of("a");
         let refused_at = Instant::now();
         let refusal = on_thread(&store, move |store| store.rejected(a, refused_at));
@@ -138,7 +130,7 @@ fn a_recovered_acceptance_racing_a_refusal_leaves_the_flags_in_step() {
 
 #[test]
 fn requests_refused_together_share_one_rotation_wait() {
-    check(|| {
+    loom::model(|| {
         let (a, store) = store_of("a");
         let refused = move |store: &Store| {
             store.rejected(a, Instant::now());
@@ -157,7 +149,7 @@ fn requests_refused_together_share_one_rotation_wait() {
 
 #[test]
 fn a_rotation_racing_a_refusal_and_a_reader() {
-    check(|| {
+    loom::model(|| {
         let (a, b) = (Credential::new("a"), windowed("b"));
         let (fa, fb) = (a.fingerprint(), b.fingerprint());
         let store = store(a);
