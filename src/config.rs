@@ -180,7 +180,9 @@ impl Client {
     /// // KEYSWAP_BASE_URL=https://api.example.com
     /// async fn run() -> Result<(), keyswap::Error> {
     ///     let client = Client::from_env()?
-    ///         .overlap_window(std::time::Duration::from_secs(60))
+    ///         .rotation_policy(keyswap::RotationPolicy::default().overlap_window(
+    ///             std::time::Duration::from_secs(60),
+    ///         ))
     ///         .build()
     ///         .await?;
     ///     client.get("/v1/ping").send().await?;

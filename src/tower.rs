@@ -28,7 +28,7 @@
 //! "trailers-only" response: what tonic sends for a `Status` returned by an interceptor or a
 //! unary handler). keyswap reads it like an HTTP status, as the gRPC spec maps them:
 //! UNAUTHENTICATED (16) counts as 401 and PERMISSION_DENIED (7) as 403, so
-//! [`retry_on_status`](crate::ClientBuilder::retry_on_status) decides for gRPC too (by default:
+//! the [`RejectionPolicy`](crate::RejectionPolicy) statuses decide for gRPC too (by default:
 //! UNAUTHENTICATED is a credential rejection, absorbed like a 401). When keyswap cannot absorb
 //! it, the caller gets the server's answer: tonic reports `Code::Unauthenticated`. Limit: a
 //! `grpc-status` sent in real trailers, after response messages (a streaming call failing

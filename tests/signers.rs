@@ -211,7 +211,7 @@ async fn kraken_http_200_errors_are_read_from_the_body() {
         .source(Source::custom(pair.clone()))
         .auth(Auth::signer(KrakenSigner::new()))
         .base_url(server.uri())
-        .await_rotation(Duration::ZERO)
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::ZERO))
         .build()
         .await
         .unwrap()
@@ -518,7 +518,6 @@ async fn classify_reads_body_rejections_whichever_way_the_signer_was_configured(
     }
     // Status and headers alone cannot see a rejection in the body.
     let kraken = client(Auth::parse("kraken").unwrap());
-    assert!(!kraken.is_credential_rejection(&answer(200, kraken_body())));
     assert_eq!(
         kraken.classify(answer(200, kraken_body())).await.0,
         Rejection::Credential
@@ -527,14 +526,17 @@ async fn classify_reads_body_rejections_whichever_way_the_signer_was_configured(
     // Without a signer: retry_on_status and a classify_body rule, in the same verdict.
     let plain = Client::builder()
         .source(Source::fixed("k"))
-        .retry_on_status(&[401, 403])
-        .classify_body(|_, _, body| {
-            if body.windows(11).any(|w| w == b"invalid key") {
-                Rejection::Credential
-            } else {
-                Rejection::None
-            }
-        })
+        .rejection_policy(
+            keyswap::RejectionPolicy::statuses(&[401, 403])
+                .unwrap()
+                .or_body(|_, _, body| {
+                    if body.windows(11).any(|w| w == b"invalid key") {
+                        Rejection::Credential
+                    } else {
+                        Rejection::None
+                    }
+                }),
+        )
         .build_lazy()
         .unwrap();
     for (status, body, expected) in [
@@ -564,7 +566,7 @@ async fn a_signer_given_as_a_string_reads_rejections_in_the_body_end_to_end() {
         ))
         .auth(Auth::parse("kraken").unwrap())
         .base_url(server.uri())
-        .await_rotation(Duration::ZERO)
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::ZERO))
         .build()
         .await
         .unwrap();

@@ -58,7 +58,9 @@ fn get(client: &Client) -> tokio::task::JoinHandle<StatusCode> {
 #[tokio::test]
 async fn a_rejected_request_waits_exactly_the_rotation_wait_then_gets_the_rejection() {
     let (_server, api, _, time, client) = stage(&["new"], "old", |b| {
-        b.await_rotation(Duration::from_secs(60))
+        b.rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_secs(60)),
+        )
     })
     .await;
     let real = Instant::now();
@@ -83,7 +85,9 @@ async fn a_rejected_request_waits_exactly_the_rotation_wait_then_gets_the_reject
 #[tokio::test]
 async fn the_rotation_wait_reloads_the_source_every_poll_step() {
     let (_server, api, source, time, client) = stage(&["new"], "old", |b| {
-        b.await_rotation(Duration::from_secs(10))
+        b.rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_secs(10)),
+        )
     })
     .await;
     let request = get(&client);
@@ -115,9 +119,12 @@ const PAST_BURST_WINDOW: Duration = Duration::from_millis(300);
 #[tokio::test]
 async fn the_previous_key_is_a_fallback_for_exactly_the_overlap_window() {
     let (_server, api, source, time, client) = stage(&["a"], "a", |b| {
-        b.overlap_window(Duration::from_secs(10))
-            .propagation_hold(Duration::ZERO)
-            .await_rotation(Duration::ZERO)
+        b.rotation_policy(
+            keyswap::RotationPolicy::default()
+                .overlap_window(Duration::from_secs(10))
+                .propagation_hold(Duration::ZERO)
+                .await_rotation(Duration::ZERO),
+        )
     })
     .await;
     source.set("b");
@@ -139,8 +146,11 @@ async fn the_previous_key_is_a_fallback_for_exactly_the_overlap_window() {
 #[tokio::test]
 async fn a_burst_of_rejections_right_after_a_load_gathers_for_exactly_20_ms() {
     let (_server, api, source, time, client) = stage(&["a"], "a", |b| {
-        b.propagation_hold(Duration::ZERO)
-            .await_rotation(Duration::ZERO)
+        b.rotation_policy(
+            keyswap::RotationPolicy::default()
+                .propagation_hold(Duration::ZERO)
+                .await_rotation(Duration::ZERO),
+        )
     })
     .await;
     source.set("b");
@@ -162,9 +172,12 @@ async fn a_burst_of_rejections_right_after_a_load_gathers_for_exactly_20_ms() {
 #[tokio::test]
 async fn a_propagation_hold_probes_once_per_interval_and_ends_on_acceptance() {
     let (_server, api, source, time, client) = stage(&["a"], "a", |b| {
-        b.overlap_window(Duration::from_secs(60))
-            .propagation_hold(Duration::from_secs(5))
-            .probe_interval(Duration::from_secs(1))
+        b.rotation_policy(
+            keyswap::RotationPolicy::default()
+                .overlap_window(Duration::from_secs(60))
+                .propagation_hold(Duration::from_secs(5))
+                .probe_interval(Duration::from_secs(1)),
+        )
     })
     .await;
     source.set("b");
