@@ -4,6 +4,7 @@
 
 mod auth;
 mod background;
+mod body;
 mod builder;
 mod classify;
 mod client;
