@@ -1,6 +1,7 @@
 //! Exact timings of the rotation engine, on injected time ([`keyswap::time::ManualTime`]): the
 //! rotation wait, its poll step, the overlap window, the propagation hold's probes, the load
-//! timeout, the driver's refresh ahead of expiry and health timestamps. Time moves only when a
+//! timeout, the driver's refresh ahead of expiry, health timestamps and the poll tickers of file
+//! and endpoint sources. Time moves only when a
 //! test says so; no test sleeps for the durations it checks (a 60 s wait is checked in
 //! milliseconds of real time).
 
@@ -325,4 +326,93 @@ async fn health_timestamps_come_from_the_injected_clock() {
     let health = client.health();
     assert_eq!(health.failing_since, None);
     assert_eq!(health.last_success, Some(start + Duration::from_secs(12)));
+}
+
+/// Advances manual time by `step` until `cond` holds (at most `steps` times), letting spawned
+/// work run a moment of real time after each step.
+async fn advance_until(
+    time: &ManualTime,
+    step: Duration,
+    steps: usize,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
+    for _ in 0..steps {
+        if cond() {
+            return true;
+        }
+        time.advance(step);
+        tokio::time::sleep(ms(20)).await;
+    }
+    cond()
+}
+
+#[tokio::test]
+async fn a_file_is_polled_on_the_injected_clock() {
+    // No change events: only the poll ticker sees the new key. Its 60 s interval passes in
+    // manual time; in real time the test takes well under a second.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api_key");
+    common::write_atomic(&path, b"k1");
+    let time = ManualTime::new();
+    let source = Source::file(&path)
+        .watch(false)
+        .poll_interval(Some(Duration::from_secs(60)))
+        .sleep_impl(time.clone());
+    let client = build(Client::builder().source(source), &time).await;
+    let first = client.credential_version();
+    common::write_atomic(&path, b"k2");
+    let_run().await;
+    assert_eq!(
+        client.credential_version(),
+        first,
+        "no poll before the interval"
+    );
+    let rotated = advance_until(&time, Duration::from_secs(5), 40, || {
+        client.credential_version() != first
+    })
+    .await;
+    assert!(
+        rotated,
+        "the poll ran on manual time (60 s ±20 % within 200 s)"
+    );
+    assert_eq!(client.credential_version(), common::version_of("k2"));
+}
+
+#[tokio::test]
+async fn an_endpoint_is_polled_on_the_injected_clock() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let key = Arc::new(std::sync::Mutex::new("k1"));
+    let served = Arc::clone(&key);
+    Mock::given(method("GET"))
+        .respond_with(move |_: &wiremock::Request| {
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({ "key": *served.lock().unwrap() }))
+        })
+        .mount(&server)
+        .await;
+    let time = ManualTime::new();
+    let source = Source::http(&server.uri())
+        .key_pointer("/key")
+        .poll_interval(Some(Duration::from_secs(300)))
+        .sleep_impl(time.clone());
+    let client = build(Client::builder().source(source), &time).await;
+    let first = client.credential_version();
+    *key.lock().unwrap() = "k2";
+    let_run().await;
+    assert_eq!(
+        client.credential_version(),
+        first,
+        "no poll before the interval"
+    );
+    let rotated = advance_until(&time, Duration::from_secs(30), 40, || {
+        client.credential_version() != first
+    })
+    .await;
+    assert!(
+        rotated,
+        "the poll ran on manual time (300 s ±20 % within 1200 s)"
+    );
+    assert_eq!(client.credential_version(), common::version_of("k2"));
 }

@@ -10,6 +10,7 @@ use super::shared_file::{self, SharedFile};
 use super::{BoxFuture, Changes, CredentialSource, parse};
 use crate::credential::Credential;
 use crate::error::{Error, Result};
+use crate::time::AsyncSleep;
 
 /// Default time between polls of a file whose change events may be lost (NFS, some FUSE
 /// mounts, a full inotify queue). Events make rotation near-instant; the poll bounds the delay
@@ -53,6 +54,8 @@ pub struct FileSource {
     watch: bool,
     poll_interval: Option<Duration>,
     debounce: Duration,
+    /// How the poll ticker waits (`None`: tokio's).
+    sleep: Option<Arc<dyn AsyncSleep>>,
     /// What every source of this path (with these settings) in the process shares: the change
     /// signal and the reads. Set on first use, once the settings are final.
     shared: OnceLock<Arc<SharedFile>>,
@@ -84,13 +87,20 @@ impl FileSource {
             watch: true,
             poll_interval: Some(DEFAULT_FILE_POLL_INTERVAL),
             debounce: DEFAULT_FILE_DEBOUNCE,
+            sleep: None,
             shared: OnceLock::new(),
         }
     }
 
     fn shared(&self) -> &Arc<SharedFile> {
-        self.shared
-            .get_or_init(|| shared_file::shared(&self.path, self.watch, self.poll_interval))
+        self.shared.get_or_init(|| {
+            shared_file::shared(
+                &self.path,
+                self.watch,
+                self.poll_interval,
+                self.sleep.clone(),
+            )
+        })
     }
 
     async fn load_from(&self, since: Option<Instant>) -> Result<Credential> {
@@ -117,6 +127,16 @@ impl FileSource {
     /// Quiet time after an event before re-reading. Default: [`FileSource::DEFAULT_DEBOUNCE`](crate::FileSource::DEFAULT_DEBOUNCE) (25 ms).
     pub fn debounce(mut self, debounce: Duration) -> Self {
         self.debounce = debounce;
+        self
+    }
+
+    /// How the poll ticker of this file waits between polls: give the same
+    /// [`ManualTime`](crate::time::ManualTime) as the client's
+    /// [`sleep_impl`](crate::ClientBuilder::sleep_impl) to test polling without real sleeps.
+    /// Sources of one path share one ticker when their settings (this one included) are equal.
+    /// Default: [`TokioSleep`](crate::time::TokioSleep).
+    pub fn sleep_impl(mut self, sleep: impl AsyncSleep) -> Self {
+        self.sleep = Some(Arc::new(sleep));
         self
     }
 

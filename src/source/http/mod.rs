@@ -242,6 +242,15 @@ impl HttpSource {
         self
     }
 
+    /// How the poll ticker of this source waits between polls: give the same
+    /// [`ManualTime`](crate::time::ManualTime) as the client's
+    /// [`sleep_impl`](crate::ClientBuilder::sleep_impl) to test polling without real sleeps.
+    /// Default: [`TokioSleep`](crate::time::TokioSleep).
+    pub fn sleep_impl(mut self, sleep: impl crate::time::AsyncSleep) -> Self {
+        self.fetcher.sleep = std::sync::Arc::new(sleep);
+        self
+    }
+
     /// Fetches through this `reqwest::Client` (proxy, custom CA roots, mTLS). Build it with
     /// redirects off. Default: a client with reqwest's defaults and redirects off.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
