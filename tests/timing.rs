@@ -1,9 +1,8 @@
 //! Exact timings of the rotation engine, on injected time ([`keyswap::time::ManualTime`]): the
 //! rotation wait, its poll step, the overlap window, the propagation hold's probes, the load
 //! timeout, the driver's refresh ahead of expiry, health timestamps and the poll tickers of file
-//! and endpoint sources. Time moves only when a
-//! test says so; no test sleeps for the durations it checks (a 60 s wait is checked in
-//! milliseconds of real time).
+//! and endpoint sources. Time moves only when a test says so; no test sleeps for the durations
+//! it checks (a 60 s wait is checked in milliseconds of real time).
 
 mod common;
 
