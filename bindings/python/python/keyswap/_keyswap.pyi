@@ -102,9 +102,6 @@ class Credential:
     @property
     def expires_at(self) -> Optional[float]:
         """Expiry in Unix seconds, or None."""
-    @property
-    def fingerprint(self) -> int:
-        """64-bit digest of key and secret (does not reveal the key)."""
     def expose_key(self) -> str:
         """The key."""
     def expose_secret(self) -> Optional[str]:
