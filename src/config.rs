@@ -16,7 +16,7 @@ use crate::builder::ClientBuilder;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::scope::is_loopback;
-use crate::sign::{BinanceSigner, BybitSigner, CoinbaseSigner, KrakenSigner, NonceUnit, OkxSigner};
+use crate::sign::{CoinbaseSigner, HmacSigner, KrakenSigner, NonceUnit};
 use crate::source::{HeaderValueFrom, HttpSource, Source};
 
 mod oauth2;
@@ -124,11 +124,11 @@ impl Auth {
     /// | `header:NAME` | [`Auth::header`] |
     /// | `query:NAME` | [`Auth::query`] |
     /// | `basic:USER` | [`Auth::basic`] (the key is the password) |
-    /// | `binance[?recv_window=MS]` | [`BinanceSigner`] (`recv_window=none` sends none) |
-    /// | `bybit[?recv_window=MS]` | [`BybitSigner`] |
+    /// | `binance[?recv_window=MS]` | [`HmacSigner::binance`] (1 to 60000 ms; `recv_window=none` sends none) |
+    /// | `bybit[?recv_window=MS]` | [`HmacSigner::bybit`] (1 to 3600000 ms) |
     /// | `coinbase[?lifetime=SECS]` | [`CoinbaseSigner`] (1 to 120 s) |
     /// | `kraken[?nonce=ms\|us]` | [`KrakenSigner`] |
-    /// | `okx` | [`OkxSigner`] |
+    /// | `okx` | [`HmacSigner::okx`] |
     ///
     /// Names (`bearer`, `binance`, …) are case-insensitive; surrounding whitespace is ignored.
     /// Errors are [`Error::is_builder`] and never repeat values from the string.
@@ -1116,52 +1116,53 @@ fn parse_auth(input: &str) -> Result<Auth> {
         "kraken" => Auth::signer(kraken(cx, &opts(&["nonce"])?)?),
         "okx" => {
             opts(&[])?;
-            Auth::signer(OkxSigner::new())
+            Auth::signer(HmacSigner::okx())
         }
         _ => return Err(cx.err("kind", "not a known authentication kind")),
     })
 }
 
-fn millis(cx: Cx, name: &str, value: &str) -> Result<u64> {
+/// A number option, checked by the signer's own setter (whose error names the range).
+fn number<T: std::str::FromStr>(cx: Cx, name: &str, value: &str, unit: &str) -> Result<T> {
     value
-        .parse::<u64>()
-        .ok()
-        .filter(|ms| (1..=60_000).contains(ms))
-        .ok_or_else(|| {
-            cx.err(
-                &format!("option `{name}`"),
-                "expected milliseconds, 1 to 60000",
-            )
-        })
+        .parse::<T>()
+        .map_err(|_| cx.err(&format!("option `{name}`"), format!("expected {unit}")))
 }
 
-fn binance(cx: Cx, opts: &Opts<'_>) -> Result<BinanceSigner> {
-    Ok(match opts.get("recv_window") {
-        None => BinanceSigner::new(),
-        Some(v) if v.eq_ignore_ascii_case("none") => BinanceSigner::new().without_recv_window(),
-        Some(v) => BinanceSigner::new().recv_window_ms(millis(cx, "recv_window", v)?),
-    })
+fn binance(cx: Cx, opts: &Opts<'_>) -> Result<HmacSigner> {
+    recv_window(cx, HmacSigner::binance(), opts, true)
 }
 
-fn bybit(cx: Cx, opts: &Opts<'_>) -> Result<BybitSigner> {
-    Ok(match opts.get("recv_window") {
-        None => BybitSigner::new(),
-        Some(v) => BybitSigner::new().recv_window_ms(millis(cx, "recv_window", v)?),
-    })
+fn bybit(cx: Cx, opts: &Opts<'_>) -> Result<HmacSigner> {
+    recv_window(cx, HmacSigner::bybit(), opts, false)
+}
+
+/// `recv_window=MS` (or `none`, where `none_allowed`) applied to a preset.
+fn recv_window(
+    cx: Cx,
+    signer: HmacSigner,
+    opts: &Opts<'_>,
+    none_allowed: bool,
+) -> Result<HmacSigner> {
+    match opts.get("recv_window") {
+        None => Ok(signer),
+        Some(v) if none_allowed && v.eq_ignore_ascii_case("none") => {
+            Ok(signer.without_recv_window())
+        }
+        Some(v) => signer
+            .recv_window_ms(number(cx, "recv_window", v, "milliseconds")?)
+            .map_err(|e| cx.err("option `recv_window`", e)),
+    }
 }
 
 fn coinbase(cx: Cx, opts: &Opts<'_>) -> Result<CoinbaseSigner> {
-    Ok(match opts.get("lifetime") {
-        None => CoinbaseSigner::new(),
-        Some(v) => {
-            let secs = v
-                .parse::<i64>()
-                .ok()
-                .filter(|s| (1..=120).contains(s))
-                .ok_or_else(|| cx.err("option `lifetime`", "expected seconds, 1 to 120"))?;
-            CoinbaseSigner::new().lifetime_secs(secs)
-        }
-    })
+    let signer = CoinbaseSigner::new();
+    match opts.get("lifetime") {
+        None => Ok(signer),
+        Some(v) => signer
+            .lifetime_secs(number(cx, "lifetime", v, "seconds")?)
+            .map_err(|e| cx.err("option `lifetime`", e)),
+    }
 }
 
 fn kraken(cx: Cx, opts: &Opts<'_>) -> Result<KrakenSigner> {
@@ -1292,18 +1293,25 @@ mod tests {
         let parse = |q: &'static str| Opts::parse(cx, "option", q, &["recv_window"]).unwrap();
         assert_eq!(
             binance(cx, &parse("recv_window=10000")).unwrap(),
-            BinanceSigner::new().recv_window_ms(10_000)
+            HmacSigner::binance().recv_window_ms(10_000).unwrap()
         );
         assert_eq!(
             binance(cx, &parse("recv_window=none")).unwrap(),
-            BinanceSigner::new().without_recv_window()
+            HmacSigner::binance().without_recv_window()
         );
-        assert_eq!(binance(cx, &Opts::none()).unwrap(), BinanceSigner::new());
-        assert!(binance(cx, &parse("recv_window=0")).is_err());
+        assert_eq!(binance(cx, &Opts::none()).unwrap(), HmacSigner::binance());
+        // The range is the signer's own.
+        let e = binance(cx, &parse("recv_window=60001")).unwrap_err();
         assert_eq!(
-            bybit(cx, &parse("recv_window=20000")).unwrap(),
-            BybitSigner::new().recv_window_ms(20_000)
+            e.to_string(),
+            "invalid auth string (binance): option `recv_window`: recv_window must be from 1 \
+             to 60000 milliseconds (binance)"
         );
+        assert_eq!(
+            bybit(cx, &parse("recv_window=3600000")).unwrap(),
+            HmacSigner::bybit().recv_window_ms(3_600_000).unwrap()
+        );
+        assert!(bybit(cx, &parse("recv_window=3600001")).is_err());
         let nonce = Opts::parse(cx, "option", "nonce=us", &["nonce"]).unwrap();
         assert_eq!(
             kraken(cx, &nonce).unwrap(),
@@ -1312,7 +1320,7 @@ mod tests {
         let life = Opts::parse(cx, "option", "lifetime=60", &["lifetime"]).unwrap();
         assert_eq!(
             format!("{:?}", coinbase(cx, &life).unwrap()),
-            format!("{:?}", CoinbaseSigner::new().lifetime_secs(60))
+            format!("{:?}", CoinbaseSigner::new().lifetime_secs(60).unwrap())
         );
     }
 
