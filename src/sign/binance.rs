@@ -68,7 +68,8 @@ mod tests {
     use super::*;
     use crate::Credential;
     use crate::sign::testutil::*;
-    use crate::sign::{HostTime, SignErrorKind, Signer};
+    use crate::sign::{SignErrorKind, Signer};
+    use crate::time::TimeSource;
     use ::hmac::{Hmac, Mac};
     use sha2::Sha256;
 
@@ -172,7 +173,7 @@ mod tests {
         );
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         let first = req.url().query().expect("q").to_owned();
-        fx.time.advance_ms(1);
+        fx.advance_ms(1);
         signer
             .sign(&mut req, &cred(), &fx.ctx())
             .expect("sign again");
@@ -188,11 +189,8 @@ mod tests {
         }
         assert!(second.contains("timestamp=1499827319560"));
         // A clock offset shows in the timestamp.
-        fx.clock.reset_to(
-            TS + 10_000,
-            HostTime::now(&fx.time),
-            HostTime::now(&fx.time),
-        );
+        fx.clock
+            .reset_to(TS + 10_000, fx.time.system_time(), fx.time.system_time());
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         assert!(
             req.url()

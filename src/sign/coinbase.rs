@@ -357,7 +357,7 @@ mod tests {
         let first = header(&req, "Authorization").to_owned();
         let (h1, c1) = verify(&req, 3);
         assert_eq!(c1["nbf"], 1_700_000_000);
-        fx.time.advance_ms(1_000);
+        fx.advance_ms(1_000);
         signer.sign(&mut req, &cred, &fx.ctx()).expect("sign");
         assert_ne!(header(&req, "Authorization"), first);
         assert_eq!(req.headers().get_all("authorization").iter().count(), 1);

@@ -551,7 +551,7 @@ mod tests {
         assert_eq!(header(&req, "X-TIMESTAMP"), "1000");
         assert_eq!(header(&req, "X-API-KEY"), "key");
         let first = header(&req, "X-SIGNATURE").to_owned();
-        fx.time.advance_ms(1);
+        fx.advance_ms(1);
         signer.sign(&mut req, &cred, &fx.ctx()).expect("sign");
         assert_ne!(header(&req, "X-SIGNATURE"), first);
         assert_eq!(req.headers().get_all("x-signature").iter().count(), 1);

@@ -33,7 +33,7 @@ mod recipe;
 mod rejections;
 mod util;
 
-pub use clock::{Clock, DEFAULT_CLOCK_SAMPLES, HostTime, ManualTime};
+pub use clock::{Clock, DEFAULT_CLOCK_SAMPLES};
 pub use coinbase::CoinbaseSigner;
 pub use hmac::HmacSigner;
 pub use kraken::KrakenSigner;

@@ -151,7 +151,7 @@ mod tests {
         let mut req = request("GET", "https://www.okx.com/api/v5/account/balance", None);
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         let first = header(&req, "OK-ACCESS-SIGN").to_owned();
-        fx.time.advance_ms(1);
+        fx.advance_ms(1);
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         assert_eq!(
             header(&req, "OK-ACCESS-TIMESTAMP"),
