@@ -11,6 +11,8 @@ use crate::credential::Credential;
 use crate::error::{Error, Kind, Result};
 use crate::sign::{SignContext, Signer};
 
+mod parse;
+
 type SignFn = dyn Fn(&mut reqwest::Request, &Credential) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     + Send
     + Sync;
