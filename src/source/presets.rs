@@ -46,7 +46,7 @@ impl Source {
     /// | `https://HOST/PATH[?QUERY][#POINTER[&POPTS]]` | [`Source::http`] with key pointer `POINTER` (default `/key`); `http://` to loopback only |
     ///
     /// - **Tokens** (`OPTS`, after `?`): `token_env=NAME` or `token_file=PATH` (re-read on
-    ///   every fetch, see [`HeaderValueFrom`]). Defaults: `VAULT_TOKEN` for Vault (sent as
+    ///   every fetch, see [`HeaderValueFrom`](super::HeaderValueFrom)). Defaults: `VAULT_TOKEN` for Vault (sent as
     ///   `X-Vault-Token`), `AWS_SESSION_TOKEN` for the agent (`X-Aws-Parameters-Secrets-Token`),
     ///   `GOOGLE_OAUTH_ACCESS_TOKEN` for GCP and `AZURE_ACCESS_TOKEN` for Azure (sent as
     ///   `Authorization: Bearer`). Vault also takes `namespace=NS` (`X-Vault-Namespace`).
