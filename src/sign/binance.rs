@@ -41,7 +41,7 @@ impl HmacSigner {
         HmacSigner::new("binance")
             .parts([Part::Query, Part::Body])
             .key_header(HeaderName::from_static("x-mbx-apikey"))
-            .recv_window_limit(
+            .sends_recv_window(
                 Placement::Query("recvWindow".into()),
                 Self::BINANCE_MAX_RECV_WINDOW_MS,
             )

@@ -40,7 +40,7 @@ impl HmacSigner {
             ])
             .key_header(HeaderName::from_static("x-bapi-api-key"))
             .timestamp_header(HeaderName::from_static("x-bapi-timestamp"))
-            .recv_window_limit(
+            .sends_recv_window(
                 Placement::Header(HeaderName::from_static("x-bapi-recv-window")),
                 Self::BYBIT_MAX_RECV_WINDOW_MS,
             )

@@ -31,7 +31,8 @@ use crate::error::{Error, Result};
 /// use keyswap::reqwest::header::HeaderName;
 /// use keyswap::sign::{HmacSigner, Part, SigEncoding, TimestampFormat};
 ///
-/// // OKX's scheme, spelled out.
+/// // OKX's scheme spelled out (HmacSigner::okx() is this, plus OKX's rejection codes and
+/// // time endpoint).
 /// let okx_like = HmacSigner::new("okx-like")
 ///     .parts([Part::Timestamp, Part::Method, Part::PathAndQuery, Part::Body])
 ///     .encoding(SigEncoding::Base64)
@@ -199,24 +200,14 @@ impl HmacSigner {
     /// Sends a receive window of [`DEFAULT_RECV_WINDOW_MS`](Self::DEFAULT_RECV_WINDOW_MS) in
     /// this header (change it with [`recv_window_ms`](Self::recv_window_ms); sign it with
     /// [`Part::RecvWindow`]).
-    pub fn recv_window_header(mut self, name: HeaderName) -> Self {
-        self.recv_window = Some(RecvWindow {
-            placement: Placement::Header(name),
-            ms: Some(Self::DEFAULT_RECV_WINDOW_MS),
-            max_ms: u64::MAX,
-        });
-        self
+    pub fn recv_window_header(self, name: HeaderName) -> Self {
+        self.sends_recv_window(Placement::Header(name), u64::MAX)
     }
 
     /// Sends a receive window of [`DEFAULT_RECV_WINDOW_MS`](Self::DEFAULT_RECV_WINDOW_MS) as
     /// this query parameter, after the fixed parameters and before the key and timestamp.
-    pub fn recv_window_query(mut self, name: impl Into<String>) -> Self {
-        self.recv_window = Some(RecvWindow {
-            placement: Placement::Query(name.into()),
-            ms: Some(Self::DEFAULT_RECV_WINDOW_MS),
-            max_ms: u64::MAX,
-        });
-        self
+    pub fn recv_window_query(self, name: impl Into<String>) -> Self {
+        self.sends_recv_window(Placement::Query(name.into()), u64::MAX)
     }
 
     /// Sends this receive window (milliseconds) where the recipe puts one. Errors
@@ -263,8 +254,9 @@ impl HmacSigner {
         self.recv_window.as_ref().and_then(|w| w.ms)
     }
 
-    /// The largest receive window the API accepts: where it goes, and its default.
-    pub(super) fn recv_window_limit(mut self, placement: Placement, max_ms: u64) -> Self {
+    /// Sends a receive window (the default, until [`recv_window_ms`](Self::recv_window_ms))
+    /// at `placement`; the API accepts at most `max_ms`.
+    pub(super) fn sends_recv_window(mut self, placement: Placement, max_ms: u64) -> Self {
         self.recv_window = Some(RecvWindow {
             placement,
             ms: Some(Self::DEFAULT_RECV_WINDOW_MS),
