@@ -13,6 +13,7 @@ mod credential;
 mod engine;
 mod error;
 mod fork;
+mod from_env;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use exchange::{Exchange, Flavour};
-use keyswap::sign::{BinanceSigner, KrakenSigner};
+use keyswap::sign::{HmacSigner, KrakenSigner};
 use keyswap::{Auth, BoxFuture, Client, Credential, CredentialSource, Error, Source};
 
 /// A key pair the test rotates; every load returns one consistent pair.
@@ -50,7 +50,7 @@ async fn binance_rotation_with_hard_revocation_is_absorbed_and_every_attempt_is_
     let pair = Pair::new("key-1", "secret-1");
     let client = Client::builder()
         .source(Source::custom(pair.clone()))
-        .auth(Auth::signer(BinanceSigner::new()))
+        .auth(Auth::signer(HmacSigner::binance()))
         .base_url(server.uri())
         .build()
         .await
@@ -107,7 +107,7 @@ async fn a_skewed_exchange_clock_is_learned_at_start_and_relearned_on_a_timestam
     let server = ex.clone().start(Flavour::Binance).await;
     let client = Client::builder()
         .source(Source::custom(Pair::new("key-1", "secret-1")))
-        .auth(Auth::signer(BinanceSigner::new()))
+        .auth(Auth::signer(HmacSigner::binance()))
         .base_url(server.uri())
         .build()
         .await
@@ -140,7 +140,7 @@ async fn without_a_base_url_the_clock_is_learned_from_the_first_origin_once() {
     let server = ex.clone().start(Flavour::Binance).await;
     let client = Client::builder()
         .source(Source::custom(Pair::new("key-1", "secret-1")))
-        .auth(Auth::signer(BinanceSigner::new()))
+        .auth(Auth::signer(HmacSigner::binance()))
         .build()
         .await
         .unwrap();
@@ -234,7 +234,7 @@ async fn a_request_is_never_signed_with_parts_of_two_rotations() {
     let pair = Pair::new("key-0", "secret-0");
     let client = Client::builder()
         .source(Source::custom(pair.clone()))
-        .auth(Auth::signer(BinanceSigner::new()))
+        .auth(Auth::signer(HmacSigner::binance()))
         .base_url(server.uri())
         .build()
         .await
@@ -364,7 +364,7 @@ async fn okx_passphrase_rotates_with_the_pair() {
     ))));
     let client = Client::builder()
         .source(Source::custom(source.clone()))
-        .auth(Auth::signer(keyswap::sign::OkxSigner::new()))
+        .auth(Auth::signer(HmacSigner::okx()))
         .base_url(server.uri())
         .sync_clock(false)
         .build()
@@ -489,7 +489,7 @@ async fn classify_reads_body_rejections_whichever_way_the_signer_was_configured(
         ),
         (
             "binance (signer)",
-            Auth::signer(BinanceSigner::new()),
+            Auth::signer(HmacSigner::binance()),
             &binance[..],
         ),
         (

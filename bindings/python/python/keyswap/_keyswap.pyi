@@ -413,7 +413,7 @@ class BybitSigner(Auth):
     (query for GET, body otherwise)."""
 
     def __init__(self, recv_window: int = 5000) -> None:
-        """``recv_window``: milliseconds."""
+        """``recv_window``: milliseconds, 1 to 3600000."""
     @property
     def recv_window(self) -> int:
         """The receive window in milliseconds."""
