@@ -7,27 +7,22 @@ mod background;
 mod builder;
 mod classify;
 mod client;
-mod clock_sync;
 mod config;
 mod credential;
-mod driver;
+mod engine;
 mod error;
-mod expiry;
 mod fork;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod health;
 mod http_client;
-mod lifecycle;
+mod jitter;
 mod metrics;
 #[cfg(feature = "middleware")]
 mod middleware;
-mod recover;
 mod redirect;
-mod refresh;
 mod request;
-mod request_path;
 mod response;
 mod scope;
 pub mod sign;
