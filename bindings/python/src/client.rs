@@ -152,16 +152,16 @@ impl Inner {
             (None, None) => (keyswap::Auth::none(), "none".to_owned()),
             _ => auth_of(o.auth)?,
         };
-        let statuses = o.retry_on_status.unwrap_or_else(|| match identity {
-            Some(_) => vec![401, 403],
-            None => keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec(),
-        });
+        // The core's rule checks the statuses; without any, its default applies (401, and
+        // 403 too with a client certificate).
+        let rejection = o
+            .retry_on_status
+            .map(|statuses| {
+                keyswap::RejectionPolicy::statuses(&statuses)
+                    .map_err(|e| config_error(format!("retry_on_status: {}", message(&e))))
+            })
+            .transpose()?;
         let source_name = source.as_ref().map(|s| s.name());
-        if let Some(bad) = statuses.iter().find(|s| !(100..=599).contains(*s)) {
-            return Err(config_error(format!(
-                "retry_on_status: {bad} is not an HTTP status"
-            )));
-        }
 
         let mut default_headers = convert::headers(o.headers)?;
         if !default_headers.contains_key(USER_AGENT) {
@@ -216,11 +216,13 @@ impl Inner {
         let mut builder = builder
             .auth(auth)
             .allow_insecure_http(o.allow_insecure_http)
-            .retry_on_status(&statuses)
-            .overlap_window(seconds("overlap_window", o.overlap_window)?)
-            .propagation_hold(seconds("propagation_hold", o.propagation_hold)?)
-            .probe_interval(seconds("probe_interval", o.probe_interval)?)
-            .await_rotation(seconds("await_rotation", o.await_rotation)?)
+            .rotation_policy(
+                keyswap::RotationPolicy::default()
+                    .overlap_window(seconds("overlap_window", o.overlap_window)?)
+                    .propagation_hold(seconds("propagation_hold", o.propagation_hold)?)
+                    .probe_interval(seconds("probe_interval", o.probe_interval)?)
+                    .await_rotation(seconds("await_rotation", o.await_rotation)?),
+            )
             .load_timeout(seconds("load_timeout", o.load_timeout)?)
             .max_redirects(o.max_redirects)
             .sync_clock(o.sync_clock)
@@ -233,6 +235,9 @@ impl Inner {
                     ));
                 }
             });
+        if let Some(policy) = rejection {
+            builder = builder.rejection_policy(policy);
+        }
         let mut shown_base = None;
         if let Some(url) = &o.base_url {
             shown_base = Some(redacted_url_str(url));
@@ -326,7 +331,9 @@ impl Inner {
         let max_redirects = match extra.follow_redirects {
             None => None,
             Some(false) => Some(0),
-            Some(true) if self.max_redirects == 0 => Some(keyswap::DEFAULT_MAX_REDIRECTS),
+            Some(true) if self.max_redirects == 0 => {
+                Some(keyswap::ClientBuilder::DEFAULT_MAX_REDIRECTS)
+            }
             Some(true) => None,
         };
         let mut headers = convert::headers(headers)?;
@@ -604,17 +611,10 @@ async fn send(p: Prepared, http: Option<&keyswap::reqwest::Client>) -> keyswap::
         Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/1.1",
     };
-    // "Credential rejected" is the core's verdict, by the classifier its recover path uses:
-    // retry_on_status, and the exchange signer of the client's auth (a signer object or an
-    // auth string alike), which may read a bounded body (Kraken's HTTP 200 errors, Binance's
-    // codes in a 400) and hands the response back with its body intact. A `stream=True` body
-    // is left on the connection: status and headers decide.
-    let (rejected, mut resp) = if p.stream {
-        (p.client.is_credential_rejection(&resp), resp)
-    } else {
-        let (verdict, resp) = p.client.classify(resp).await;
-        (verdict == keyswap::Rejection::Credential, resp)
-    };
+    // "Credential rejected" is the engine's verdict, reached when the response arrived (its
+    // rejection policy and the exchange signer of the client's auth, body rules included).
+    let rejected = keyswap::verdict(&resp) == keyswap::Rejection::Credential;
+    let mut resp = resp;
     // The core has already removed a query-parameter credential from the response's URL.
     let url = resp.url().to_string();
     // Moved out, not copied: the body does not need them.
