@@ -124,15 +124,20 @@ impl RequestBuilder {
 
     /// Sends the request: attaches the credential, and on an authentication failure runs the
     /// recover path (refresh, retry, fallback, bounded wait) before returning.
-    pub async fn send(self) -> Result<Response> {
+    pub fn send(self) -> impl Future<Output = Result<Response>> + Send + 'static {
         // The builder's own handle: no second reference-count round trip on the shared client.
+        // The request is built here, before the future: an `async fn` would keep the builder
+        // in its state beside the engine's future, in every request in flight.
         let RequestBuilder {
             engine,
             inner,
             max_redirects,
         } = self;
-        let request = inner?.build().map_err(Error::request)?;
-        engine.execute_own(request, max_redirects).await
+        let built = inner.and_then(|b| b.build().map_err(Error::request));
+        async move {
+            let request = built?;
+            engine.execute_own(request, max_redirects).await
+        }
     }
 
     /// Sends the request as [`send`](Self::send) does — the same credential store, recover

@@ -415,3 +415,43 @@ async fn an_endpoint_is_polled_on_the_injected_clock() {
     );
     assert_eq!(client.credential_version(), common::version_of("k2"));
 }
+
+#[tokio::test]
+async fn signed_timestamps_read_the_injected_clock() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    // A wall clock far from the host's: a signer reading the host's would be years off.
+    let start = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let time = ManualTime::starting_at(start);
+    let client = build(
+        Client::builder()
+            .source(Source::fixed(Credential::new("key").with_secret("secret")))
+            .auth(keyswap::Auth::signer(keyswap::sign::HmacSigner::binance()))
+            .sync_clock(false)
+            .base_url(server.uri()),
+        &time,
+    )
+    .await;
+    // One request: its answer's `Date` (the host's time, from the server) then corrects the
+    // clock, as it should.
+    client.get("/api/v3/account").send().await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let ts: Vec<u128> = requests
+        .iter()
+        .map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "timestamp")
+                .map(|(_, v)| v.parse().unwrap())
+                .expect("a signed timestamp")
+        })
+        .collect();
+    let start_ms = 1_700_000_000_000u128;
+    assert_eq!(ts, vec![start_ms], "signed with the injected wall clock");
+}
