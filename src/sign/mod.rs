@@ -49,6 +49,7 @@ pub(crate) mod testutil;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Credential;
 
     #[test]
     fn classify_status_maps_401_only() {
