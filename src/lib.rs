@@ -11,9 +11,11 @@ mod clock_sync;
 mod config;
 mod credential;
 mod driver;
+mod env_config;
 mod error;
 mod expiry;
-mod fork;
+#[doc(hidden)]
+pub mod fork;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -50,6 +52,7 @@ pub use builder::{
 pub use classify::verdict;
 pub use client::Client;
 pub use credential::{Credential, RefreshWindows};
+pub use env_config::EnvConfig;
 pub use error::{Error, Result};
 pub use fork::after_fork;
 pub use health::{Health, HealthState};
