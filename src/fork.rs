@@ -76,6 +76,12 @@ pub struct PerProcess<T> {
     slot: Mutex<Option<(u64, Arc<T>)>>,
 }
 
+impl<T> Default for PerProcess<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T> PerProcess<T> {
     /// An empty cell (usable in a `static`).
     pub const fn new() -> Self {
