@@ -454,7 +454,7 @@ client_class! {
     /// Closes the client (awaitable); later requests raise :class:`ClientClosedError`.
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         py.detach(|| self.inner.close());
-        crate::bridge::spawn_value(py, async { Ok(()) })
+        crate::bridge::spawn_value(py, async { Ok(None::<()>) })
     }
 
     fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {

@@ -252,7 +252,7 @@ impl Response {
     /// :meth:`close` for asyncio (an awaitable of ``None``).
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.close();
-        crate::bridge::spawn_value(py, async { Ok(()) })
+        crate::bridge::spawn_value(py, async { Ok(None::<()>) })
     }
 
     /// Whether the body has been read (always ``True`` without ``stream=True``).

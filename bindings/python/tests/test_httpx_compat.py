@@ -372,3 +372,103 @@ def test_read_timeout_bounds_each_read_not_the_whole_body(server):
         assert len(r.content) == 65536 * 5
         with pytest.raises(keyswap.RequestTimeoutError):
             c.get("/slow", params={"delay": "1.0"})
+
+
+def test_num_bytes_downloaded_counts_what_was_read(server):
+    size = 65536 * 4
+    with make(server) as c:
+        assert c.get("/big", params={"size": str(size)}).num_bytes_downloaded == size
+        r = c.get("/big", params={"size": str(size), "pause": "0.05"}, stream=True)
+        assert r.num_bytes_downloaded == 0
+        chunks = r.iter_bytes()
+        first = next(chunks)
+        assert 0 < r.num_bytes_downloaded < size and len(first) <= r.num_bytes_downloaded
+        assert len(first) + sum(len(c) for c in chunks) == size
+        assert r.num_bytes_downloaded == size
+        r = c.get("/big", params={"size": str(size)}, stream=True)
+        assert len(r.read()) == size and r.num_bytes_downloaded == size
+
+
+def test_redirect_not_followed_raises_and_names_its_location(server):
+    with make(server) as c:
+        r = c.get("/redirect", follow_redirects=False)
+        assert r.status_code == 302 and r.is_redirect and r.has_redirect_location
+        # As httpx: raise_for_status accepts 2xx only.
+        with pytest.raises(keyswap.HTTPStatusError) as info:
+            r.raise_for_status()
+        assert not isinstance(info.value, keyswap.CredentialRejectedError)
+        assert info.value.response is r and info.value.status_code == 302
+        assert info.value.request.url == server.url + "/redirect"
+        assert "redirect response" in str(info.value)
+        bare = c.get("/status/302", follow_redirects=False)
+        assert bare.is_redirect and not bare.has_redirect_location
+        ok = c.get("/echo")
+        assert not ok.is_redirect and not ok.has_redirect_location
+        assert ok.raise_for_status() is ok
+
+
+def test_json_kwargs_and_encoding_defaults(server):
+    import decimal
+
+    with make(server) as c:
+        r = c.post("/text", data=b'{"x": 1.5, "n": 2}')
+        assert r.json(parse_float=decimal.Decimal) == {"x": decimal.Decimal("1.5"), "n": 2}
+        assert r.json(parse_int=str) == {"x": 1.5, "n": "2"}
+        r = c.get("/echo")
+        # No charset named: httpx's encoding falls back to UTF-8, charset_encoding says None.
+        assert r.charset_encoding is None and r.encoding == "utf-8"
+        r = c.post("/text", params={"charset": "latin-1"}, data="é".encode("latin-1"))
+        assert r.charset_encoding == "latin-1" == r.encoding and r.text == "é"
+        # The body's own bytes, whatever the encoding.
+        assert r.content == "é".encode("latin-1")
+
+
+class ListHeaders(LocalServer):
+    """Answers with a header repeated and holding comma-separated lists."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Vary", "Accept, Origin")
+                self.send_header("Vary", "Cookie")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._serve(Handler)
+
+
+def test_headers_get_list_splits_commas_on_request():
+    srv = ListHeaders()
+    try:
+        with keyswap.Client(source=keyswap.FixedSource("k"), base_url=srv.url) as c:
+            h = c.get("/").headers
+            assert h["vary"] == "Accept, Origin, Cookie"
+            assert h.get_list("Vary") == ["Accept, Origin", "Cookie"]
+            assert h.get_list("vary", split_commas=True) == ["Accept", "Origin", "Cookie"]
+            assert h.get_list("absent", split_commas=True) == []
+    finally:
+        srv.close()
+
+
+def test_async_stream_aread_and_aclose(server):
+    async def main():
+        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
+                                       auth=keyswap.Header("X-API-Key"),
+                                       base_url=server.url) as c:
+            r = await c.get("/big", params={"size": "150000"}, stream=True)
+            assert not r.is_read
+            assert await r.aread() == big_body(150000)
+            assert r.is_read and r.num_bytes_downloaded == 150000
+            assert await r.aread() == big_body(150000)  # read once, returned again
+            r = await c.get("/big", params={"size": "150000"}, stream=True)
+            assert await r.aclose() is None
+            with pytest.raises(RuntimeError, match="consumed"):
+                r.content
+
+    asyncio.run(main())
