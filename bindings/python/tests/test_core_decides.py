@@ -3,53 +3,22 @@ configuration from the environment (issue 16)."""
 
 import asyncio
 import json
-import socket
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 import keyswap
-from conftest import LocalServer
+from conftest import FixedAnswer
 
 SECRET = "sk_live_SECRET_9f3a"
 
 
-class KrakenRefusing(LocalServer):
-    """Answers every POST as Kraken answers a revoked key: HTTP 200, the error in the body."""
-
-    BODY = json.dumps({"error": ["EAPI:Invalid key"]}).encode()
-
-    def __init__(self):
-        self.requests = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def setup(self):
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                server.requests += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(self.BODY)))
-                self.end_headers()
-                self.wfile.write(self.BODY)
-
-            BODY = KrakenRefusing.BODY
-
-        self._serve(Handler)
+# How Kraken answers a revoked key: HTTP 200, the error in the body.
+KRAKEN_REFUSAL = json.dumps({"error": ["EAPI:Invalid key"]}).encode()
 
 
 @pytest.fixture
 def kraken():
-    s = KrakenRefusing()
+    s = FixedAnswer(200, [("Content-Type", "application/json")], KRAKEN_REFUSAL)
     yield s
     s.close()
 
@@ -68,8 +37,8 @@ def test_a_streamed_response_carries_the_cores_body_verdict(kraken):
         with pytest.raises(keyswap.CredentialRejectedError) as info:
             r.raise_for_status()
         assert info.value.status_code == 200 and info.value.response is r
-        assert b"".join(r.iter_bytes()) == KrakenRefusing.BODY
-        assert r.num_bytes_downloaded == len(KrakenRefusing.BODY)
+        assert b"".join(r.iter_bytes()) == KRAKEN_REFUSAL
+        assert r.num_bytes_downloaded == len(KRAKEN_REFUSAL)
         assert c.stats()["auth_failures"] >= 1
 
 
@@ -79,7 +48,7 @@ def test_an_async_streamed_response_carries_the_verdict_and_reads_with_aread(kra
             r = await c.post("/0/private/Balance", stream=True)
             with pytest.raises(keyswap.CredentialRejectedError):
                 r.raise_for_status()
-            assert await r.aread() == KrakenRefusing.BODY
+            assert await r.aread() == KRAKEN_REFUSAL
             assert r.is_read and r.json() == {"error": ["EAPI:Invalid key"]}
 
     asyncio.run(main())

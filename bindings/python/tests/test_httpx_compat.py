@@ -6,19 +6,18 @@ import datetime
 import io
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 import keyswap
-from conftest import KeyServer, LocalServer
+from conftest import FixedAnswer, KeyServer
 
 
-def make(server, **kw):
+def make(server, cls=keyswap.Client, **kw):
     kw.setdefault("source", keyswap.FixedSource("k1"))
     kw.setdefault("auth", keyswap.Header("X-API-Key"))
     kw.setdefault("base_url", server.url)
-    return keyswap.Client(**kw)
+    return cls(**kw)
 
 
 def test_elapsed_request_history(server):
@@ -140,9 +139,7 @@ def test_stream_releases_the_gil_while_waiting_for_chunks(server):
 
 def test_async_client_stream(server):
     async def main():
-        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
-                                       auth=keyswap.Header("X-API-Key"),
-                                       base_url=server.url) as c:
+        async with make(server, keyswap.AsyncClient) as c:
             r = await c.get("/big", params={"size": "300000"}, stream=True)
             assert not r.is_read
             assert sum(len(x) for x in r.iter_bytes(chunk_size=100000)) == 300000
@@ -187,9 +184,7 @@ def test_follow_redirects(server):
 
 def test_follow_redirects_async(server):
     async def main():
-        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
-                                       auth=keyswap.Header("X-API-Key"),
-                                       base_url=server.url) as c:
+        async with make(server, keyswap.AsyncClient) as c:
             r = await c.get("/redirect", follow_redirects=False)
             assert r.status_code == 302 and r.headers["location"] == "/echo"
             for follow in (None, True):
@@ -206,28 +201,9 @@ def test_follow_redirects_async(server):
     asyncio.run(main())
 
 
-class Away(LocalServer):
-    """Answers every GET with 302 to ``target``."""
-
-    def __init__(self, target: str):
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self.send_response(302)
-                self.send_header("Location", target)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self._serve(Handler)
-
-
 def test_follow_redirects_never_carries_the_key_to_another_origin():
     other = KeyServer(accepted=())  # records the key each request carried ("" for none)
-    away = Away(other.url + "/echo")
+    away = FixedAnswer(302, [("Location", other.url + "/echo")])
     try:
         with keyswap.Client(source=keyswap.FixedSource("k1"), auth=keyswap.Header("X-API-Key"),
                             base_url=away.url, max_redirects=0) as c:
@@ -352,9 +328,7 @@ def test_iter_text_and_iter_lines_decode_across_chunk_boundaries(server):
 
 def test_aiter_text_and_aiter_lines(server):
     async def main():
-        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
-                                       auth=keyswap.Header("X-API-Key"),
-                                       base_url=server.url) as c:
+        async with make(server, keyswap.AsyncClient) as c:
             r = await c.get("/big", params={"size": "100000"}, stream=True)
             text = "".join([t async for t in r.aiter_text(chunk_size=999)])
             assert text.encode() == big_body(100000)
@@ -423,28 +397,8 @@ def test_json_kwargs_and_encoding_defaults(server):
         assert r.content == "é".encode("latin-1")
 
 
-class ListHeaders(LocalServer):
-    """Answers with a header repeated and holding comma-separated lists."""
-
-    def __init__(self):
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Vary", "Accept, Origin")
-                self.send_header("Vary", "Cookie")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self._serve(Handler)
-
-
 def test_headers_get_list_splits_commas_on_request():
-    srv = ListHeaders()
+    srv = FixedAnswer(200, [("Vary", "Accept, Origin"), ("Vary", "Cookie")])
     try:
         with keyswap.Client(source=keyswap.FixedSource("k"), base_url=srv.url) as c:
             h = c.get("/").headers
@@ -458,9 +412,7 @@ def test_headers_get_list_splits_commas_on_request():
 
 def test_async_stream_aread_and_aclose(server):
     async def main():
-        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
-                                       auth=keyswap.Header("X-API-Key"),
-                                       base_url=server.url) as c:
+        async with make(server, keyswap.AsyncClient) as c:
             r = await c.get("/big", params={"size": "150000"}, stream=True)
             assert not r.is_read
             assert await r.aread() == big_body(150000)
