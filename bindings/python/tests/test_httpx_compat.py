@@ -264,11 +264,9 @@ def test_files_upload_is_retried_after_rotation(server, tmp_path):
         assert r.status_code == 200 and "hello" in r.json()["body"]
 
 
-def test_signatures_and_stub_list_the_new_arguments():
+def test_signatures_list_the_httpx_arguments():
     import inspect
-    from pathlib import Path
 
-    stub = Path(keyswap.__file__).with_name("_keyswap.pyi").read_text()
     for cls in (keyswap.Client, keyswap.AsyncClient):
         for name in ("request", "get", "post", "put", "patch", "delete"):
             params = inspect.signature(getattr(cls, name)).parameters
@@ -276,17 +274,8 @@ def test_signatures_and_stub_list_the_new_arguments():
         for name in ("head", "options"):
             params = inspect.signature(getattr(cls, name)).parameters
             assert {"stream", "cookies", "follow_redirects"} <= set(params), (cls, name)
-        assert callable(cls.from_env) and callable(cls.health)
-    assert stub.count("files: _Files = None") == 12
-    assert stub.count("follow_redirects: Optional[bool] = None") == 16
-    assert stub.count("def health(self) -> Health") == 2
-    assert stub.count("def from_env(cls") == 2
-    # `source` is optional: with `cert=` the certificate may be the only credential.
-    assert stub.count("source: Optional[_SourceArg] = None") == 2
-    assert stub.count("cert: _CertArg = None") == 2
-    assert stub.count("verify: _VerifyArg = None") == 2
-    for cls in (keyswap.Client, keyswap.AsyncClient):
         params = inspect.signature(cls).parameters
+        # `source` is optional: with `cert=` the certificate may be the only credential.
         assert params["source"].default is None, cls
         assert {"cert", "verify"} <= set(params), cls
 
