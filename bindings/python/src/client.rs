@@ -77,19 +77,23 @@ impl Client {
         watch_thread_end(py);
         let sent = py.detach(move || {
             with_thread_runtime(|rt| {
-                let http = rt.pool(&config).map_err(keyswap::Error::from)?;
+                let http = match rt.pool(&config) {
+                    Ok(http) => http,
+                    Err(e) => return Ok(Err(e.into())),
+                };
                 if request.stream {
                     request.stream_rt = Some(Arc::clone(rt));
                 }
-                Ok(rt.block_on(interruptible(send(request, Some(&http)), main)))
+                rt.block_on(interruptible(send(request, Some(&http)), main))
             })
         });
-        let sent: keyswap::Result<PyResult<keyswap::Result<Response>>> = sent.map_err(|err| {
+        // Outside in: no runtime for this thread, Ctrl-C, the request's own outcome.
+        let sent = sent.map_err(|err| {
             pyo3::exceptions::PyRuntimeError::new_err(format!(
                 "cannot start keyswap's runtime on this thread: {err}"
             ))
-        })?;
-        sent.map_err(to_py)??.map_err(to_py)
+        })??;
+        sent.map_err(to_py)
     }
 }
 
