@@ -7,13 +7,13 @@ use reqwest::{Response, StatusCode, Url};
 
 use crate::auth::Auth;
 use crate::classify::{BodyRule, Classifier, ResponsePredicate};
-use crate::client::{Client, Shared};
+use crate::client::Client;
+use crate::engine::{Engine, Parts};
 use crate::error::{Error, Result};
-use crate::refresh::Refresher;
 use crate::scope::Scope;
-use crate::sign::{Clock, Nonces, Rejection};
+use crate::sign::Rejection;
 use crate::source::Source;
-use crate::stats::{Counters, RotateHook, Rotation};
+use crate::stats::{RotateHook, Rotation};
 use crate::store::{Etiquette, Store};
 use crate::time::{AsyncSleep, Time, TimeSource};
 
@@ -63,6 +63,16 @@ pub struct ClientBuilder {
     trust: Option<crate::tls::TrustSource>,
     tls_http: Option<crate::tls::Configure>,
     statuses_set: bool,
+}
+
+impl Client {
+    /// Starts configuring a client. A [source](ClientBuilder::source) is required.
+    //
+    // Here rather than in client.rs: the builder depends on the client it builds, never the
+    // reverse (the module graph stays acyclic).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
 }
 
 impl ClientBuilder {
@@ -421,7 +431,7 @@ impl ClientBuilder {
                 )
             }
         };
-        let shared = Arc::new(Shared {
+        let engine = Engine::new(Parts {
             http,
             store: Store::unloaded(
                 Etiquette {
@@ -430,11 +440,10 @@ impl ClientBuilder {
                     probe_every: self.probe_every,
                 },
                 self.hooks,
-                source_name.clone(),
+                source_name,
                 time.clone(),
             ),
             source,
-            source_name: source_name.clone(),
             classifier: Classifier {
                 statuses: auth_statuses,
                 predicate: self.predicate,
@@ -442,25 +451,16 @@ impl ClientBuilder {
                 signer: auth.as_signer().cloned(),
             },
             auth,
-            clock: Clock::new(),
-            nonces: Nonces::new(),
             sync_clock: self.sync_clock,
-            clock_learned: tokio::sync::OnceCell::new(),
             scope: Scope::new(&origins, self.allow_insecure_http),
             base_url,
-            refresher: Refresher::new(self.await_rotation, time.clone()),
-            renewal: crate::expiry::Renewal::default(),
+            await_rotation: self.await_rotation,
             load_timeout: self.load_timeout,
             max_redirects: self.max_redirects,
-            counters: Counters::default(),
-            health: Default::default(),
-            metrics: crate::metrics::Metrics::new(&source_name),
-            started: tokio::sync::OnceCell::new(),
-            watch: Default::default(),
             time,
             tls,
         });
-        Ok(Client { shared })
+        Ok(Client::new(engine))
     }
 }
 

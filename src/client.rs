@@ -1,24 +1,16 @@
-//! `Client`: the handle users hold, and `Shared`, what every clone of it points to.
+//! `Client`: the handle users hold, a skin over the [engine](crate::engine) every clone of it
+//! points to.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::future::Either;
 use reqwest::{Method, Request, Response, Url};
-use tracing::Instrument;
 
-use crate::auth::Auth;
-use crate::builder::ClientBuilder;
-use crate::classify::Classifier;
+use crate::engine::Engine;
 use crate::error::Result;
-use crate::refresh::Refresher;
+use crate::health::Health;
 use crate::request::RequestBuilder;
-use crate::scope::{Scope, display_url};
-use crate::sign::{Clock, Nonces};
-use crate::source::Source;
-use crate::stats::{Counters, Stats};
-use crate::store::Store;
+use crate::stats::Stats;
 
 /// An HTTP client that attaches the current credential to every request and absorbs key
 /// rotation: see the [crate documentation](crate) for what happens on an authentication failure.
@@ -27,61 +19,21 @@ use crate::store::Store;
 /// `Send + Sync`: share one client between tasks and threads.
 #[derive(Clone)]
 pub struct Client {
-    pub(crate) shared: Arc<Shared>,
-}
-
-/// Aligned to 128 bytes so that in the `Arc` it starts on its own cache lines, apart from the
-/// reference counts: every request clones the `Client` (its builder holds one) from whatever
-/// thread it runs on, and the fields every request reads should not move between cores with
-/// each of those writes.
-#[repr(align(128))]
-pub(crate) struct Shared {
-    pub(crate) http: reqwest::Client,
-    pub(crate) store: Store,
-    pub(crate) source: Source,
-    pub(crate) source_name: String,
-    pub(crate) auth: Auth,
-    pub(crate) scope: Scope,
-    pub(crate) base_url: Option<Url>,
-    pub(crate) classifier: Classifier,
-    /// Server time for signers: shared by every clone, corrected from the exchange.
-    pub(crate) clock: Clock,
-    /// Nonces for signers: strictly increasing across clones and threads.
-    pub(crate) nonces: Nonces,
-    pub(crate) sync_clock: bool,
-    pub(crate) clock_learned: tokio::sync::OnceCell<()>,
-    pub(crate) refresher: Refresher,
-    /// The mandatory-window renewal's gate (see `expiry.rs`).
-    pub(crate) renewal: crate::expiry::Renewal,
-    pub(crate) load_timeout: Duration,
-    pub(crate) max_redirects: usize,
-    pub(crate) counters: Counters,
-    pub(crate) health: crate::health::Tracker,
-    pub(crate) metrics: crate::metrics::Metrics,
-    /// Set once the first credential is loaded and the watch started (see `lifecycle.rs`).
-    pub(crate) started: tokio::sync::OnceCell<()>,
-    /// The background watch, and the process it runs in (see `lifecycle.rs`).
-    pub(crate) watch: crate::lifecycle::Watch,
-    /// The clock and sleep of every timing decision (see [`crate::time`]).
-    pub(crate) time: crate::time::Time,
-    /// The TLS identity (mTLS), when one is configured: requests then go through its
-    /// generation's `reqwest::Client` instead of `http` (see `tls/`).
-    pub(crate) tls: Option<Arc<crate::tls::Tls>>,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        self.watch.stop();
-    }
+    engine: Arc<Engine>,
 }
 
 impl Client {
-    /// Starts configuring a client. A [source](ClientBuilder::source) is required.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
+    pub(crate) fn new(engine: Arc<Engine>) -> Self {
+        Client { engine }
     }
 
-    /// A `GET` request. `url` is absolute, or relative to the [base URL](ClientBuilder::base_url).
+    /// The engine this client is a skin over (for the other skins: middleware, tower).
+    #[cfg_attr(not(any(feature = "middleware", feature = "tower")), allow(dead_code))]
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// A `GET` request. `url` is absolute, or relative to the [base URL](crate::ClientBuilder::base_url).
     pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder {
         self.request(Method::GET, url)
     }
@@ -115,8 +67,8 @@ impl Client {
     pub fn request(&self, method: Method, url: impl AsRef<str>) -> RequestBuilder {
         let built = self
             .resolve(url.as_ref())
-            .map(|url| self.shared.http.request(method, url));
-        RequestBuilder::new(self.clone(), built)
+            .map(|url| self.engine.http().request(method, url));
+        RequestBuilder::new(self.engine.clone(), built)
     }
 
     /// Sends a request built elsewhere (`reqwest::Request::new`, or
@@ -137,119 +89,79 @@ impl Client {
         &self,
         request: Request,
     ) -> impl Future<Output = Result<Response>> + Send + 'static {
-        let client = self.clone();
-        async move { client.execute_own(request, None).await }
+        let engine = self.engine.clone();
+        async move { engine.execute_own(request, None).await }
     }
 
-    /// [`execute_with`](Self::execute_with) through the client's own transport: its
-    /// `reqwest::Client`, or with a TLS identity, the identity's current generation.
-    pub(crate) fn execute_own(
-        &self,
-        request: Request,
-        max_redirects: Option<usize>,
-    ) -> impl Future<Output = Result<Response>> + Send + '_ {
-        match &self.shared.tls {
-            Some(tls) => Either::Left(self.execute_with(&**tls, request, max_redirects)),
-            None => Either::Right(self.execute_with(&self.shared.http, request, max_redirects)),
-        }
-    }
-
-    /// [`execute`](Self::execute) through `http` (the client's own `reqwest::Client`, or one
-    /// given to [`RequestBuilder::send_with`]) with the request's own redirect limit (`None`:
-    /// the client's), as [`RequestBuilder::max_redirects`] sets it.
-    pub(crate) fn execute_with<'a, T: crate::transport::Transport>(
-        &'a self,
-        http: &'a T,
-        request: Request,
-        max_redirects: Option<usize>,
-    ) -> impl Future<Output = Result<Response>> + Send + 'a {
-        let span = request_span(&request);
-        // A lazily built client loads its first credential on first use (boxed: once per client).
-        let sent = if self.shared.is_ready_here() {
-            Either::Left(self.shared.execute(http, request, max_redirects))
-        } else {
-            Either::Right(Box::pin(async move {
-                self.ready().await?;
-                self.shared.execute(http, request, max_redirects).await
-            }))
-        };
-        sent.instrument(span)
-    }
-
-    /// Sends through another transport (a skin's: the rest of a middleware chain), with the same
-    /// engine as [`execute`](Self::execute). `max_redirects`: the request's own redirect limit
-    /// (a [`MaxRedirects`](crate::MaxRedirects) extension), `None` for the client's.
-    #[cfg_attr(not(any(feature = "middleware", feature = "tower")), allow(dead_code))]
-    pub(crate) async fn execute_via<T: crate::transport::Transport>(
-        &self,
-        transport: &T,
-        request: Request,
-        max_redirects: Option<usize>,
-    ) -> Result<Response> {
-        if !self.shared.is_ready_here() {
-            self.ready().await?;
-        }
-        let span = request_span(&request);
-        self.shared
-            .execute(transport, request, max_redirects)
-            .instrument(span)
-            .await
+    /// Loads the first credential and starts watching the source, if that has not happened
+    /// yet; fails, naming the source and the cause, when no valid credential can be loaded
+    /// (then the next call tries again). [`ClientBuilder::build`](crate::ClientBuilder::build)
+    /// awaits it; a client from [`build_lazy`](crate::ClientBuilder::build_lazy) runs it on
+    /// first use, or when you call it (the fail-fast check). Concurrent callers share one load.
+    /// In a forked child it starts the client's watch again (the parent's is not there).
+    pub async fn ready(&self) -> Result<()> {
+        self.engine.ready().await
     }
 
     /// Re-loads the source now. Returns the version in use afterwards. On a source error the
     /// current credential stays and the error is returned.
     pub async fn refresh(&self) -> Result<String> {
-        if !self.shared.is_started() {
-            self.ready().await?;
-            return Ok(self.credential_version());
-        }
-        if !self.shared.is_ready_here() {
-            self.ready().await?;
-        }
-        self.shared.refresh_now().await?;
-        Ok(self.credential_version())
+        self.engine.refresh().await
     }
 
     /// The version of the credential requests use now (never the key itself).
     pub fn credential_version(&self) -> String {
-        self.shared.store.current().version().to_owned()
+        self.engine.credential_version()
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        self.engine.counters().snapshot()
+    }
+
+    /// Fresh, stale but serving, or failing — with since when and why. Cheap: no I/O.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), keyswap::Error> {
+    /// use keyswap::{Client, HealthState, Source};
+    /// let client = Client::builder().source(Source::fixed("k")).build().await?;
+    /// assert_eq!(client.health().state, HealthState::Fresh);
+    /// # Ok(()) }
+    /// ```
+    pub fn health(&self) -> Health {
+        self.engine.health()
     }
 
     /// The counters of the TLS identity (handshakes, rotations, refusals), when the client has
-    /// one ([`ClientBuilder::identity`]).
+    /// one ([`ClientBuilder::identity`](crate::ClientBuilder::identity)).
     pub fn tls_stats(&self) -> Option<crate::tls::TlsStats> {
-        self.shared.tls.as_ref().map(|t| t.stats())
+        self.engine.tls().map(|t| t.stats())
     }
 
     /// The version of the client certificate handshakes present now (a hash of its chain,
     /// never key material), when the client has one. Empty until it is loaded.
     pub fn identity_version(&self) -> Option<String> {
-        self.shared.tls.as_ref().map(|t| t.version())
+        self.engine.tls().map(|t| t.version())
     }
 
     /// Whether this client counts `response` as "the credential was rejected", judging by its
     /// status and headers alone (the statuses of
-    /// [`retry_on_status`](ClientBuilder::retry_on_status), the
-    /// [`retry_on`](ClientBuilder::retry_on) predicate, and what an
-    /// [exchange signer](Auth::signer) reads in status and headers). A response `send` returned
+    /// [`retry_on_status`](crate::ClientBuilder::retry_on_status), the
+    /// [`retry_on`](crate::ClientBuilder::retry_on) predicate, and what an
+    /// [exchange signer](crate::Auth::signer) reads in status and headers). A response `send` returned
     /// with such a status is one the recover path could not absorb. Rejections reported in the
     /// body (Kraken's HTTP 200 errors, Binance's codes in a 400, a
-    /// [`classify_body`](ClientBuilder::classify_body) rule) are not seen here: use
+    /// [`classify_body`](crate::ClientBuilder::classify_body) rule) are not seen here: use
     /// [`classify`](Self::classify) for those.
     pub fn is_credential_rejection(&self, response: &Response) -> bool {
-        self.shared.classifier.by_head(response) == crate::sign::Rejection::Credential
+        self.engine.classifier().by_head(response) == crate::sign::Rejection::Credential
     }
 
     /// What this client's classifier — the one the recover path starts from — says about
-    /// `response`: [`retry_on_status`](ClientBuilder::retry_on_status),
-    /// [`retry_on`](ClientBuilder::retry_on), the exchange signer of its [`Auth`] (however it
-    /// was configured: [`Auth::signer`] or an auth string such as `"binance"`) and
-    /// [`classify_body`](ClientBuilder::classify_body). The body is read only when the signer
+    /// `response`: [`retry_on_status`](crate::ClientBuilder::retry_on_status),
+    /// [`retry_on`](crate::ClientBuilder::retry_on), the exchange signer of its [`Auth`](crate::Auth) (however it
+    /// was configured: [`Auth::signer`](crate::Auth::signer) or an auth string such as `"binance"`) and
+    /// [`classify_body`](crate::ClientBuilder::classify_body). The body is read only when the signer
     /// or the body rule asks for it, at most 64 KiB of it (a body rule reads only JSON, text or
     /// untyped bodies); the response is handed back with its body reading exactly as the
     /// server sent it.
@@ -277,23 +189,23 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn classify(&self, response: Response) -> (crate::Rejection, Response) {
-        self.shared.classifier.classify(response).await
+        self.engine.classifier().classify(response).await
     }
 
     /// The name of the credential source (`file:/path`, `env:NAME`, …).
     pub fn source_name(&self) -> &str {
-        &self.shared.source_name
+        self.engine.source_name()
     }
 
     /// The `reqwest::Client` requests go through. With a TLS identity
-    /// ([`ClientBuilder::identity`]) requests go through the identity's own client instead,
+    /// ([`ClientBuilder::identity`](crate::ClientBuilder::identity)) requests go through the identity's own client instead,
     /// one per certificate; this one only builds them.
     pub fn http_client(&self) -> &reqwest::Client {
-        &self.shared.http
+        self.engine.http()
     }
 
     fn resolve(&self, url: &str) -> Result<Url> {
-        let base = self.shared.base_url.as_ref();
+        let base = self.engine.base_url();
         if let Some(hit) = last_url::get(url, base) {
             return Ok(hit);
         }
@@ -370,21 +282,12 @@ mod last_url {
     }
 }
 
-/// The span every request runs in (its fields are only evaluated when the span is enabled).
-fn request_span(request: &Request) -> tracing::Span {
-    tracing::debug_span!(
-        "keyswap.request",
-        method = %request.method(),
-        url = %display_url(request.url()),
-    )
-}
-
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("keyswap::Client")
-            .field("source", &self.shared.source_name)
-            .field("auth", &self.shared.auth)
-            .field("credential", &*self.shared.store.current())
+            .field("source", &self.engine.source_name())
+            .field("auth", self.engine.auth())
+            .field("credential", &*self.engine.store().current())
             .finish_non_exhaustive()
     }
 }
@@ -401,6 +304,8 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::Source;
 
     fn client(base: Option<&str>) -> Client {
         let mut b = Client::builder().source(Source::fixed("k"));

@@ -21,6 +21,8 @@ struct Inner {
     cause: Option<BoxError>,
     retry_after: Option<Duration>,
     panicked: bool,
+    /// The cause is the server's refusal of the client certificate.
+    certificate_rejected: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +47,7 @@ impl Error {
                 cause: None,
                 retry_after: None,
                 panicked: false,
+                certificate_rejected: false,
             }),
         }
     }
@@ -80,6 +83,12 @@ impl Error {
     }
 
     /// Marks the error as a caught panic (counted in `Stats::background_failures`).
+    /// Marks an error whose cause is the server's refusal of the client certificate.
+    pub(crate) fn certificate_rejected(mut self) -> Self {
+        self.inner.certificate_rejected = true;
+        self
+    }
+
     pub(crate) fn panicked(mut self) -> Self {
         self.inner.panicked = true;
         self
@@ -130,7 +139,7 @@ impl Error {
     /// The server refused the client certificate (a TLS alert such as `certificate_revoked`),
     /// and a refreshed identity did not help. See [`ClientBuilder::identity`](crate::ClientBuilder::identity).
     pub fn is_certificate_rejected(&self) -> bool {
-        crate::tls::refusal(self).is_some()
+        self.inner.certificate_rejected
     }
 
     /// The request timed out.

@@ -1,10 +1,8 @@
-//! `Client::health`: whether the client has a fresh credential, is serving the last good one
+//! [`Client::health`](crate::Client::health)(crate::Client::health): whether the client has a fresh credential, is serving the last good one
 //! while its source fails, or has no valid credential at all.
 
 use std::sync::Mutex;
 use std::time::SystemTime;
-
-use crate::client::Client;
 
 /// The state part of [`Health`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +18,7 @@ pub enum HealthState {
     Failing,
 }
 
-/// A snapshot from [`Client::health`], for readiness probes and dashboards. Never holds a key.
+/// A snapshot from [`Client::health`](crate::Client::health), for readiness probes and dashboards. Never holds a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Health {
@@ -40,14 +38,19 @@ pub struct Health {
 #[derive(Default)]
 pub(crate) struct Tracker(Mutex<Loads>);
 
+/// What the loads reported, as [`Health`] shows it.
 #[derive(Default, Clone)]
-struct Loads {
-    last_success: Option<SystemTime>,
-    failing_since: Option<SystemTime>,
-    last_error: Option<String>,
+pub(crate) struct Loads {
+    pub(crate) last_success: Option<SystemTime>,
+    pub(crate) failing_since: Option<SystemTime>,
+    pub(crate) last_error: Option<String>,
 }
 
 impl Tracker {
+    pub(crate) fn snapshot(&self) -> Loads {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub(crate) fn succeeded(&self, now: SystemTime) {
         let mut loads = self.0.lock().unwrap_or_else(|p| p.into_inner());
         loads.last_success = Some(now);
@@ -58,41 +61,5 @@ impl Tracker {
         let mut loads = self.0.lock().unwrap_or_else(|p| p.into_inner());
         loads.failing_since.get_or_insert(now);
         loads.last_error = Some(err.to_string());
-    }
-}
-
-impl Client {
-    /// Fresh, stale but serving, or failing — with since when and why. Cheap: no I/O.
-    ///
-    /// ```
-    /// # async fn demo() -> Result<(), keyswap::Error> {
-    /// use keyswap::{Client, HealthState, Source};
-    /// let client = Client::builder().source(Source::fixed("k")).build().await?;
-    /// assert_eq!(client.health().state, HealthState::Fresh);
-    /// # Ok(()) }
-    /// ```
-    pub fn health(&self) -> Health {
-        let shared = &self.shared;
-        let loads = shared
-            .health
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let loaded = shared.is_started();
-        let current = shared.store.current();
-        let usable = loaded && current.validate().is_ok() && !shared.store.active_rejected();
-        let state = match (usable, loads.failing_since) {
-            (false, _) => HealthState::Failing,
-            (true, Some(_)) => HealthState::Stale,
-            (true, None) => HealthState::Fresh,
-        };
-        Health {
-            state,
-            credential_version: loaded.then(|| current.version().to_owned()),
-            last_success: loads.last_success,
-            failing_since: loads.failing_since,
-            last_error: loads.last_error,
-        }
     }
 }

@@ -7,13 +7,11 @@ mod background;
 mod builder;
 mod classify;
 mod client;
-mod clock_sync;
 mod config;
 mod credential;
-mod driver;
+mod engine;
 mod env_config;
 mod error;
-mod expiry;
 #[doc(hidden)]
 pub mod fork;
 #[cfg(feature = "fuzzing")]
@@ -21,15 +19,12 @@ pub mod fork;
 pub mod fuzzing;
 mod health;
 mod http_client;
-mod lifecycle;
+mod jitter;
 mod metrics;
 #[cfg(feature = "middleware")]
 mod middleware;
-mod recover;
 mod redirect;
-mod refresh;
 mod request;
-mod request_path;
 mod response;
 mod scope;
 pub mod sign;

@@ -129,7 +129,8 @@ impl reqwest_middleware::Middleware for Middleware {
             extensions: tokio::sync::Mutex::new(extensions),
         };
         self.client
-            .execute_via(&chain, request, max_redirects)
+            .engine()
+            .execute(&chain, request, max_redirects)
             .await
             .map_err(to_chain)
     }

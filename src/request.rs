@@ -1,12 +1,13 @@
 //! `RequestBuilder`: reqwest's builder, delegated, with `send` going through keyswap.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Body, Request, Response};
 use serde::Serialize;
 
-use crate::client::Client;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 /// A request being built; mirrors [`reqwest::RequestBuilder`]. Finish with
@@ -16,16 +17,16 @@ use crate::error::{Error, Result};
 /// on a retry), so the builder can be kept and cloned freely.
 #[must_use = "a RequestBuilder does nothing until it is sent"]
 pub struct RequestBuilder {
-    client: Client,
+    engine: Arc<Engine>,
     inner: Result<reqwest::RequestBuilder>,
     /// This request's redirect limit; `None`: the client's.
     max_redirects: Option<usize>,
 }
 
 impl RequestBuilder {
-    pub(crate) fn new(client: Client, inner: Result<reqwest::RequestBuilder>) -> Self {
+    pub(crate) fn new(engine: Arc<Engine>, inner: Result<reqwest::RequestBuilder>) -> Self {
         RequestBuilder {
-            client,
+            engine,
             inner,
             max_redirects: None,
         }
@@ -92,7 +93,7 @@ impl RequestBuilder {
     /// ([`DEFAULT_MAX_REDIRECTS`](crate::DEFAULT_MAX_REDIRECTS) unless it was changed).
     ///
     /// Honoured by [`send`](Self::send). A `reqwest::Request` from [`build`](Self::build) cannot
-    /// carry it (reqwest keeps its extensions private): [`Client::execute`] follows the
+    /// carry it (reqwest keeps its extensions private): [`Client::execute`](crate::Client::execute) follows the
     /// client's setting. In a middleware or tower stack, put a
     /// [`MaxRedirects`](crate::MaxRedirects) extension on the request instead.
     ///
@@ -126,18 +127,18 @@ impl RequestBuilder {
     pub async fn send(self) -> Result<Response> {
         // The builder's own handle: no second reference-count round trip on the shared client.
         let RequestBuilder {
-            client,
+            engine,
             inner,
             max_redirects,
         } = self;
         let request = inner?.build().map_err(Error::request)?;
-        client.execute_own(request, max_redirects).await
+        engine.execute_own(request, max_redirects).await
     }
 
     /// Sends the request as [`send`](Self::send) does — the same credential store, recover
     /// path (one refresh in flight per client, shared by every caller), redirect handling,
     /// counters and metrics — but through `http` instead of the client's own
-    /// [`http_client`](Client::http_client): its connection pool, its settings.
+    /// [`http_client`](crate::Client::http_client): its connection pool, its settings.
     ///
     /// For callers that keep one `reqwest::Client` per thread or per runtime under one keyswap
     /// client, so that each thread's connections live on the runtime that thread drives (the
@@ -164,12 +165,12 @@ impl RequestBuilder {
     /// ```
     pub async fn send_with(self, http: &reqwest::Client) -> Result<Response> {
         let RequestBuilder {
-            client,
+            engine,
             inner,
             max_redirects,
         } = self;
         let request = inner?.build().map_err(Error::request)?;
-        client.execute_with(http, request, max_redirects).await
+        engine.execute(http, request, max_redirects).await
     }
 
     /// A copy of this builder, `None` when the body is a stream.
@@ -179,7 +180,7 @@ impl RequestBuilder {
             Err(e) => Err(Error::builder(e.to_string())),
         };
         Some(RequestBuilder {
-            client: self.client.clone(),
+            engine: self.engine.clone(),
             inner,
             max_redirects: self.max_redirects,
         })

@@ -1,7 +1,7 @@
 //! The one abstract step the engine needs from a skin: "send this request, once". `Client`
 //! sends through its `reqwest::Client`; the reqwest-middleware skin through the rest of the
 //! middleware chain. Everything else — attach, classify, recover, re-sign, redirects — is the
-//! engine's, in `request_path.rs` and `recover.rs`, the same for every skin.
+//! engine's (`engine/`), the same for every skin.
 
 use std::future::Future;
 

@@ -180,7 +180,7 @@ impl FileState {
             let weak = Arc::downgrade(&signal);
             crate::background::spawn(async move {
                 loop {
-                    tokio::time::sleep(crate::driver::jittered(interval)).await;
+                    tokio::time::sleep(crate::jitter::jittered(interval)).await;
                     let Some(signal) = weak.upgrade() else {
                         return;
                     };

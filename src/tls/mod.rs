@@ -20,7 +20,6 @@
 mod alert;
 mod generation;
 mod identity;
-mod recover;
 mod resolver;
 mod send;
 mod source;
@@ -28,9 +27,10 @@ mod state;
 mod trust;
 mod watch;
 
-pub(crate) use alert::refusal;
+pub(crate) use alert::{Refusal, Refused, refusal, refusal_name};
 pub(crate) use generation::Configure;
 pub use identity::MAX_PEM_BYTES;
+pub(crate) use send::SentOn;
 pub use source::{DEFAULT_IDENTITY_POLL_INTERVAL, IdentitySource, TrustSource};
 pub(crate) use state::Tls;
 pub use state::TlsStats;

@@ -39,15 +39,15 @@ impl Transport for Tls {
                     Ok(resp)
                 }
                 Err(err) => Err(match identity_refusal(&err) {
-                    Some(alert) => {
-                        Error::new(Kind::Request, "HTTP request failed").with_cause(Refused {
+                    Some(alert) => Error::new(Kind::Request, "HTTP request failed")
+                        .with_cause(Refused {
                             generation: generation.id,
                             version: generation.identity.version.clone(),
                             at: std::time::Instant::now(),
                             alert,
                             source: Box::new(redact_reqwest(err)),
                         })
-                    }
+                        .certificate_rejected(),
                     None => Error::request(err),
                 }),
             }

@@ -184,7 +184,7 @@ impl Fetcher {
                 // asked first, which the other clients of this source rely on.
                 let task = crate::background::spawn(async move {
                     loop {
-                        tokio::time::sleep(crate::driver::jittered(interval)).await;
+                        tokio::time::sleep(crate::jitter::jittered(interval)).await;
                         // During a `Retry-After` pause a tick would only make every client
                         // load, be refused by the gate and count a source error: tick when it
                         // is over instead.

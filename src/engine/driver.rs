@@ -21,7 +21,7 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use futures_util::FutureExt;
 
-use crate::client::Shared;
+use super::{Engine, load};
 use crate::source::Changes;
 use crate::time::Time;
 
@@ -50,7 +50,7 @@ enum Trigger {
 /// Starts the driver, on keyswap's background runtime (it outlives the caller's runtime), if
 /// the source has anything to drive it; returns its abort handle. `reload_first`: re-load
 /// at once (a forked child's new watch: a change may have happened since the fork).
-pub(crate) fn spawn(shared: &Arc<Shared>, reload_first: bool) -> Option<tokio::task::AbortHandle> {
+pub(crate) fn spawn(shared: &Arc<Engine>, reload_first: bool) -> Option<tokio::task::AbortHandle> {
     let changes = shared.source.0.changes();
     let poll = shared.source.0.poll_interval().filter(|p| !p.is_zero());
     let expires = shared.store.current().expires_at().is_some();
@@ -61,7 +61,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, reload_first: bool) -> Option<tokio::t
 }
 
 /// Runs the driver loop, restarting it (with backoff) whenever it panics.
-async fn supervise(shared: Weak<Shared>, changes: Option<Changes>, reload_first: bool) {
+async fn supervise(shared: Weak<Engine>, changes: Option<Changes>, reload_first: bool) {
     let mut changes = changes;
     let mut restarts = ExponentialBuilder::default()
         .with_min_delay(RESTART_MIN)
@@ -121,7 +121,7 @@ fn backoff(poll: Option<Duration>) -> ExponentialBackoff {
         .build()
 }
 
-async fn run(shared: Weak<Shared>, mut changes: Option<Changes>, reload_first: bool) {
+async fn run(shared: Weak<Engine>, mut changes: Option<Changes>, reload_first: bool) {
     let mut failing: Option<Failing> = None;
     let mut reload_now = reload_first;
     loop {
@@ -147,7 +147,7 @@ async fn run(shared: Weak<Shared>, mut changes: Option<Changes>, reload_first: b
                         ),
                         None => current.time_to_expiry_at(now).map(expiry_wait),
                     };
-                    match (poll.map(jittered), expiry) {
+                    match (poll.map(crate::jitter::jittered), expiry) {
                         (Some(p), Some(e)) => Some(p.min(e)),
                         (p, e) => p.or(e),
                     }
@@ -177,7 +177,7 @@ async fn run(shared: Weak<Shared>, mut changes: Option<Changes>, reload_first: b
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        match shared.reload_in_background(quick_retries).await {
+        match load::reload_in_background(&shared, quick_retries).await {
             Ok(_) => failing = None,
             Err(err) => {
                 let state = failing.get_or_insert_with(|| Failing {
@@ -226,13 +226,6 @@ async fn next_trigger(
         trigger = changed => trigger,
         trigger = timer => trigger,
     }
-}
-
-/// `interval` ±20 %, so a fleet of clients does not poll in lockstep. Saturating: an
-/// interval too large to scale stays as it is.
-pub(crate) fn jittered(interval: Duration) -> Duration {
-    let factor = 0.8 + 0.4 * fastrand::f64();
-    Duration::try_from_secs_f64(interval.as_secs_f64() * factor).unwrap_or(interval)
 }
 
 /// How long to wait before re-loading a credential that expires in `ttl`: a buffer of a

@@ -1,0 +1,145 @@
+//! The attempt loop: attach the credential, send and classify; sign again after a timestamp or
+//! nonce rejection; hand a credential rejection to the recover path. One hop: the caller's
+//! request, or one of the redirects `redirect.rs` follows.
+
+use reqwest::{Request, Response};
+use url::Origin;
+
+use super::classify::{self, Attempt};
+use super::refresh::Failed;
+use super::{Engine, attach, clock_sync, recover, recover_identity, renewal};
+use crate::error::{Error, Result};
+use crate::sign::Rejection;
+use crate::transport::Transport;
+
+/// Sends one hop. Returns the response and, when the body can be replayed, the request
+/// without credential (for a retry or a redirect to build on). `first`: `None` for the
+/// caller's own request, the origin of the caller's request for a redirect's hop.
+///
+/// The state of every request in flight is what the caches hold under concurrency, and each
+/// level of `async fn` adds its arguments (a `Request` is 264 bytes) and its child future to
+/// it: so the steady path is this future alone (the request moved into it once), and what is
+/// rare (recovery, re-signing, reading a body to classify it, learning the clock) is boxed.
+///
+/// A plain `fn` around an `async move` block: the block uses the captured request in place
+/// (an `async fn` keeps its argument and a second copy of it in its state).
+#[allow(clippy::manual_async_fn)] // deliberate, see above
+pub(super) fn send_scoped<'a, T: Transport>(
+    engine: &'a Engine,
+    transport: &'a T,
+    mut request: Request,
+    first: Option<&'a Origin>,
+) -> impl Future<Output = Result<(Response, Option<Request>)>> + 'a {
+    async move {
+        // `first` is `None` only on the caller's own request (not on a redirect's hop):
+        // counted here, when its future is first polled.
+        if first.is_none() {
+            engine.counters.requests.inc();
+        }
+        // The one copy the request path makes: reqwest consumes the request it sends, and a
+        // retry needs it again. Bodies are reference-counted bytes; a stream yields `None`.
+        let replay = request.try_clone();
+        let (resp, replay) = 'sent: {
+            if !engine.scope.admits(request.url(), first) {
+                let resp = transport.send(request).await?;
+                break 'sent (resp, replay);
+            }
+            engine.scope.check_transport(request.url())?;
+            if renewal::must_renew_first(engine) {
+                // A short-lived credential in its mandatory window (boxed: rare).
+                Box::pin(renewal::renew_before_send(engine)).await?;
+            }
+            if clock_sync::clock_pending(engine) {
+                // Once per signing client (its first request): boxed, off every request's future.
+                Box::pin(clock_sync::clock_ready(engine, transport, request.url())).await;
+            }
+            let mut resigned = false;
+            loop {
+                let sent = engine.time.now();
+                let (sent_with, probing) = attach::attach(engine, &mut request)?;
+                // `send`, inlined (one level less on every request's future).
+                let signed_at = classify::signed_at(engine);
+                let resp = match transport.send(request).await {
+                    Ok(resp) => resp,
+                    // mTLS: a refused client certificate has its own recover path (boxed: rare).
+                    Err(err) if engine.tls.is_some() => {
+                        break 'sent Box::pin(recover_identity::recover_refused(
+                            engine, transport, replay, err,
+                        ))
+                        .await?;
+                    }
+                    Err(err) => return Err(err),
+                };
+                let attempt = match classify::judge_head(engine, signed_at, resp) {
+                    Ok(attempt) => attempt,
+                    Err(resp) => Box::pin(classify::judge_body(engine, resp)).await,
+                };
+                let resp = match attempt {
+                    Attempt::Accepted(resp) => {
+                        // Only when the store holds something this acceptance clears
+                        // (a rejection, a rotation wait): one relaxed load.
+                        if probing || engine.store.attends(sent_with) {
+                            engine.store.accepted(sent_with, sent);
+                        }
+                        break 'sent (resp, replay);
+                    }
+                    Attempt::Resign(kind, resp) => {
+                        // A timestamp or nonce rejection: the order was not placed. Sign again
+                        // (after re-learning the clock) and retry, once. A replay always clones
+                        // again (its body, if any, is bytes): checked here, cloned after the wait.
+                        if resigned || replay.is_none() {
+                            break 'sent (resp, replay);
+                        }
+                        engine.counters.resigns.inc();
+                        if kind == Rejection::Timestamp {
+                            Box::pin(clock_sync::relearn_clock(engine, transport, &resp)).await;
+                        }
+                        let Some(again) = replay.as_ref().and_then(Request::try_clone) else {
+                            break 'sent (resp, replay);
+                        };
+                        tracing::debug!(?kind, "signing again after a rejected timestamp or nonce");
+                        resigned = true;
+                        request = again;
+                        continue;
+                    }
+                    Attempt::Rejected(resp) => {
+                        if let Some(cred) = engine.store.find(sent_with) {
+                            engine.metrics.rejected(&cred);
+                        }
+                        resp
+                    }
+                };
+                let Some(template) = replay else {
+                    tracing::debug!(
+                        "authentication failed on a streamed body; it cannot be replayed, not retrying"
+                    );
+                    break 'sent (resp, None);
+                };
+                let failed = Failed {
+                    sent,
+                    at: engine.time.now(),
+                };
+                // Boxed with the template it owns: the recover path is rare and its state is
+                // large; inline, it would bloat every request's future.
+                break 'sent Box::pin(async move {
+                    let resp = match engine.tls {
+                        // mTLS: the identity is refreshed first (`recover_identity.rs`).
+                        Some(_) => {
+                            recover_identity::recover_rejected_identity(
+                                engine, transport, &template, sent_with, failed, resp,
+                            )
+                            .await?
+                        }
+                        None => {
+                            recover::recover(engine, transport, &template, sent_with, failed, resp)
+                                .await?
+                        }
+                    };
+                    Ok::<_, Error>((resp, Some(template)))
+                })
+                .await?;
+            }
+        };
+        Ok((resp, replay))
+    }
+}
