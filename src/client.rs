@@ -169,7 +169,7 @@ impl Client {
     /// [`Rejection::Credential`](crate::Rejection::Credential) on a response
     /// [`send`](RequestBuilder::send) returned means the recover path could not absorb the
     /// rejection: the credential itself is bad. The one place that decides it, for every skin
-    /// (the Python bindings' `raise_for_status` asks here).
+    /// (a response `send` returned carries the verdict already: [`verdict`](crate::verdict)).
     ///
     /// ```
     /// # async fn demo() -> keyswap::Result<()> {
