@@ -49,8 +49,9 @@ pub struct Response {
     content: OnceLock<bytes::Bytes>,
     /// The unread body of a `stream=True` response.
     stream: Mutex<Option<Stream>>,
-    /// Body bytes received so far (shared with the stream reading them).
-    downloaded: Arc<AtomicU64>,
+    /// A `stream=True` body's bytes received so far (shared with the stream reading them);
+    /// `None` for a body read at once (no counter to allocate on the common path).
+    downloaded: Option<Arc<AtomicU64>>,
     content_obj: OnceLock<Py<PyBytes>>,
     headers_obj: OnceLock<Py<Headers>>,
 }
@@ -70,13 +71,10 @@ fn text_helpers(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
 impl Response {
     pub(crate) fn new(head: Head, body: ResponseBody) -> Response {
         let (content, stream, downloaded) = match body {
-            ResponseBody::Read(b) => {
-                let n = Arc::new(AtomicU64::new(b.len() as u64));
-                (OnceLock::from(b), None, n)
-            }
+            ResponseBody::Read(b) => (OnceLock::from(b), None, None),
             ResponseBody::Stream(s) => {
                 let n = Arc::clone(&s.downloaded);
-                (OnceLock::new(), Some(s), n)
+                (OnceLock::new(), Some(s), Some(n))
             }
         };
         Response {
@@ -266,7 +264,11 @@ impl Response {
     /// decompress: these are the bytes the server sent).
     #[getter]
     fn num_bytes_downloaded(&self) -> u64 {
-        self.downloaded.load(Relaxed)
+        match (self.content.get(), &self.downloaded) {
+            (Some(body), _) => body.len() as u64,
+            (None, Some(streamed)) => streamed.load(Relaxed),
+            (None, None) => 0,
+        }
     }
 
     /// Time from sending the request to the response: with its body read, or (``stream=True``)
