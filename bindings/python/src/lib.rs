@@ -2,6 +2,13 @@
 //!
 //! Everything here wraps the Rust core; no credential logic is re-implemented. The Python
 //! package `keyswap` (python/keyswap/__init__.py) re-exports these names.
+//!
+//! A request, in order: `client` (the classes) → `prepare` (Python arguments to Rust, GIL
+//! held) → where it runs: `thread_runtime` / `sync_runtime` (+ `spin`, `signals`) for the
+//! blocking `Client`, `shared_runtime` + `bridge` for `AsyncClient`, each with its `pools` →
+//! `send` (the core attaches, signs, classifies, recovers, follows redirects) → `response`
+//! (+ `headers`, `streaming`, `sent_request`). Building a client: `client_options` (and
+//! `from_env`, `on_rotate`) into `client_state`. Forks: `fork`, `keeper`.
 
 mod auth;
 #[cfg(unix)]
