@@ -13,23 +13,22 @@
 //! client certificate of the CA, HTTP/1.1 keep-alive, 2 worker threads), and sends
 //! `GET /v1/ticker` from `concurrency` tasks in a closed loop (a multi-thread Tokio runtime, 2
 //! workers) with each contender in turn, the order alternating every round:
-//! - `reqwest`: `reqwest::Client` with `Identity::from_pem` and the CA as its only root;
-//! - `keyswap`: `keyswap::Client` with `IdentitySource::pem_files` and `TrustSource::pem_file`
-//!   (watched; the identity unchanged during the run), no key;
-//! - `keyswap-fixed`: a `keyswap::Client` sending through the `reqwest` contender's client
-//!   (`http_client`, fixed identity): keyswap's request path without the rotating identity.
+//! `reqwest` (fixed `Identity`), `keyswap` (rotating identity) and `keyswap-fixed` (keyswap's
+//! request path over the `reqwest` contender's client), see `support/mtls_stage.rs`.
+//! `mtls_cost` counts the same in instructions (deterministic, under callgrind).
 //!
 //! Per round: requests, and the process's CPU time (sum over its threads of the first field of
 //! `/proc/self/task/*/schedstat`, ns) as a delta. At the end: the medians of CPU per request
 //! and the median of the per-round ratios keyswap / reqwest (target ≤ 1.02).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+#[path = "support/mtls_stage.rs"]
+mod mtls_stage;
+
+use mtls_stage::{Clients, Contender, Server, arg, median};
 
 fn process_cpu_ns() -> u64 {
     let mut total = 0;
@@ -47,133 +46,6 @@ fn process_cpu_ns() -> u64 {
     total
 }
 
-/// Writes ca.crt, server.pem (chain + key), client.crt, client.key into `dir`.
-fn make_pki(dir: &Path) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "bench-ca");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf = |names: Vec<String>| {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(names).unwrap();
-        p.not_before = (SystemTime::now() - Duration::from_secs(60)).into();
-        p.not_after = (SystemTime::now() + Duration::from_secs(86400)).into();
-        let cert = p.signed_by(&key, &issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = leaf(vec!["127.0.0.1".into()]);
-    let (client_cert, client_key) = leaf(vec!["client.bench".into()]);
-    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("server.pem"), server_cert + &server_key).unwrap();
-    std::fs::write(dir.join("client.crt"), client_cert).unwrap();
-    std::fs::write(dir.join("client.key"), client_key).unwrap();
-}
-
-/// The server process: prints its port, serves until stdin closes.
-fn serve(dir: &Path) {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let pem = std::fs::read(dir.join("server.pem")).unwrap();
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(&pem).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        let ca = std::fs::read(dir.join("ca.crt")).unwrap();
-        for c in CertificateDer::pem_slice_iter(&ca) {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("{}", listener.local_addr().unwrap().port());
-        // Exit when the parent goes away.
-        std::thread::spawn(|| {
-            let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
-            std::process::exit(0);
-        });
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut buf = Vec::with_capacity(4096);
-                let mut chunk = [0u8; 4096];
-                loop {
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                    buf.drain(..end);
-                    let body = br#"{"symbol":"BTCUSDT","price":"97000.01"}"#;
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                        body.len()
-                    );
-                    let mut out = head.into_bytes();
-                    out.extend_from_slice(body);
-                    if tls.write_all(&out).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Contender {
-    Reqwest,
-    Keyswap,
-    KeyswapFixed,
-}
-
-impl Contender {
-    fn name(self) -> &'static str {
-        match self {
-            Contender::Reqwest => "reqwest",
-            Contender::Keyswap => "keyswap",
-            Contender::KeyswapFixed => "keyswap-fixed",
-        }
-    }
-}
-
-struct Clients {
-    reqwest: reqwest::Client,
-    keyswap: keyswap::Client,
-    /// keyswap's request path over the `reqwest` contender's client (fixed `Identity`): what
-    /// keyswap costs without its rotating identity.
-    fixed: keyswap::Client,
-    url: String,
-}
-
 async fn round(
     clients: &Arc<Clients>,
     who: Contender,
@@ -188,19 +60,7 @@ async fn round(
             let (clients, stop, count) = (clients.clone(), stop.clone(), count.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let resp = match who {
-                        Contender::Reqwest => {
-                            clients.reqwest.get(&clients.url).send().await.unwrap()
-                        }
-                        Contender::Keyswap => {
-                            clients.keyswap.get(&clients.url).send().await.unwrap()
-                        }
-                        Contender::KeyswapFixed => {
-                            clients.fixed.get(&clients.url).send().await.unwrap()
-                        }
-                    };
-                    assert!(resp.status().is_success());
-                    resp.bytes().await.unwrap();
+                    clients.call(who).await;
                     count.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -214,78 +74,18 @@ async fn round(
     (count.load(Ordering::Relaxed), process_cpu_ns() - cpu0)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--serve") {
-        serve(&PathBuf::from(&args[i + 1]));
-        return;
-    }
+    mtls_stage::serve_if_asked(&args);
     let rounds: usize = arg(&args, "--rounds", 11);
     let secs: f64 = arg(&args, "--secs", 0.6);
     let concurrency: usize = arg(&args, "--concurrency", 8);
+    let server = Server::start();
 
-    let dir = tempfile::tempdir().unwrap();
-    make_pki(dir.path());
-    let mut server = Command::new(std::env::current_exe().unwrap())
-        .arg("--serve")
-        .arg(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut port,
-    )
-    .unwrap();
-    let url = format!("https://127.0.0.1:{}/v1/ticker", port.trim());
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = mtls_stage::two_workers();
     rt.block_on(async {
-        let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
-        let identity = reqwest::Identity::from_pem(&[read("client.crt"), read("client.key")].concat()).unwrap();
-        let reqwest = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .tls_certs_only([reqwest::Certificate::from_pem(&read("ca.crt")).unwrap()])
-            .identity(identity)
-            .build()
-            .unwrap();
-        let keyswap = keyswap::Client::builder()
-            .identity(keyswap::tls::IdentitySource::pem_files(
-                dir.path().join("client.crt"),
-                dir.path().join("client.key"),
-            ))
-            .trust(keyswap::tls::TrustSource::pem_file(dir.path().join("ca.crt")))
-            .build()
-            .await
-            .unwrap();
-        let fixed = keyswap::Client::builder()
-            .source(keyswap::Source::fixed("unused"))
-            .auth(keyswap::Auth::none())
-            .http_client(reqwest.clone())
-            .build()
-            .await
-            .unwrap();
-        let clients = Arc::new(Clients { reqwest, keyswap, fixed, url });
-        let all = [Contender::Reqwest, Contender::Keyswap, Contender::KeyswapFixed];
+        let clients = Arc::new(Clients::new(&server).await);
+        let all = Contender::ALL;
         // Warm up: connections open, TLS sessions established.
         for who in all {
             round(&clients, who, concurrency, 0.3).await;
@@ -337,6 +137,5 @@ fn main() {
             stats.handshakes
         );
     });
-    drop(server.stdin.take());
-    let _ = server.wait();
+    drop(server);
 }

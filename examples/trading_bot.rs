@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use exchange::{Exchange, Flavour};
-use keyswap::sign::BinanceSigner;
+use keyswap::sign::HmacSigner;
 use keyswap::{Auth, Client, Source};
 
 fn write_pair(path: &Path, key: &str, secret: &str) -> std::io::Result<()> {
@@ -64,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = |file: &Path| {
         Client::builder()
             .source(Source::file(file))
-            .auth(Auth::signer(BinanceSigner::new())) // recvWindow 5000, clock learned at start
+            .auth(Auth::signer(HmacSigner::binance())) // recvWindow 5000, clock learned at start
             .base_url(server.uri())
             .http_client(pool.clone())
             .build()

@@ -11,6 +11,8 @@ use crate::credential::Credential;
 use crate::error::{Error, Kind, Result};
 use crate::sign::{SignContext, Signer};
 
+mod parse;
+
 type SignFn = dyn Fn(&mut reqwest::Request, &Credential) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     + Send
     + Sync;
@@ -101,15 +103,17 @@ impl Auth {
         Auth(Placement::Sign(Arc::new(signer)))
     }
 
-    /// An exchange signer ([`BinanceSigner`](crate::sign::BinanceSigner),
+    /// An exchange signer ([`HmacSigner::binance`](crate::sign::HmacSigner::binance),
     /// [`KrakenSigner`](crate::sign::KrakenSigner), …, or your own [`Signer`]): it signs every
     /// attempt afresh with the client's server-time clock and nonces, and tells the client how
     /// its exchange reports a rejected credential, timestamp or nonce (including in a body, as
     /// Kraken's HTTP 200 errors).
     ///
     /// ```
-    /// use keyswap::{Auth, sign::BinanceSigner};
-    /// let auth = Auth::signer(BinanceSigner::new().recv_window_ms(5000));
+    /// use keyswap::{Auth, sign::HmacSigner};
+    /// let auth = Auth::signer(HmacSigner::binance().recv_window_ms(5000)?);
+    /// # let _ = auth;
+    /// # Ok::<(), keyswap::Error>(())
     /// ```
     pub fn signer(signer: impl Signer) -> Auth {
         Auth(Placement::Signer(Arc::new(signer)))

@@ -3,38 +3,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{Response, StatusCode, Url};
+use reqwest::Url;
 
 use crate::auth::Auth;
-use crate::classify::{BodyRule, Classifier, ResponsePredicate};
+use crate::classify::Classifier;
 use crate::client::Client;
 use crate::engine::{Engine, Parts};
 use crate::error::{Error, Result};
+use crate::rejection_policy::RejectionPolicy;
+use crate::rotation_policy::RotationPolicy;
 use crate::scope::Scope;
-use crate::sign::Rejection;
 use crate::source::Source;
 use crate::stats::{RotateHook, Rotation};
 use crate::store::{Etiquette, Store};
 use crate::time::{AsyncSleep, Time, TimeSource};
-
-/// Default for [`ClientBuilder::overlap_window`]: how long the previous credential stays
-/// usable as a fallback after a rotation.
-pub const DEFAULT_OVERLAP_WINDOW: Duration = Duration::from_secs(30);
-/// Default for [`ClientBuilder::await_rotation`]: how long requests wait for a source that
-/// has not delivered the new credential yet.
-pub const DEFAULT_AWAIT_ROTATION: Duration = Duration::from_secs(1);
-/// Default for [`ClientBuilder::load_timeout`]: the bound on one load of the source.
-pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default for [`ClientBuilder::propagation_hold`]: how long requests stay on the previous
-/// credential while the server has not propagated the new one (bounded by the overlap window).
-pub const DEFAULT_PROPAGATION_HOLD: Duration = Duration::from_secs(30);
-/// Default for [`ClientBuilder::probe_interval`]: during a propagation hold, at most one request
-/// per interval tries the new credential.
-pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_millis(200);
-/// Default for [`ClientBuilder::max_redirects`].
-pub const DEFAULT_MAX_REDIRECTS: usize = 10;
-/// Default for [`ClientBuilder::retry_on_status`]: 401 Unauthorized.
-pub const DEFAULT_AUTH_FAILURE_STATUSES: &[u16] = &[401];
 
 /// Configures and builds a [`Client`]; from [`Client::builder`].
 #[must_use]
@@ -45,14 +27,9 @@ pub struct ClientBuilder {
     base_url: Option<String>,
     allowed_origins: Vec<String>,
     allow_insecure_http: bool,
-    statuses: Vec<StatusCode>,
-    predicate: Option<ResponsePredicate>,
-    body_rule: Option<BodyRule>,
+    rejection: Option<RejectionPolicy>,
     sync_clock: bool,
-    overlap: Duration,
-    hold: Duration,
-    probe_every: Duration,
-    await_rotation: Duration,
+    rotation: RotationPolicy,
     load_timeout: Duration,
     max_redirects: usize,
     hooks: Vec<RotateHook>,
@@ -62,7 +39,6 @@ pub struct ClientBuilder {
     identity: Option<crate::tls::IdentitySource>,
     trust: Option<crate::tls::TrustSource>,
     tls_http: Option<crate::tls::Configure>,
-    statuses_set: bool,
 }
 
 impl Client {
@@ -76,6 +52,11 @@ impl Client {
 }
 
 impl ClientBuilder {
+    /// Default of [`load_timeout`](Self::load_timeout): 5 s.
+    pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default of [`max_redirects`](Self::max_redirects): 10.
+    pub const DEFAULT_MAX_REDIRECTS: usize = 10;
+
     pub(crate) fn new() -> Self {
         ClientBuilder {
             source: None,
@@ -84,23 +65,17 @@ impl ClientBuilder {
             base_url: None,
             allowed_origins: Vec::new(),
             allow_insecure_http: false,
-            statuses: statuses(DEFAULT_AUTH_FAILURE_STATUSES),
-            predicate: None,
-            body_rule: None,
+            rejection: None,
             sync_clock: true,
-            overlap: DEFAULT_OVERLAP_WINDOW,
-            hold: DEFAULT_PROPAGATION_HOLD,
-            probe_every: DEFAULT_PROBE_INTERVAL,
-            await_rotation: DEFAULT_AWAIT_ROTATION,
-            load_timeout: DEFAULT_LOAD_TIMEOUT,
-            max_redirects: DEFAULT_MAX_REDIRECTS,
+            rotation: RotationPolicy::default(),
+            load_timeout: Self::DEFAULT_LOAD_TIMEOUT,
+            max_redirects: Self::DEFAULT_MAX_REDIRECTS,
             hooks: Vec::new(),
             time_source: None,
             sleep: None,
             identity: None,
             trust: None,
             tls_http: None,
-            statuses_set: false,
         }
     }
 
@@ -154,55 +129,6 @@ impl ClientBuilder {
         self
     }
 
-    /// The statuses that mean "credential rejected" and start the recover path. Replaces the
-    /// set. Default: [`DEFAULT_AUTH_FAILURE_STATUSES`] (401); add 403 for APIs that use it.
-    /// A gRPC trailers-only answer counts as the status its code stands for
-    /// (`UNAUTHENTICATED` as 401, `PERMISSION_DENIED` as 403), so this set decides for gRPC too.
-    pub fn retry_on_status(mut self, codes: &[u16]) -> Self {
-        self.statuses = statuses(codes);
-        self.statuses_set = true;
-        self
-    }
-
-    /// A further test for "credential rejected", on status and headers (for APIs that answer
-    /// 400 or 200 with an auth error marker). Default: none.
-    pub fn retry_on<F>(mut self, predicate: F) -> Self
-    where
-        F: Fn(&Response) -> bool + Send + Sync + 'static,
-    {
-        self.predicate = Some(Arc::new(predicate));
-        self
-    }
-
-    /// A test on the response body, for APIs that say in the body what kind of rejection it is
-    /// (an HTTP 200 with an error array, a 400 with an error code). Bodies that are JSON, text
-    /// or untyped and at most 64 KiB are read for it, and handed back to you unchanged: the
-    /// response you get reads exactly as the server sent it. Return
-    /// [`Rejection::Credential`] to start the recover path, [`Rejection::Timestamp`] or
-    /// [`Rejection::Nonce`] to have the request signed again and retried once, and
-    /// [`Rejection::None`] otherwise. An [exchange signer](Auth::signer) brings its own.
-    /// Default: none (status and headers decide; no body is read).
-    ///
-    /// ```
-    /// use keyswap::{Client, Rejection, Source};
-    /// let builder = Client::builder()
-    ///     .source(Source::env("API_KEY"))
-    ///     .classify_body(|_status, _headers, body| {
-    ///         if body.windows(11).any(|w| w == b"invalid key") {
-    ///             Rejection::Credential
-    ///         } else {
-    ///             Rejection::None
-    ///         }
-    ///     });
-    /// ```
-    pub fn classify_body<F>(mut self, rule: F) -> Self
-    where
-        F: Fn(StatusCode, &reqwest::header::HeaderMap, &[u8]) -> Rejection + Send + Sync + 'static,
-    {
-        self.body_rule = Some(Arc::new(rule));
-        self
-    }
-
     /// With an [exchange signer](Auth::signer): whether to learn the server's clock from the
     /// exchange's time endpoint when the client is built (with a [base URL](Self::base_url);
     /// without one, before the first request, from its origin). The offset is kept up to date
@@ -213,50 +139,32 @@ impl ClientBuilder {
         self
     }
 
-    /// How long after a rotation the previous credential may be tried when the new one is
-    /// rejected (a server still propagating the new key accepts the old). Zero turns the
-    /// fallback off. Default: [`DEFAULT_OVERLAP_WINDOW`] (30 s).
-    pub fn overlap_window(mut self, window: Duration) -> Self {
-        self.overlap = window;
+    /// Which answers mean "the credential was rejected" and start the recover path (refresh,
+    /// retry, fallback, bounded wait): statuses, a test on status and headers, a test on the
+    /// body. An [exchange signer](Auth::signer) brings its own rules on top. Default:
+    /// [`RejectionPolicy::default`] (401); with an [identity](Self::identity), 401 and 403.
+    pub fn rejection_policy(mut self, policy: RejectionPolicy) -> Self {
+        self.rejection = Some(policy);
         self
     }
 
-    /// Rotation etiquette: when the new credential is rejected while the previous one is
-    /// accepted (the server has not propagated the new key yet), requests stay on the previous
-    /// one for up to this long, or until the overlap window ends, whichever is sooner; one
-    /// request per [`probe_interval`](Self::probe_interval) tries the new one meanwhile, and
-    /// the first it is accepted, every request switches to it. Without the hold every request
-    /// would meet a rejection first, and exchanges and gateways count failed authentications.
-    /// Zero turns the hold off. Default: [`DEFAULT_PROPAGATION_HOLD`] (30 s).
-    pub fn propagation_hold(mut self, hold: Duration) -> Self {
-        self.hold = hold;
+    /// How the client rides out a rotation: the fallback to the previous credential, the
+    /// propagation hold and its probes, the bounded wait for a source that lags. Default:
+    /// [`RotationPolicy::default`].
+    pub fn rotation_policy(mut self, policy: RotationPolicy) -> Self {
+        self.rotation = policy;
         self
     }
 
-    /// During a propagation hold, how often one request tries the new credential.
-    /// Default: [`DEFAULT_PROBE_INTERVAL`] (200 ms).
-    pub fn probe_interval(mut self, interval: Duration) -> Self {
-        self.probe_every = interval;
-        self
-    }
-
-    /// How long requests wait for a new credential when a refresh returns the same one the
-    /// server just rejected (revoked before the new key reached the source). The wait is
-    /// shared by concurrent requests and happens once per credential; zero turns it off.
-    /// Default: [`DEFAULT_AWAIT_ROTATION`] (1 s).
-    pub fn await_rotation(mut self, wait: Duration) -> Self {
-        self.await_rotation = wait;
-        self
-    }
-
-    /// The bound on one load of the source. Default: [`DEFAULT_LOAD_TIMEOUT`] (5 s).
+    /// The bound on one load of the source. Default:
+    /// [`DEFAULT_LOAD_TIMEOUT`](Self::DEFAULT_LOAD_TIMEOUT) (5 s).
     pub fn load_timeout(mut self, timeout: Duration) -> Self {
         self.load_timeout = timeout;
         self
     }
 
     /// How many redirects one request may follow; zero returns 3xx responses as they are.
-    /// Default: [`DEFAULT_MAX_REDIRECTS`] (10).
+    /// Default: [`DEFAULT_MAX_REDIRECTS`](Self::DEFAULT_MAX_REDIRECTS) (10).
     pub fn max_redirects(mut self, max: usize) -> Self {
         self.max_redirects = max;
         self
@@ -298,8 +206,8 @@ impl ClientBuilder {
     /// again); a certificate alert from the server (`bad_certificate`, `certificate_revoked`,
     /// `certificate_expired`, `unknown_ca`, `access_denied`) or a 401/403 refreshes the
     /// identity once for all callers and retries on a new connection, with the same bounded
-    /// [`await_rotation`](Self::await_rotation) as keys. With an identity the default
-    /// [`retry_on_status`](Self::retry_on_status) is 401 and 403. Without a
+    /// [`await_rotation`](RotationPolicy::await_rotation) as keys. With an identity the default
+    /// [`rejection_policy`](Self::rejection_policy) is 401 and 403. Without a
     /// [`source`](Self::source), the identity is the only credential (and [`Auth::none`] the
     /// default). Requests go through a `reqwest::Client` keyswap builds per identity:
     /// [`http_client`](Self::http_client) does not apply to them, [`tls_http`](Self::tls_http)
@@ -397,17 +305,18 @@ impl ClientBuilder {
                 ));
             }
         };
-        let mut auth_statuses = self.statuses;
-        if self.identity.is_some() && !self.statuses_set {
-            auth_statuses = statuses(&[401, 403]);
-        }
+        let rejection = match self.rejection {
+            Some(policy) => policy,
+            None if self.identity.is_some() => RejectionPolicy::for_identity(),
+            None => RejectionPolicy::default(),
+        };
         let tls = self.identity.map(|identity| {
             Arc::new(crate::tls::Tls::new(
                 identity,
                 self.trust,
                 self.tls_http,
                 self.load_timeout,
-                self.await_rotation,
+                self.rotation.await_rotation,
                 identity_only,
             ))
         });
@@ -435,9 +344,9 @@ impl ClientBuilder {
             http,
             store: Store::unloaded(
                 Etiquette {
-                    overlap: self.overlap,
-                    hold: self.hold,
-                    probe_every: self.probe_every,
+                    overlap: self.rotation.overlap_window,
+                    hold: self.rotation.propagation_hold,
+                    probe_every: self.rotation.probe_interval,
                 },
                 self.hooks,
                 source_name,
@@ -445,16 +354,14 @@ impl ClientBuilder {
             ),
             source,
             classifier: Classifier {
-                statuses: auth_statuses,
-                predicate: self.predicate,
-                body_rule: self.body_rule,
+                policy: rejection,
                 signer: auth.as_signer().cloned(),
             },
             auth,
             sync_clock: self.sync_clock,
             scope: Scope::new(&origins, self.allow_insecure_http),
             base_url,
-            await_rotation: self.await_rotation,
+            await_rotation: self.rotation.await_rotation,
             load_timeout: self.load_timeout,
             max_redirects: self.max_redirects,
             time,
@@ -462,13 +369,6 @@ impl ClientBuilder {
         });
         Ok(Client::new(engine))
     }
-}
-
-fn statuses(codes: &[u16]) -> Vec<StatusCode> {
-    codes
-        .iter()
-        .filter_map(|c| StatusCode::from_u16(*c).ok())
-        .collect()
 }
 
 fn parse_url(url: &str) -> Result<Url> {

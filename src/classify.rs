@@ -7,7 +7,7 @@
 //! server rejects before sending any message (an auth interceptor does), that status is in the
 //! response's headers (a "trailers-only" response) and is read here like an HTTP status, mapped
 //! as the gRPC spec maps HTTP statuses to gRPC codes: UNAUTHENTICATED (16) counts as 401,
-//! PERMISSION_DENIED (7) as 403. So the statuses given to `retry_on_status` decide for gRPC
+//! PERMISSION_DENIED (7) as 403. So the statuses of the [`RejectionPolicy`] decide for gRPC
 //! too (by default 401: UNAUTHENTICATED). A `grpc-status` sent in real trailers, after the
 //! response's messages, is not seen: it arrives after the body, when the caller reads it.
 
@@ -16,11 +16,9 @@ use std::sync::Arc;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName};
 use reqwest::{Response, StatusCode};
 
+use crate::rejection_policy::RejectionPolicy;
 use crate::response::{MAX_CLASSIFIED_BODY, buffered};
 use crate::sign::{Rejection, Signer};
-
-pub(crate) type ResponsePredicate = Arc<dyn Fn(&Response) -> bool + Send + Sync>;
-pub(crate) type BodyRule = Arc<dyn Fn(StatusCode, &HeaderMap, &[u8]) -> Rejection + Send + Sync>;
 
 /// The engine's verdict on a response it returned, carried in the response's extensions so
 /// that no skin classifies again (see [`verdict`]). Set only when it is not
@@ -49,15 +47,13 @@ pub fn verdict(resp: &Response) -> Rejection {
 }
 
 pub(crate) struct Classifier {
-    pub(crate) statuses: Vec<StatusCode>,
-    pub(crate) predicate: Option<ResponsePredicate>,
-    pub(crate) body_rule: Option<BodyRule>,
+    pub(crate) policy: RejectionPolicy,
     pub(crate) signer: Option<Arc<dyn Signer>>,
 }
 
 impl Classifier {
-    /// The verdict from status and headers alone (`retry_on_status`, `retry_on`, and what a
-    /// signer can tell without the body).
+    /// The verdict from status and headers alone (the [`RejectionPolicy`]'s statuses and test, and
+    /// what a signer can tell without the body).
     pub(crate) fn by_head(&self, resp: &Response) -> Rejection {
         if let Some(signer) = &self.signer {
             let verdict = signer.classify(resp.status(), resp.headers(), None);
@@ -73,13 +69,13 @@ impl Classifier {
     }
 
     /// "Credential rejected" by status (or, for gRPC, the HTTP status its code stands for) or
-    /// by the `retry_on` predicate.
+    /// by the policy's test on status and headers.
     fn rejects(&self, resp: &Response) -> bool {
         let status = resp.status();
-        self.statuses.contains(&status)
+        self.policy.statuses.contains(&status)
             || (status == StatusCode::OK
-                && grpc_as_http(resp.headers()).is_some_and(|s| self.statuses.contains(&s)))
-            || self.predicate.as_ref().is_some_and(|p| p(resp))
+                && grpc_as_http(resp.headers()).is_some_and(|s| self.policy.statuses.contains(&s)))
+            || self.policy.predicate.as_ref().is_some_and(|p| p(resp))
     }
 
     /// Whether classifying `resp` reads its body: a signer asks for it, or a body rule is set and
@@ -90,7 +86,7 @@ impl Classifier {
             .signer
             .as_ref()
             .is_some_and(|s| s.needs_body(status, headers));
-        signer_reads || (self.body_rule.is_some() && textual(headers))
+        signer_reads || (self.policy.body_rule.is_some() && textual(headers))
     }
 
     /// The verdict, reading the body (at most [`MAX_CLASSIFIED_BODY`] bytes) only when a signer
@@ -111,7 +107,7 @@ impl Classifier {
         if self.rejects(&resp) {
             return (Rejection::Credential, resp);
         }
-        if let (Some(rule), Some(body)) = (&self.body_rule, &body) {
+        if let (Some(rule), Some(body)) = (&self.policy.body_rule, &body) {
             let verdict = rule(status, headers, body);
             return (verdict, resp);
         }

@@ -144,32 +144,14 @@ impl Client {
         self.engine.tls().map(|t| t.version())
     }
 
-    /// Whether this client counts `response` as "the credential was rejected", judging by its
-    /// status and headers alone (the statuses of
-    /// [`retry_on_status`](crate::ClientBuilder::retry_on_status), the
-    /// [`retry_on`](crate::ClientBuilder::retry_on) predicate, and what an
-    /// [exchange signer](crate::Auth::signer) reads in status and headers). A response `send` returned
-    /// with such a status is one the recover path could not absorb. Rejections reported in the
-    /// body (Kraken's HTTP 200 errors, Binance's codes in a 400, a
-    /// [`classify_body`](crate::ClientBuilder::classify_body) rule) are not seen here: use
-    /// [`classify`](Self::classify) for those.
-    pub fn is_credential_rejection(&self, response: &Response) -> bool {
-        self.engine.classifier().by_head(response) == crate::sign::Rejection::Credential
-    }
-
-    /// What this client's classifier — the one the recover path starts from — says about
-    /// `response`: [`retry_on_status`](crate::ClientBuilder::retry_on_status),
-    /// [`retry_on`](crate::ClientBuilder::retry_on), the exchange signer of its [`Auth`](crate::Auth) (however it
-    /// was configured: [`Auth::signer`](crate::Auth::signer) or an auth string such as `"binance"`) and
-    /// [`classify_body`](crate::ClientBuilder::classify_body). The body is read only when the signer
-    /// or the body rule asks for it, at most 64 KiB of it (a body rule reads only JSON, text or
-    /// untyped bodies); the response is handed back with its body reading exactly as the
-    /// server sent it.
-    ///
-    /// [`Rejection::Credential`](crate::Rejection::Credential) on a response
-    /// [`send`](RequestBuilder::send) returned means the recover path could not absorb the
-    /// rejection: the credential itself is bad. The one place that decides it, for every skin
-    /// (a response `send` returned carries the verdict already: [`verdict`](crate::verdict)).
+    /// What this client's classifier — the one the recover path starts from — says about a
+    /// response obtained elsewhere: its [`RejectionPolicy`](crate::RejectionPolicy) and the
+    /// exchange signer of its [`Auth`](crate::Auth) (however it was configured:
+    /// [`Auth::signer`](crate::Auth::signer) or an auth string such as `"binance"`). For a
+    /// response this client returned, the verdict is already known: [`crate::verdict`].
+    /// The body is read only when the signer or the body rule asks for it, at most 64 KiB of
+    /// it (a body rule reads only JSON, text or untyped bodies); the response is handed back
+    /// with its body reading exactly as the server sent it.
     ///
     /// ```
     /// # async fn demo() -> keyswap::Result<()> {
@@ -180,7 +162,8 @@ impl Client {
     ///     .base_url("https://api.kraken.com")
     ///     .build()
     ///     .await?;
-    /// let resp = kraken.post("/0/private/Balance").send().await?;
+    /// // A response that did not come through `kraken` (another HTTP stack, a replay).
+    /// let resp = keyswap::reqwest::get("https://api.kraken.com/0/private/Balance").await?;
     /// // Kraken answers a revoked key with HTTP 200 {"error":["EAPI:Invalid key"]}.
     /// let (verdict, resp) = kraken.classify(resp).await;
     /// if verdict == Rejection::Credential {

@@ -184,7 +184,7 @@ impl Credential {
     /// credential, within this process. Keyed with a random key of the process (SipHash), so it
     /// neither reveals the key nor lets anyone who sees it confirm a guessed key offline; the
     /// same credential has another fingerprint in another process.
-    pub fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
 

@@ -90,7 +90,7 @@ impl RequestBuilder {
     /// the credential goes along (never to another origin than the configured ones), and more
     /// hops than the limit fail with an error for which [`Error::is_redirect`] is true, as with
     /// the client's setting. Default: the client's setting
-    /// ([`DEFAULT_MAX_REDIRECTS`](crate::DEFAULT_MAX_REDIRECTS) unless it was changed).
+    /// ([`DEFAULT_MAX_REDIRECTS`](crate::ClientBuilder::DEFAULT_MAX_REDIRECTS) unless it was changed).
     ///
     /// Honoured by [`send`](Self::send). A `reqwest::Request` from [`build`](Self::build) cannot
     /// carry it (reqwest keeps its extensions private): [`Client::execute`](crate::Client::execute) follows the

@@ -1,9 +1,14 @@
 //! Rebuilding a `reqwest::Response`: with another URL (a credential stripped from it), or with
 //! its body read into memory (to classify it) and handed back byte for byte.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
+use http_body::Frame;
 use http_body_util::BodyExt;
 use reqwest::{Response, Url};
+
+use crate::body::{Failed, Prefixed};
 
 /// The largest body read to classify a response (an exchange error is a few hundred bytes).
 pub(crate) const MAX_CLASSIFIED_BODY: usize = 64 * 1024;
@@ -49,61 +54,18 @@ pub(crate) async fn buffered(resp: Response, max: usize) -> (Response, Option<By
                     read.extend_from_slice(&data);
                 }
                 if read.len() > max {
-                    let rest = Prefixed {
-                        prefix: Some(Bytes::from(read)),
-                        rest: body,
-                    };
+                    let read = VecDeque::from([Frame::data(Bytes::from(read))]);
+                    let rest = Prefixed::new(read, Box::pin(body));
                     let resp = http::Response::from_parts(parts, reqwest::Body::wrap(rest));
                     return (Response::from(resp), None);
                 }
             }
             Some(Err(err)) => {
-                let rest = Prefixed {
-                    prefix: Some(Bytes::from(read)),
-                    rest: Failed(Some(err)),
-                };
+                let read = VecDeque::from([Frame::data(Bytes::from(read))]);
+                let rest = Prefixed::new(read, Box::pin(Failed(Some(err))));
                 let resp = http::Response::from_parts(parts, reqwest::Body::wrap(rest));
                 return (Response::from(resp), None);
             }
         }
-    }
-}
-
-/// A body: `prefix`, then whatever `rest` yields.
-struct Prefixed<B> {
-    prefix: Option<Bytes>,
-    rest: B,
-}
-
-impl<B> http_body::Body for Prefixed<B>
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-{
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        if let Some(prefix) = self.prefix.take() {
-            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(prefix))));
-        }
-        std::pin::Pin::new(&mut self.rest).poll_frame(cx)
-    }
-}
-
-/// A body that fails with the error the original body failed with.
-struct Failed(Option<reqwest::Error>);
-
-impl http_body::Body for Failed {
-    type Data = Bytes;
-    type Error = reqwest::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        std::task::Poll::Ready(self.0.take().map(Err))
     }
 }

@@ -112,7 +112,7 @@ pub struct Stats {
     /// Source loads that failed or produced an invalid credential (the last good one was kept).
     pub source_errors: u64,
     /// Requests that tried the newest credential during a propagation hold (see
-    /// [`ClientBuilder::probe_interval`](crate::ClientBuilder::probe_interval)).
+    /// [`RotationPolicy::probe_interval`](crate::RotationPolicy::probe_interval)).
     pub probes: u64,
     /// Attempts signed again and retried once because the server rejected their timestamp
     /// (after re-learning its clock) or their nonce. Not counted in `auth_failures`.

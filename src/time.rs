@@ -84,6 +84,17 @@ impl fmt::Debug for Sleep {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
+/// A shared clock is a clock (an `Arc<dyn TimeSource>` passed where `impl TimeSource` is asked).
+impl<T: TimeSource + ?Sized> TimeSource for Arc<T> {
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+
+    fn system_time(&self) -> SystemTime {
+        (**self).system_time()
+    }
+}
+
 impl TimeSource for SystemClock {
     fn now(&self) -> Instant {
         Instant::now()
@@ -106,9 +117,13 @@ impl AsyncSleep for TokioSleep {
 }
 
 /// Time that moves only when told to: a [`TimeSource`] and an [`AsyncSleep`] in one, for
-/// tests. Cheap to clone; clones share the same time.
+/// tests (of the engine's timers, and of the signers' timestamps and nonces). Cheap to clone;
+/// clones share the same time.
 ///
-/// It starts at the instant and wall-clock time of its creation. A sleep completes once
+/// It starts at the instant and wall-clock time of its creation (or at a wall-clock time of
+/// your choosing, [`starting_at`](Self::starting_at)). [`advance`](Self::advance) moves both;
+/// [`set_system_time`](Self::set_system_time) steps the wall clock alone, as an NTP step does,
+/// so a test can put the host clock behind or ahead. A sleep completes once
 /// [`advance`](Self::advance) has moved time to or past its deadline; a zero sleep completes at
 /// once. Every sleep asked for is recorded ([`sleeps`](Self::sleeps)), and
 /// [`pending_sleeps`](Self::pending_sleeps) tells how many are waiting, so a test can wait
@@ -120,13 +135,14 @@ pub struct ManualTime {
 
 struct Manual {
     start: Instant,
-    start_system: SystemTime,
     state: Mutex<ManualState>,
 }
 
-#[derive(Default)]
 struct ManualState {
     elapsed: Duration,
+    /// The wall clock stood at `system` when `elapsed` was `system_set_at`.
+    system: SystemTime,
+    system_set_at: Duration,
     next_id: u64,
     /// Sleeps polled and not yet due: id → (deadline as elapsed time, waker).
     waiting: HashMap<u64, (Duration, Waker)>,
@@ -136,13 +152,41 @@ struct ManualState {
 impl ManualTime {
     /// Manual time starting now.
     pub fn new() -> Self {
+        ManualTime::starting_at(SystemTime::now())
+    }
+
+    /// Manual time whose wall clock starts at `system` (the monotonic instant starts now).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use keyswap::time::{ManualTime, TimeSource};
+    ///
+    /// let time = ManualTime::starting_at(UNIX_EPOCH + Duration::from_millis(1_499_827_319_559));
+    /// time.advance(Duration::from_millis(1));
+    /// assert_eq!(time.system_time(), UNIX_EPOCH + Duration::from_millis(1_499_827_319_560));
+    /// ```
+    pub fn starting_at(system: SystemTime) -> Self {
         ManualTime {
             inner: Arc::new(Manual {
                 start: Instant::now(),
-                start_system: SystemTime::now(),
-                state: Mutex::new(ManualState::default()),
+                state: Mutex::new(ManualState {
+                    elapsed: Duration::ZERO,
+                    system,
+                    system_set_at: Duration::ZERO,
+                    next_id: 0,
+                    waiting: HashMap::new(),
+                    asked: Vec::new(),
+                }),
             }),
         }
+    }
+
+    /// Steps the wall clock to `system`, forwards or backwards, leaving the monotonic instant
+    /// and every sleep as they are; later [`advance`](Self::advance)s move it on from there.
+    pub fn set_system_time(&self, system: SystemTime) {
+        let mut state = self.state();
+        state.system = system;
+        state.system_set_at = state.elapsed;
     }
 
     fn state(&self) -> MutexGuard<'_, ManualState> {
@@ -207,11 +251,9 @@ impl TimeSource for ManualTime {
     }
 
     fn system_time(&self) -> SystemTime {
-        let elapsed = self.elapsed();
-        self.inner
-            .start_system
-            .checked_add(elapsed)
-            .unwrap_or(self.inner.start_system)
+        let state = self.state();
+        let since = state.elapsed.saturating_sub(state.system_set_at);
+        state.system.checked_add(since).unwrap_or(state.system)
     }
 }
 
@@ -405,6 +447,7 @@ mod tests {
     #[tokio::test]
     async fn timeout_is_measured_on_the_injected_clock() {
         let manual = ManualTime::new();
+        let wall_start = manual.system_time();
         let time = Time::new(Arc::new(manual.clone()), Arc::new(manual.clone()));
         let waiter = {
             let time = time.clone();
@@ -421,10 +464,23 @@ mod tests {
         assert!(!waiter.is_finished());
         manual.advance(Duration::from_secs(1));
         assert!(waiter.await.unwrap().is_err());
-        assert_eq!(
-            manual.system_time(),
-            manual.inner.start_system + Duration::from_secs(60)
-        );
+        assert_eq!(manual.system_time(), wall_start + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_wall_clock_starts_where_asked_moves_with_advance_and_steps_alone() {
+        let epoch_ms = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        let time = ManualTime::starting_at(epoch_ms(1_000_000));
+        let t0 = time.now();
+        time.advance(Duration::from_millis(60));
+        assert_eq!(time.system_time(), epoch_ms(1_000_060));
+        // A step back: the wall clock moves, the monotonic instant does not.
+        time.set_system_time(epoch_ms(990_000));
+        assert_eq!(time.system_time(), epoch_ms(990_000));
+        assert_eq!(time.now() - t0, Duration::from_millis(60));
+        time.advance(Duration::from_millis(5));
+        assert_eq!(time.system_time(), epoch_ms(990_005));
+        assert_eq!(time.now() - t0, Duration::from_millis(65));
     }
 
     #[test]

@@ -28,7 +28,7 @@
 //! "trailers-only" response: what tonic sends for a `Status` returned by an interceptor or a
 //! unary handler). keyswap reads it like an HTTP status, as the gRPC spec maps them:
 //! UNAUTHENTICATED (16) counts as 401 and PERMISSION_DENIED (7) as 403, so
-//! [`retry_on_status`](crate::ClientBuilder::retry_on_status) decides for gRPC too (by default:
+//! the [`RejectionPolicy`](crate::RejectionPolicy) statuses decide for gRPC too (by default:
 //! UNAUTHENTICATED is a credential rejection, absorbed like a 401). When keyswap cannot absorb
 //! it, the caller gets the server's answer: tonic reports `Code::Unauthenticated`. Limit: a
 //! `grpc-status` sent in real trailers, after response messages (a streaming call failing
@@ -81,7 +81,6 @@
 //! # let _ = service; Ok(()) }
 //! ```
 
-use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
@@ -93,6 +92,7 @@ use http_body_util::BodyExt;
 use reqwest::{Request, Response};
 use tower::ServiceExt;
 
+use crate::body::Prefixed;
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
 use crate::transport::Transport;
@@ -289,10 +289,7 @@ where
         "request body streamed (still streaming, larger than the bound, or with trailers): \
          it is sent once and not retried after a rejection"
     );
-    let rest = Prefixed {
-        read: read.into(),
-        rest: body,
-    };
+    let rest = Prefixed::new(read.into(), body);
     Ok(reqwest::Body::wrap(SyncBody::new(rest)))
 }
 
@@ -320,47 +317,6 @@ fn concat(frames: Vec<Frame<Bytes>>, len: usize) -> Bytes {
             }
             all.freeze()
         }
-    }
-}
-
-/// A body: the frames already read, then the rest of the original.
-struct Prefixed<B: ?Sized> {
-    read: VecDeque<Frame<Bytes>>,
-    rest: Pin<Box<B>>,
-}
-
-impl<B: HttpBody<Data = Bytes> + ?Sized> HttpBody for Prefixed<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<std::result::Result<Frame<Bytes>, B::Error>>> {
-        let this = self.get_mut();
-        match this.read.pop_front() {
-            Some(frame) => Poll::Ready(Some(Ok(frame))),
-            None => this.rest.as_mut().poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.read.is_empty() && self.rest.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let read: u64 = self
-            .read
-            .iter()
-            .filter_map(|f| f.data_ref().map(|d| d.len() as u64))
-            .sum();
-        let rest = self.rest.size_hint();
-        let mut hint = SizeHint::new();
-        hint.set_lower(rest.lower().saturating_add(read));
-        if let Some(upper) = rest.upper() {
-            hint.set_upper(upper.saturating_add(read));
-        }
-        hint
     }
 }
 
@@ -408,6 +364,7 @@ impl<B: HttpBody + Unpin> HttpBody for SyncBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
 
     /// A body yielding `script` in order; `None` is one `Pending` (its waker woken at once).
     struct Scripted(VecDeque<Option<Frame<Bytes>>>);

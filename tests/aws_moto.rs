@@ -210,7 +210,7 @@ async fn follows_a_put_secret_value_rotation_and_falls_back_to_awsprevious() {
         .source(source())
         .auth(Auth::header(KEY_HEADER))
         .base_url(api_server.uri())
-        .await_rotation(Duration::ZERO)
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::ZERO))
         .build()
         .await
         .unwrap();

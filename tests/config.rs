@@ -360,7 +360,9 @@ async fn from_env_reads_the_keyswap_variables() {
     assert!(shown.contains("Auth::header(x-api-key)"), "{shown}");
     assert!(shown.contains("https://api.example.com"), "{shown}");
     let client = builder
-        .overlap_window(std::time::Duration::from_secs(5))
+        .rotation_policy(
+            keyswap::RotationPolicy::default().overlap_window(std::time::Duration::from_secs(5)),
+        )
         .build()
         .await
         .unwrap();

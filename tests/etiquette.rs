@@ -49,7 +49,9 @@ async fn while_the_new_key_propagates_requests_hold_on_the_previous_and_probe_at
     let source = ManualSource::new("old");
     let client = client(&source, &server)
         .await
-        .probe_interval(Duration::from_millis(100))
+        .rotation_policy(
+            keyswap::RotationPolicy::default().probe_interval(Duration::from_millis(100)),
+        )
         .build()
         .await
         .unwrap();
@@ -118,7 +120,7 @@ async fn an_untried_previous_key_is_tried_by_one_request_not_all() {
     let source = ManualSource::new("old");
     let client = client(&source, &server)
         .await
-        .await_rotation(Duration::ZERO)
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::ZERO))
         .build()
         .await
         .unwrap();

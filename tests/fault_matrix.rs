@@ -71,8 +71,11 @@ async fn file_client(path: &std::path::Path, api_server: &MockServer) -> Client 
         .source(Source::file(path).debounce(Duration::from_millis(5)))
         .auth(Auth::header(KEY_HEADER))
         .base_url(api_server.uri())
-        .await_rotation(Duration::ZERO)
-        .overlap_window(Duration::ZERO)
+        .rotation_policy(
+            keyswap::RotationPolicy::default()
+                .await_rotation(Duration::ZERO)
+                .overlap_window(Duration::ZERO),
+        )
         .build()
         .await
         .unwrap()
@@ -158,8 +161,11 @@ async fn endpoint_client(url: &str, api_server: &MockServer) -> Client {
         )
         .auth(Auth::header(KEY_HEADER))
         .base_url(api_server.uri())
-        .await_rotation(Duration::ZERO)
-        .overlap_window(Duration::ZERO)
+        .rotation_policy(
+            keyswap::RotationPolicy::default()
+                .await_rotation(Duration::ZERO)
+                .overlap_window(Duration::ZERO),
+        )
         .build()
         .await
         .unwrap()
@@ -269,7 +275,7 @@ async fn endpoint_connection_faults() {
             )
             .auth(Auth::header(KEY_HEADER))
             .base_url(api_server.uri())
-            .await_rotation(Duration::ZERO)
+            .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::ZERO))
             .build()
             .await;
         // The first load already meets the fault: the build fails fast, naming it.
@@ -320,7 +326,9 @@ async fn concurrent_rejections_of_a_dead_key_do_not_storm_the_source() {
         .source(Source::custom(source.clone()))
         .auth(Auth::header(KEY_HEADER))
         .base_url(server.uri())
-        .await_rotation(Duration::from_millis(300))
+        .rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_millis(300)),
+        )
         .build()
         .await
         .unwrap();

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Api, KEY_HEADER, ManualSource, eventually, version_of, write_atomic};
-use keyswap::{Auth, Client, MAX_CREDENTIAL_BYTES, Source};
+use keyswap::{Auth, Client, Source};
+const MAX_CREDENTIAL_BYTES: usize = Source::MAX_CREDENTIAL_BYTES;
 
 const SECRET: &str = "sup3r-s3cret-marker";
 
@@ -197,11 +198,14 @@ async fn every_duration_setting_works_from_zero_to_max() {
             .source(Source::custom(source.clone()))
             .auth(Auth::header(KEY_HEADER))
             .base_url(server.uri())
-            .overlap_window(d)
-            .await_rotation(d.min(Duration::from_millis(50)))
+            .rotation_policy(
+                keyswap::RotationPolicy::default()
+                    .overlap_window(d)
+                    .await_rotation(d.min(Duration::from_millis(50)))
+                    .propagation_hold(d)
+                    .probe_interval(d),
+            )
             .load_timeout(if d.is_zero() { Duration::MAX } else { d })
-            .propagation_hold(d)
-            .probe_interval(d)
             .build()
             .await
             .unwrap();

@@ -616,7 +616,7 @@ async fn the_reuse_window_never_reuses_a_failure_or_a_fetch_older_than_the_rejec
         )
         .auth(Auth::header(KEY_HEADER))
         .base_url(api_server.uri())
-        .await_rotation(Duration::ZERO)
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::ZERO))
         .build()
         .await
         .unwrap();

@@ -89,7 +89,7 @@ async fn health_is_stale_while_the_source_fails_and_failing_without_a_valid_key(
         .source(Source::custom(source.clone()))
         .auth(Auth::header(KEY_HEADER))
         .base_url(server.uri())
-        .await_rotation(Duration::ZERO)
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::ZERO))
         .build()
         .await
         .unwrap();

@@ -148,7 +148,9 @@ async fn a_refused_connection_carries_no_further_request() {
         .identity(IdentitySource::kubernetes(dir.path()))
         .trust(TrustSource::kubernetes(dir.path()))
         .base_url(server.url.replace("localhost", "127.0.0.1"))
-        .await_rotation(Duration::from_millis(200))
+        .rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_millis(200)),
+        )
         .build()
         .await
         .unwrap();
@@ -386,7 +388,9 @@ async fn a_revoked_identity_with_nothing_newer_fails_naming_the_alert_after_a_bo
     let client = Client::builder()
         .identity(IdentitySource::kubernetes(dir.path()))
         .trust(TrustSource::kubernetes(dir.path()))
-        .await_rotation(Duration::from_millis(300))
+        .rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_millis(300)),
+        )
         .build()
         .await
         .unwrap();

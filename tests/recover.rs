@@ -77,7 +77,7 @@ async fn only_configured_statuses_count_as_auth_failures() {
     source.set("k1");
     let opted_in = client(&source, &server)
         .await
-        .retry_on_status(&[401, 403])
+        .rejection_policy(keyswap::RejectionPolicy::statuses(&[401, 403]).unwrap())
         .build()
         .await
         .unwrap();
@@ -106,11 +106,11 @@ async fn a_response_predicate_can_mark_auth_failures() {
     let source = ManualSource::new("k1");
     let client = client(&source, &server)
         .await
-        .retry_on(|resp| {
+        .rejection_policy(keyswap::RejectionPolicy::default().or_when(|resp| {
             resp.headers()
                 .get("x-error-code")
                 .is_some_and(|v| v == "-2015")
-        })
+        }))
         .build()
         .await
         .unwrap();
@@ -127,7 +127,7 @@ async fn a_request_is_retried_a_bounded_number_of_times() {
     let source = ManualSource::new("unused").always_new();
     let client = client(&source, &server)
         .await
-        .overlap_window(Duration::ZERO)
+        .rotation_policy(keyswap::RotationPolicy::default().overlap_window(Duration::ZERO))
         .build()
         .await
         .unwrap();
@@ -218,8 +218,11 @@ async fn no_fallback_once_the_overlap_window_is_over() {
     let source = ManualSource::new("old");
     let client = client(&source, &server)
         .await
-        .overlap_window(Duration::ZERO)
-        .await_rotation(Duration::ZERO)
+        .rotation_policy(
+            keyswap::RotationPolicy::default()
+                .overlap_window(Duration::ZERO)
+                .await_rotation(Duration::ZERO),
+        )
         .build()
         .await
         .unwrap();
@@ -239,7 +242,7 @@ async fn a_rejected_previous_key_is_not_tried_again() {
     let source = ManualSource::new("old");
     let client = client(&source, &server)
         .await
-        .await_rotation(Duration::ZERO)
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::ZERO))
         .build()
         .await
         .unwrap();
@@ -267,7 +270,7 @@ async fn requests_wait_for_a_rotation_the_source_has_not_delivered_yet() {
     let source = ManualSource::new("k1");
     let client = client(&source, &server)
         .await
-        .await_rotation(Duration::from_secs(3))
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::from_secs(3)))
         .build()
         .await
         .unwrap();
@@ -301,7 +304,7 @@ async fn zero_await_rotation_returns_the_rejection_at_once() {
     let source = ManualSource::new("k1");
     let client = client(&source, &server)
         .await
-        .await_rotation(Duration::ZERO)
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::ZERO))
         .build()
         .await
         .unwrap();
@@ -318,7 +321,7 @@ async fn the_wait_is_shared_and_happens_once_per_version() {
     let wait = Duration::from_millis(400);
     let client = client(&source, &server)
         .await
-        .await_rotation(wait)
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(wait))
         .build()
         .await
         .unwrap();
@@ -449,8 +452,11 @@ async fn a_load_that_began_before_the_failure_does_not_answer_it() {
         .source(Source::custom(source.clone()))
         .auth(Auth::header(KEY_HEADER))
         .base_url(server.uri())
-        .await_rotation(Duration::ZERO)
-        .overlap_window(Duration::ZERO)
+        .rotation_policy(
+            keyswap::RotationPolicy::default()
+                .await_rotation(Duration::ZERO)
+                .overlap_window(Duration::ZERO),
+        )
         .build()
         .await
         .unwrap();
@@ -480,7 +486,9 @@ async fn the_rotation_wait_is_bounded_overall_whatever_the_source_latency() {
     let source = ManualSource::new("k1").with_delay(Duration::from_millis(600));
     let client = client(&source, &server)
         .await
-        .await_rotation(Duration::from_millis(200))
+        .rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_millis(200)),
+        )
         .load_timeout(Duration::from_secs(10))
         .build()
         .await

@@ -92,7 +92,9 @@ async fn a_revocation_after_a_transient_refusal_is_absorbed_and_health_recovers(
     let source = ManualSource::new("k1");
     let client = client(&source, &server)
         .await
-        .await_rotation(Duration::from_millis(300))
+        .rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_millis(300)),
+        )
         .build()
         .await
         .unwrap();
@@ -143,7 +145,9 @@ async fn a_key_accepted_after_a_refusal_stays_the_fallback_at_the_next_rotation(
     let source = ManualSource::new("k1");
     let client = client(&source, &server)
         .await
-        .await_rotation(Duration::from_millis(100))
+        .rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_millis(100)),
+        )
         .build()
         .await
         .unwrap();
@@ -183,7 +187,9 @@ async fn the_newest_refused_then_the_previous_revoked_means_the_newest_is_tried_
     let source = ManualSource::new("k1");
     let client = client(&source, &server)
         .await
-        .await_rotation(Duration::from_millis(200))
+        .rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_millis(200)),
+        )
         .build()
         .await
         .unwrap();

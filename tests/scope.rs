@@ -174,7 +174,8 @@ async fn client_with_redirects(base: &str, max: usize) -> Client {
 async fn a_per_request_redirect_limit_overrides_the_clients() {
     let (home, api) = two_hop_chain().await;
     let hits = || async { home.received_requests().await.unwrap().len() };
-    let default = client_with_redirects(&home.uri(), keyswap::DEFAULT_MAX_REDIRECTS).await;
+    let default =
+        client_with_redirects(&home.uri(), keyswap::ClientBuilder::DEFAULT_MAX_REDIRECTS).await;
 
     // 0: the 3xx as it is, nothing followed (as a client built with max_redirects(0)).
     let resp = default.get("/a").max_redirects(0).send().await.unwrap();

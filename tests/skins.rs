@@ -17,7 +17,7 @@ fn builder(source: &ManualSource) -> keyswap::ClientBuilder {
     Client::builder()
         .source(Source::custom(source.clone()))
         .auth(Auth::header(KEY_HEADER))
-        .await_rotation(Duration::from_secs(2))
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::from_secs(2)))
 }
 
 /// The scenarios, through `send` (absolute URL → status and the URL the response reports).
@@ -290,7 +290,7 @@ async fn middleware_returns_responses_and_errors_without_the_key() {
     let keys = Client::builder()
         .source(Source::fixed("query-LEAKMARKER"))
         .auth(Auth::query("api_key"))
-        .await_rotation(Duration::ZERO)
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::ZERO))
         .build()
         .await
         .unwrap();

@@ -1,8 +1,8 @@
 //! Exact timings of the rotation engine, on injected time ([`keyswap::time::ManualTime`]): the
 //! rotation wait, its poll step, the overlap window, the propagation hold's probes, the load
-//! timeout, the driver's refresh ahead of expiry and health timestamps. Time moves only when a
-//! test says so; no test sleeps for the durations it checks (a 60 s wait is checked in
-//! milliseconds of real time).
+//! timeout, the driver's refresh ahead of expiry, health timestamps and the poll tickers of file
+//! and endpoint sources. Time moves only when a test says so; no test sleeps for the durations
+//! it checks (a 60 s wait is checked in milliseconds of real time).
 
 mod common;
 
@@ -58,7 +58,9 @@ fn get(client: &Client) -> tokio::task::JoinHandle<StatusCode> {
 #[tokio::test]
 async fn a_rejected_request_waits_exactly_the_rotation_wait_then_gets_the_rejection() {
     let (_server, api, _, time, client) = stage(&["new"], "old", |b| {
-        b.await_rotation(Duration::from_secs(60))
+        b.rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_secs(60)),
+        )
     })
     .await;
     let real = Instant::now();
@@ -83,7 +85,9 @@ async fn a_rejected_request_waits_exactly_the_rotation_wait_then_gets_the_reject
 #[tokio::test]
 async fn the_rotation_wait_reloads_the_source_every_poll_step() {
     let (_server, api, source, time, client) = stage(&["new"], "old", |b| {
-        b.await_rotation(Duration::from_secs(10))
+        b.rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_secs(10)),
+        )
     })
     .await;
     let request = get(&client);
@@ -115,9 +119,12 @@ const PAST_BURST_WINDOW: Duration = Duration::from_millis(300);
 #[tokio::test]
 async fn the_previous_key_is_a_fallback_for_exactly_the_overlap_window() {
     let (_server, api, source, time, client) = stage(&["a"], "a", |b| {
-        b.overlap_window(Duration::from_secs(10))
-            .propagation_hold(Duration::ZERO)
-            .await_rotation(Duration::ZERO)
+        b.rotation_policy(
+            keyswap::RotationPolicy::default()
+                .overlap_window(Duration::from_secs(10))
+                .propagation_hold(Duration::ZERO)
+                .await_rotation(Duration::ZERO),
+        )
     })
     .await;
     source.set("b");
@@ -139,8 +146,11 @@ async fn the_previous_key_is_a_fallback_for_exactly_the_overlap_window() {
 #[tokio::test]
 async fn a_burst_of_rejections_right_after_a_load_gathers_for_exactly_20_ms() {
     let (_server, api, source, time, client) = stage(&["a"], "a", |b| {
-        b.propagation_hold(Duration::ZERO)
-            .await_rotation(Duration::ZERO)
+        b.rotation_policy(
+            keyswap::RotationPolicy::default()
+                .propagation_hold(Duration::ZERO)
+                .await_rotation(Duration::ZERO),
+        )
     })
     .await;
     source.set("b");
@@ -162,9 +172,12 @@ async fn a_burst_of_rejections_right_after_a_load_gathers_for_exactly_20_ms() {
 #[tokio::test]
 async fn a_propagation_hold_probes_once_per_interval_and_ends_on_acceptance() {
     let (_server, api, source, time, client) = stage(&["a"], "a", |b| {
-        b.overlap_window(Duration::from_secs(60))
-            .propagation_hold(Duration::from_secs(5))
-            .probe_interval(Duration::from_secs(1))
+        b.rotation_policy(
+            keyswap::RotationPolicy::default()
+                .overlap_window(Duration::from_secs(60))
+                .propagation_hold(Duration::from_secs(5))
+                .probe_interval(Duration::from_secs(1)),
+        )
     })
     .await;
     source.set("b");
@@ -312,4 +325,133 @@ async fn health_timestamps_come_from_the_injected_clock() {
     let health = client.health();
     assert_eq!(health.failing_since, None);
     assert_eq!(health.last_success, Some(start + Duration::from_secs(12)));
+}
+
+/// Advances manual time by `step` until `cond` holds (at most `steps` times), letting spawned
+/// work run a moment of real time after each step.
+async fn advance_until(
+    time: &ManualTime,
+    step: Duration,
+    steps: usize,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
+    for _ in 0..steps {
+        if cond() {
+            return true;
+        }
+        time.advance(step);
+        tokio::time::sleep(ms(20)).await;
+    }
+    cond()
+}
+
+#[tokio::test]
+async fn a_file_is_polled_on_the_injected_clock() {
+    // No change events: only the poll ticker sees the new key. Its 60 s interval passes in
+    // manual time; in real time the test takes well under a second.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api_key");
+    common::write_atomic(&path, b"k1");
+    let time = ManualTime::new();
+    let source = Source::file(&path)
+        .watch(false)
+        .poll_interval(Some(Duration::from_secs(60)))
+        .sleep_impl(time.clone());
+    let client = build(Client::builder().source(source), &time).await;
+    let first = client.credential_version();
+    common::write_atomic(&path, b"k2");
+    let_run().await;
+    assert_eq!(
+        client.credential_version(),
+        first,
+        "no poll before the interval"
+    );
+    let rotated = advance_until(&time, Duration::from_secs(5), 40, || {
+        client.credential_version() != first
+    })
+    .await;
+    assert!(
+        rotated,
+        "the poll ran on manual time (60 s ±20 % within 200 s)"
+    );
+    assert_eq!(client.credential_version(), common::version_of("k2"));
+}
+
+#[tokio::test]
+async fn an_endpoint_is_polled_on_the_injected_clock() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let key = Arc::new(std::sync::Mutex::new("k1"));
+    let served = Arc::clone(&key);
+    Mock::given(method("GET"))
+        .respond_with(move |_: &wiremock::Request| {
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({ "key": *served.lock().unwrap() }))
+        })
+        .mount(&server)
+        .await;
+    let time = ManualTime::new();
+    let source = Source::http(&server.uri())
+        .key_pointer("/key")
+        .poll_interval(Some(Duration::from_secs(300)))
+        .sleep_impl(time.clone());
+    let client = build(Client::builder().source(source), &time).await;
+    let first = client.credential_version();
+    *key.lock().unwrap() = "k2";
+    let_run().await;
+    assert_eq!(
+        client.credential_version(),
+        first,
+        "no poll before the interval"
+    );
+    let rotated = advance_until(&time, Duration::from_secs(30), 40, || {
+        client.credential_version() != first
+    })
+    .await;
+    assert!(
+        rotated,
+        "the poll ran on manual time (300 s ±20 % within 1200 s)"
+    );
+    assert_eq!(client.credential_version(), common::version_of("k2"));
+}
+
+#[tokio::test]
+async fn signed_timestamps_read_the_injected_clock() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    // A wall clock far from the host's: a signer reading the host's would be years off.
+    let start = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let time = ManualTime::starting_at(start);
+    let client = build(
+        Client::builder()
+            .source(Source::fixed(Credential::new("key").with_secret("secret")))
+            .auth(keyswap::Auth::signer(keyswap::sign::HmacSigner::binance()))
+            .sync_clock(false)
+            .base_url(server.uri()),
+        &time,
+    )
+    .await;
+    // One request: its answer's `Date` (the host's time, from the server) then corrects the
+    // clock, as it should.
+    client.get("/api/v3/account").send().await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let ts: Vec<u128> = requests
+        .iter()
+        .map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "timestamp")
+                .map(|(_, v)| v.parse().unwrap())
+                .expect("a signed timestamp")
+        })
+        .collect();
+    let start_ms = 1_700_000_000_000u128;
+    assert_eq!(ts, vec![start_ms], "signed with the injected wall clock");
 }

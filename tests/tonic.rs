@@ -129,7 +129,7 @@ fn manual(source: &ManualSource) -> keyswap::ClientBuilder {
     Client::builder()
         .source(Source::custom(source.clone()))
         .auth(Auth::header(KEY_HEADER))
-        .await_rotation(Duration::from_secs(2))
+        .rotation_policy(keyswap::RotationPolicy::default().await_rotation(Duration::from_secs(2)))
 }
 
 #[tokio::test]
@@ -231,7 +231,9 @@ async fn a_key_the_source_cannot_replace_surfaces_as_unauthenticated() {
     let keys = Client::builder()
         .source(Source::fixed("grpc-LEAKMARKER"))
         .auth(Auth::header(KEY_HEADER))
-        .await_rotation(Duration::from_millis(300))
+        .rotation_policy(
+            keyswap::RotationPolicy::default().await_rotation(Duration::from_millis(300)),
+        )
         .build()
         .await
         .unwrap();
@@ -264,7 +266,7 @@ async fn permission_denied_counts_only_when_403_does() {
     let api = GrpcApi::start_rejecting_with(&["k2"], Code::PermissionDenied).await;
     let source = ManualSource::new("k1");
     let keys = manual(&source)
-        .retry_on_status(&[401, 403])
+        .rejection_policy(keyswap::RejectionPolicy::statuses(&[401, 403]).unwrap())
         .build()
         .await
         .unwrap();

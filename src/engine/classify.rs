@@ -37,7 +37,11 @@ pub(super) async fn send<T: Transport>(
 
 /// When a signing client sends an attempt: the time its `Date` sample is taken against.
 pub(super) fn signed_at(engine: &Engine) -> Option<SystemTime> {
-    engine.classifier.signer.is_some().then(SystemTime::now)
+    engine
+        .classifier
+        .signer
+        .is_some()
+        .then(|| engine.time.system_time())
 }
 
 /// The answer to an attempt sent at `signed_at`: its `Date` recorded for a signer's clock,

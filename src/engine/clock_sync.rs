@@ -20,16 +20,20 @@ const TIME_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Signing {
     clock: Clock,
     nonces: Nonces,
+    /// The wall clock the samples are taken against (the client's).
+    host: std::sync::Arc<dyn crate::time::TimeSource>,
     /// Whether the clock is learned from the signer's time endpoint.
     sync: bool,
     learned: tokio::sync::OnceCell<()>,
 }
 
 impl Signing {
-    pub(crate) fn new(sync: bool) -> Self {
+    /// Server time and nonces read `time`'s clock: an injected one moves signers' timestamps.
+    pub(crate) fn new(sync: bool, time: &crate::time::Time) -> Self {
         Signing {
-            clock: Clock::new(),
-            nonces: Nonces::new(),
+            clock: Clock::with_time_source(time.clock()),
+            nonces: Nonces::with_time_source(time.clock()),
+            host: time.clock(),
             sync,
             learned: tokio::sync::OnceCell::new(),
         }
@@ -43,7 +47,8 @@ impl Signing {
     /// Records an answer's `Date` header, for an attempt sent at `sent`.
     pub(super) fn record_date(&self, resp: &Response, sent: SystemTime) {
         if let Some(date) = resp.headers().get(DATE) {
-            self.clock.record_date_header(date, sent, SystemTime::now());
+            self.clock
+                .record_date_header(date, sent, self.host.system_time());
         }
     }
 }
@@ -61,7 +66,7 @@ async fn learn_clock<T: Transport>(engine: &Engine, transport: &T, at: &Url, res
     let Ok(url) = origin.join(endpoint.path) else {
         return false;
     };
-    let sent = SystemTime::now();
+    let sent = engine.signing.host.system_time();
     // Through the request's own transport (a middleware chain, a tower stack, the identity's
     // connections), as every request of the client.
     let Ok(request) = engine.http.get(url).timeout(TIME_REQUEST_TIMEOUT).build() else {
@@ -82,7 +87,7 @@ async fn learn_clock<T: Transport>(engine: &Engine, transport: &T, at: &Url, res
         }
     };
     let (_, body) = buffered(resp, MAX_CLASSIFIED_BODY).await;
-    let received = SystemTime::now();
+    let received = engine.signing.host.system_time();
     let Some(server_ms) = body.as_deref().and_then(|b| endpoint.parse(b)) else {
         tracing::warn!(
             "server time endpoint answered without a readable time; clock offset unchanged"
@@ -139,7 +144,7 @@ pub(super) async fn clock_ready<T: Transport>(engine: &Engine, transport: &T, ur
 pub(super) async fn relearn_clock<T: Transport>(engine: &Engine, transport: &T, resp: &Response) {
     if !learn_clock(engine, transport, resp.url(), true).await {
         if let Some(date) = resp.headers().get(DATE) {
-            let now = SystemTime::now();
+            let now = engine.signing.host.system_time();
             engine.signing.clock.record_date_header(date, now, now);
         }
     }

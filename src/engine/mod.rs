@@ -126,7 +126,7 @@ impl Engine {
             scope: parts.scope,
             base_url: parts.base_url,
             classifier: parts.classifier,
-            signing: Signing::new(parts.sync_clock),
+            signing: Signing::new(parts.sync_clock, &parts.time),
             refresher: Refresher::new(parts.await_rotation, parts.time.clone()),
             renewal: Renewal::default(),
             fallback_gate: tokio::sync::Mutex::new(()),

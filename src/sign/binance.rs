@@ -1,156 +1,77 @@
-//! Binance spot (`api.binance.com`) HMAC-SHA256 signing.
+//! Binance spot (`api.binance.com`): the HMAC-SHA256 recipe.
 //!
 //! <https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security>
 
 use http::{HeaderName, StatusCode};
 
-use super::{Rejection, SignContext, SignError, Signer, TimeEndpoint, TimeUnit, util};
-use crate::Credential;
+use super::recipe::Placement;
+use super::{HmacSigner, Part, Rejection, Rejections, TimeEndpoint, TimeUnit};
 
-const NAME: &str = "binance";
-const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-mbx-apikey");
+impl HmacSigner {
+    /// The largest `recvWindow` Binance accepts, in milliseconds (error -1131 above it).
+    pub const BINANCE_MAX_RECV_WINDOW_MS: u64 = 60_000;
 
-/// Binance `SIGNED` endpoints (spot `api/v3` and `sapi`; the futures APIs sign the same way).
-///
-/// Each attempt sends the key in `X-MBX-APIKEY`, appends `recvWindow` (default
-/// [`DEFAULT_RECV_WINDOW_MS`](BinanceSigner::DEFAULT_RECV_WINDOW_MS)) and `timestamp` (server
-/// milliseconds from the clock) to the query, and then
-/// `signature = hex(HMAC-SHA256(secret, query ++ body))`, where `query` is the query string as
-/// sent and `body` the form body (empty for `GET`). Signing again first removes the
-/// `recvWindow`, `timestamp` and `signature` parameters it added.
-///
-/// Rejections: HTTP 401, or a body `code` of -2014 (bad key format), -2015 (invalid key, IP
-/// or permissions) or -1022 (invalid signature) → [`Rejection::Credential`]; -1021 (timestamp
-/// outside `recvWindow`) → [`Rejection::Timestamp`]. Bodies are read for 400 and 401 responses
-/// that are JSON or untyped. Server time: `GET /api/v3/time` → `{"serverTime": ms}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BinanceSigner {
-    recv_window_ms: Option<u64>,
-}
-
-impl Default for BinanceSigner {
-    fn default() -> Self {
-        BinanceSigner::new()
-    }
-}
-
-impl BinanceSigner {
-    /// Binance's own default `recvWindow`, in milliseconds.
-    pub const DEFAULT_RECV_WINDOW_MS: u64 = 5_000;
-
-    /// A signer sending `recvWindow=5000`.
-    pub fn new() -> Self {
-        BinanceSigner {
-            recv_window_ms: Some(Self::DEFAULT_RECV_WINDOW_MS),
-        }
-    }
-
-    /// Sends this `recvWindow` (milliseconds; Binance accepts up to 60000).
-    pub fn recv_window_ms(mut self, ms: u64) -> Self {
-        self.recv_window_ms = Some(ms);
-        self
-    }
-
-    /// Sends no `recvWindow` (Binance then applies 5000); a `recvWindow` the caller put in the
-    /// query is left alone.
-    pub fn without_recv_window(mut self) -> Self {
-        self.recv_window_ms = None;
-        self
-    }
-
-    /// The signature: `hex(HMAC-SHA256(secret, query ++ body))`. `query` is the query string
-    /// without `?` (including `timestamp`), `body` the form body, concatenated with no
-    /// separator, as Binance's `totalParams`.
-    pub fn signature(secret: &str, query: &str, body: &[u8]) -> String {
-        hex::encode(util::hmac_sha256(
-            secret.as_bytes(),
-            &[query.as_bytes(), body],
-        ))
-    }
-
-    /// Signs with a given timestamp (UNIX ms): what [`Signer::sign`] does with the clock's
-    /// time.
-    pub fn sign_at(
-        &self,
-        req: &mut reqwest::Request,
-        cred: &Credential,
-        timestamp_ms: i64,
-    ) -> Result<(), SignError> {
-        let secret = util::secret(cred, NAME)?;
-        let key = util::sensitive_value(
-            cred.expose_key(),
-            NAME,
-            "the key is not a valid header value",
-        )?;
-        // Fail on a streamed body before touching the request.
-        util::body_bytes(req, NAME)?;
-
-        let added: &[&str] = if self.recv_window_ms.is_some() {
-            &["signature", "timestamp", "recvWindow"]
-        } else {
-            &["signature", "timestamp"]
-        };
-        let mut query = util::strip_params(req.url().query().unwrap_or(""), added);
-        if let Some(window) = self.recv_window_ms {
-            util::push_param(&mut query, "recvWindow", &window.to_string());
-        }
-        util::push_param(&mut query, "timestamp", &timestamp_ms.to_string());
-        let mut query = util::set_query(req, &query);
-
-        let signature = Self::signature(secret, &query, util::body_bytes(req, NAME)?);
-        util::push_param(&mut query, "signature", &signature);
-        util::set_query(req, &query);
-        req.headers_mut().insert(API_KEY_HEADER, key);
-        Ok(())
-    }
-}
-
-impl Signer for BinanceSigner {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn sign(
-        &self,
-        req: &mut reqwest::Request,
-        cred: &Credential,
-        ctx: &SignContext<'_>,
-    ) -> Result<(), SignError> {
-        self.sign_at(req, cred, ctx.clock.now_ms())
-    }
-
-    fn needs_body(&self, status: StatusCode, headers: &http::HeaderMap) -> bool {
-        (status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED)
-            && util::json_or_untyped(headers)
-    }
-
-    fn classify(
-        &self,
-        status: StatusCode,
-        _headers: &http::HeaderMap,
-        body: Option<&[u8]>,
-    ) -> Rejection {
-        match body.and_then(|b| util::json_code(b, "/code")) {
-            Some(-1021) => Rejection::Timestamp,
-            Some(-1022 | -2014 | -2015) => Rejection::Credential,
-            _ => super::classify_status(status),
-        }
-    }
-
-    fn time_endpoint(&self) -> Option<TimeEndpoint> {
-        Some(TimeEndpoint {
-            path: "/api/v3/time",
-            pointer: "/serverTime",
-            unit: TimeUnit::Millis,
-        })
+    /// Binance `SIGNED` endpoints (spot `api/v3` and `sapi`; the futures APIs sign the same
+    /// way), named `binance`.
+    ///
+    /// Each attempt sends the key in `X-MBX-APIKEY`, appends `recvWindow` (default
+    /// [`DEFAULT_RECV_WINDOW_MS`](HmacSigner::DEFAULT_RECV_WINDOW_MS), at most
+    /// [`BINANCE_MAX_RECV_WINDOW_MS`](HmacSigner::BINANCE_MAX_RECV_WINDOW_MS), see
+    /// [`recv_window_ms`](HmacSigner::recv_window_ms)) and `timestamp` (server milliseconds
+    /// from the clock) to the query, and then
+    /// `signature = hex(HMAC-SHA256(secret, query ++ body))`, where `query` is the query string
+    /// as sent and `body` the form body (empty for `GET`). Signing again first removes the
+    /// `recvWindow`, `timestamp` and `signature` parameters it added;
+    /// [`without_recv_window`](HmacSigner::without_recv_window) leaves a `recvWindow` the caller
+    /// put in the query alone.
+    ///
+    /// Rejections: HTTP 401, or a body `code` of -2014 (bad key format), -2015 (invalid key,
+    /// IP or permissions) or -1022 (invalid signature) → [`Rejection::Credential`]; -1021
+    /// (timestamp outside `recvWindow`) → [`Rejection::Timestamp`]. Bodies are read for 400
+    /// and 401 responses that are JSON or untyped. Server time: `GET /api/v3/time` →
+    /// `{"serverTime": ms}`.
+    ///
+    /// ```
+    /// use keyswap::{Auth, sign::HmacSigner};
+    /// let auth = Auth::signer(HmacSigner::binance().recv_window_ms(10_000)?);
+    /// # let _ = auth;
+    /// # Ok::<(), keyswap::Error>(())
+    /// ```
+    pub fn binance() -> HmacSigner {
+        HmacSigner::new("binance")
+            .parts([Part::Query, Part::Body])
+            .key_header(HeaderName::from_static("x-mbx-apikey"))
+            .sends_recv_window(
+                Placement::Query("recvWindow".into()),
+                Self::BINANCE_MAX_RECV_WINDOW_MS,
+            )
+            .timestamp_query("timestamp")
+            .signature_query("signature")
+            .rejections(
+                Rejections::new()
+                    .codes_at("/code", [StatusCode::BAD_REQUEST, StatusCode::UNAUTHORIZED])
+                    .code(-1021, Rejection::Timestamp)
+                    .code(-1022, Rejection::Credential)
+                    .code(-2014, Rejection::Credential)
+                    .code(-2015, Rejection::Credential),
+            )
+            .with_time_endpoint(TimeEndpoint {
+                path: "/api/v3/time",
+                pointer: "/serverTime",
+                unit: TimeUnit::Millis,
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Credential;
     use crate::sign::testutil::*;
-    use crate::sign::{HostTime, SignErrorKind, Signer};
+    use crate::sign::{SignErrorKind, Signer};
+    use crate::time::TimeSource;
+    use ::hmac::{Hmac, Mac};
+    use sha2::Sha256;
 
     // The published example: https://developers.binance.com/docs/binance-spot-api-docs/rest-api/request-security
     const KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
@@ -168,7 +89,7 @@ mod tests {
             "https://api.binance.com/api/v3/order?symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1",
             None,
         );
-        BinanceSigner::new()
+        HmacSigner::binance()
             .sign_at(&mut req, &cred(), TS)
             .expect("sign");
         assert_eq!(
@@ -183,22 +104,35 @@ mod tests {
         assert!(req.headers()["x-mbx-apikey"].is_sensitive());
     }
 
+    /// The signature the recipe computes for a request whose query and body already hold
+    /// `recvWindow` and `timestamp` (the signer adds neither).
+    fn signature_over(query: &str, body: &str) -> String {
+        let url = format!("https://api.binance.com/api/v3/order?{query}");
+        let mut req = request("POST", &url, Some(body));
+        HmacSigner::binance()
+            .without_recv_window()
+            .no_timestamp()
+            .sign_at(&mut req, &cred(), TS)
+            .expect("sign");
+        let q = req.url().query().expect("query").to_owned();
+        let (signed, sig) = q.rsplit_once("signature=").expect("signature");
+        assert_eq!(signed.trim_end_matches('&'), query);
+        sig.to_owned()
+    }
+
     #[test]
-    fn published_vectors_for_the_signing_core() {
-        // Example 1: everything in the query string (or, identically, in the body).
+    fn published_vectors_for_the_body_and_the_mixed_case() {
+        // Example 2: everything in the body.
         let all = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
-        let expected = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71";
-        assert_eq!(BinanceSigner::signature(SECRET, all, b""), expected);
         assert_eq!(
-            BinanceSigner::signature(SECRET, "", all.as_bytes()),
-            expected
+            signature_over("", all),
+            "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
         );
         // Example 3: mixed query string and body, concatenated with no `&` between them.
         assert_eq!(
-            BinanceSigner::signature(
-                SECRET,
+            signature_over(
                 "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC",
-                b"quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559",
+                "quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559",
             ),
             "0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77"
         );
@@ -211,8 +145,9 @@ mod tests {
             "https://api.binance.com/api/v3/order?symbol=LTCBTC",
             Some("quantity=1&price=0.1"),
         );
-        BinanceSigner::new()
+        HmacSigner::binance()
             .recv_window_ms(10_000)
+            .expect("in range")
             .sign_at(&mut req, &cred(), TS)
             .expect("sign");
         let query = req.url().query().expect("query");
@@ -221,17 +156,16 @@ mod tests {
             signed,
             "symbol=LTCBTC&recvWindow=10000&timestamp=1499827319559"
         );
-        assert_eq!(
-            sig,
-            BinanceSigner::signature(SECRET, signed, b"quantity=1&price=0.1")
-        );
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("hmac");
+        mac.update(format!("{signed}quantity=1&price=0.1").as_bytes());
+        assert_eq!(sig, hex::encode(mac.finalize().into_bytes()));
         assert_eq!(body(&req), "quantity=1&price=0.1");
     }
 
     #[test]
     fn signing_twice_replaces_params_and_uses_the_new_time() {
         let fx = Fixture::at(TS);
-        let signer = BinanceSigner::new();
+        let signer = HmacSigner::binance();
         let mut req = request(
             "GET",
             "https://api.binance.com/api/v3/account?omitZeroBalances=true",
@@ -239,7 +173,7 @@ mod tests {
         );
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         let first = req.url().query().expect("q").to_owned();
-        fx.time.advance_ms(1);
+        fx.advance_ms(1);
         signer
             .sign(&mut req, &cred(), &fx.ctx())
             .expect("sign again");
@@ -255,11 +189,8 @@ mod tests {
         }
         assert!(second.contains("timestamp=1499827319560"));
         // A clock offset shows in the timestamp.
-        fx.clock.reset_to(
-            TS + 10_000,
-            HostTime::now(&fx.time),
-            HostTime::now(&fx.time),
-        );
+        fx.clock
+            .reset_to(TS + 10_000, fx.time.system_time(), fx.time.system_time());
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         assert!(
             req.url()
@@ -272,7 +203,7 @@ mod tests {
     #[test]
     fn without_recv_window_leaves_the_callers() {
         let mut req = request("GET", "https://x/api/v3/account?recvWindow=2000", None);
-        BinanceSigner::new()
+        HmacSigner::binance()
             .without_recv_window()
             .sign_at(&mut req, &cred(), TS)
             .expect("sign");
@@ -285,7 +216,7 @@ mod tests {
 
     #[test]
     fn errors_never_show_secrets() {
-        let signer = BinanceSigner::new();
+        let signer = HmacSigner::binance();
         let mut req = request("GET", "https://x/api/v3/account", None);
         let e = signer
             .sign_at(&mut req, &Credential::new(KEY), TS)
@@ -309,7 +240,7 @@ mod tests {
 
     #[test]
     fn classification() {
-        let s = BinanceSigner::new();
+        let s = HmacSigner::binance();
         let json = json_headers();
         assert!(s.needs_body(StatusCode::BAD_REQUEST, &json));
         assert!(s.needs_body(StatusCode::UNAUTHORIZED, &http::HeaderMap::new()));
@@ -345,7 +276,34 @@ mod tests {
         );
         assert_eq!(s.classify(StatusCode::OK, &json, None), Rejection::None);
         let ep = s.time_endpoint().expect("time");
+        assert_eq!(s.name(), "binance");
         assert_eq!(ep.path, "/api/v3/time");
         assert_eq!(ep.parse(br#"{"serverTime":1499827319559}"#), Some(TS));
+    }
+
+    #[test]
+    fn recv_window_range_is_binances() {
+        for ms in [1, 60_000] {
+            assert_eq!(
+                HmacSigner::binance()
+                    .recv_window_ms(ms)
+                    .expect("ok")
+                    .recv_window(),
+                Some(ms)
+            );
+        }
+        for ms in [0, 60_001] {
+            let e = HmacSigner::binance().recv_window_ms(ms).unwrap_err();
+            assert!(e.is_builder());
+            assert_eq!(
+                e.to_string(),
+                "recv_window must be from 1 to 60000 milliseconds (binance)"
+            );
+        }
+        assert_eq!(HmacSigner::binance().recv_window(), Some(5_000));
+        assert_eq!(
+            HmacSigner::binance().without_recv_window().recv_window(),
+            None
+        );
     }
 }

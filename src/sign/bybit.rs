@@ -1,157 +1,76 @@
-//! Bybit v5 (`api.bybit.com/v5/*`) HMAC-SHA256 signing.
+//! Bybit v5 (`api.bybit.com/v5/*`): the HMAC-SHA256 recipe.
 //!
 //! <https://bybit-exchange.github.io/docs/v5/guide#authentication>
 
-use http::{HeaderName, HeaderValue, Method, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
 
-use super::{Rejection, SignContext, SignError, Signer, TimeEndpoint, TimeUnit, util};
-use crate::Credential;
+use super::recipe::Placement;
+use super::{HmacSigner, Part, Rejection, Rejections, TimeEndpoint, TimeUnit};
 
-const NAME: &str = "bybit";
-const KEY_HEADER: HeaderName = HeaderName::from_static("x-bapi-api-key");
-const TIMESTAMP_HEADER: HeaderName = HeaderName::from_static("x-bapi-timestamp");
-const RECV_WINDOW_HEADER: HeaderName = HeaderName::from_static("x-bapi-recv-window");
-const SIGN_HEADER: HeaderName = HeaderName::from_static("x-bapi-sign");
-const SIGN_TYPE_HEADER: HeaderName = HeaderName::from_static("x-bapi-sign-type");
+impl HmacSigner {
+    /// The largest receive window the Bybit recipe sends, in milliseconds (one hour). Bybit
+    /// documents no maximum (only the rule `server_time - recv_window <= timestamp <
+    /// server_time + 1000`); this bound only catches a value in the wrong unit.
+    pub const BYBIT_MAX_RECV_WINDOW_MS: u64 = 3_600_000;
 
-/// Bybit v5 private endpoints (HMAC keys; RSA keys are not supported).
-///
-/// Each attempt sends `X-BAPI-API-KEY`, `X-BAPI-TIMESTAMP` (server milliseconds from the
-/// clock), `X-BAPI-RECV-WINDOW` (default
-/// [`DEFAULT_RECV_WINDOW_MS`](BybitSigner::DEFAULT_RECV_WINDOW_MS)), `X-BAPI-SIGN-TYPE: 2` and
-/// `X-BAPI-SIGN = hex(HMAC-SHA256(secret, timestamp ++ key ++ recvWindow ++ payload))`, where
-/// `payload` is the query string for `GET` and the raw (JSON) body for other methods.
-///
-/// Rejections: Bybit answers most errors with HTTP 200 and a JSON `retCode`, and some
-/// authentication failures with HTTP 401, so 200 and 401 JSON (or untyped) bodies are read.
-/// `retCode` 10002 (request time outside the `recv_window`) → [`Rejection::Timestamp`]; 10003
-/// (invalid key), 10004 (signature error), 10007 (user authentication failed), 33004 and
-/// -2015 (key expired) → [`Rejection::Credential`]; a 401 without one of these codes →
-/// Credential. Server time: `GET /v5/market/time` → `{"time": ms}`.
-/// Codes: <https://bybit-exchange.github.io/docs/v5/error>.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BybitSigner {
-    recv_window_ms: u64,
-}
-
-impl Default for BybitSigner {
-    fn default() -> Self {
-        BybitSigner::new()
-    }
-}
-
-impl BybitSigner {
-    /// Bybit's own default receive window, in milliseconds.
-    pub const DEFAULT_RECV_WINDOW_MS: u64 = 5_000;
-
-    /// A signer with a 5000 ms receive window.
-    pub fn new() -> Self {
-        BybitSigner {
-            recv_window_ms: Self::DEFAULT_RECV_WINDOW_MS,
-        }
-    }
-
-    /// Uses this receive window (milliseconds).
-    pub fn recv_window_ms(mut self, ms: u64) -> Self {
-        self.recv_window_ms = ms;
-        self
-    }
-
-    /// The `X-BAPI-SIGN` value for these parts.
-    pub fn signature(
-        secret: &str,
-        timestamp_ms: i64,
-        key: &str,
-        recv_window_ms: u64,
-        payload: &[u8],
-    ) -> String {
-        hex::encode(util::hmac_sha256(
-            secret.as_bytes(),
-            &[
-                timestamp_ms.to_string().as_bytes(),
-                key.as_bytes(),
-                recv_window_ms.to_string().as_bytes(),
-                payload,
-            ],
-        ))
-    }
-
-    /// Signs with a given timestamp (UNIX ms): what [`Signer::sign`] does with the clock's
-    /// time.
-    pub fn sign_at(
-        &self,
-        req: &mut reqwest::Request,
-        cred: &Credential,
-        timestamp_ms: i64,
-    ) -> Result<(), SignError> {
-        let secret = util::secret(cred, NAME)?;
-        let key_text = cred.expose_key();
-        let key = util::sensitive_value(key_text, NAME, "the key is not a valid header value")?;
-        let body = util::body_bytes(req, NAME)?;
-        let payload = if req.method() == Method::GET {
-            req.url().query().unwrap_or("").as_bytes()
-        } else {
-            body
-        };
-        let signature =
-            Self::signature(secret, timestamp_ms, key_text, self.recv_window_ms, payload);
-        let signature = util::sensitive_value(&signature, NAME, "the signature is not valid")?;
-        let timestamp = util::plain_value(&timestamp_ms.to_string(), NAME)?;
-        let window = util::plain_value(&self.recv_window_ms.to_string(), NAME)?;
-        let headers = req.headers_mut();
-        headers.insert(KEY_HEADER, key);
-        headers.insert(TIMESTAMP_HEADER, timestamp);
-        headers.insert(RECV_WINDOW_HEADER, window);
-        headers.insert(SIGN_HEADER, signature);
-        headers.insert(SIGN_TYPE_HEADER, HeaderValue::from_static("2"));
-        Ok(())
-    }
-}
-
-impl Signer for BybitSigner {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn sign(
-        &self,
-        req: &mut reqwest::Request,
-        cred: &Credential,
-        ctx: &SignContext<'_>,
-    ) -> Result<(), SignError> {
-        self.sign_at(req, cred, ctx.clock.now_ms())
-    }
-
-    fn needs_body(&self, status: StatusCode, headers: &http::HeaderMap) -> bool {
-        (status == StatusCode::OK || status == StatusCode::UNAUTHORIZED)
-            && util::json_or_untyped(headers)
-    }
-
-    fn classify(
-        &self,
-        status: StatusCode,
-        _headers: &http::HeaderMap,
-        body: Option<&[u8]>,
-    ) -> Rejection {
-        match body.and_then(|b| util::json_code(b, "/retCode")) {
-            Some(10002) => Rejection::Timestamp,
-            Some(10003 | 10004 | 10007 | 33004 | -2015) => Rejection::Credential,
-            _ => super::classify_status(status),
-        }
-    }
-
-    fn time_endpoint(&self) -> Option<TimeEndpoint> {
-        Some(TimeEndpoint {
-            path: "/v5/market/time",
-            pointer: "/time",
-            unit: TimeUnit::Millis,
-        })
+    /// Bybit v5 private endpoints (HMAC keys; RSA keys are not supported), named `bybit`.
+    ///
+    /// Each attempt sends `X-BAPI-API-KEY`, `X-BAPI-TIMESTAMP` (server milliseconds from the
+    /// clock), `X-BAPI-RECV-WINDOW` (default
+    /// [`DEFAULT_RECV_WINDOW_MS`](HmacSigner::DEFAULT_RECV_WINDOW_MS), at most
+    /// [`BYBIT_MAX_RECV_WINDOW_MS`](HmacSigner::BYBIT_MAX_RECV_WINDOW_MS), see
+    /// [`recv_window_ms`](HmacSigner::recv_window_ms)), `X-BAPI-SIGN-TYPE: 2` and
+    /// `X-BAPI-SIGN = hex(HMAC-SHA256(secret, timestamp ++ key ++ recvWindow ++ payload))`,
+    /// where `payload` is the query string for `GET` and the raw (JSON) body for other methods.
+    ///
+    /// Rejections: Bybit answers most errors with HTTP 200 and a JSON `retCode`, and some
+    /// authentication failures with HTTP 401, so 200 and 401 JSON (or untyped) bodies are read.
+    /// `retCode` 10002 (request time outside the `recv_window`) → [`Rejection::Timestamp`];
+    /// 10003 (invalid key), 10004 (signature error), 10007 (user authentication failed), 33004
+    /// and -2015 (key expired) → [`Rejection::Credential`]; a 401 without one of these codes →
+    /// Credential. Server time: `GET /v5/market/time` → `{"time": ms}`.
+    /// Codes: <https://bybit-exchange.github.io/docs/v5/error>.
+    pub fn bybit() -> HmacSigner {
+        HmacSigner::new("bybit")
+            .parts([
+                Part::Timestamp,
+                Part::Key,
+                Part::RecvWindow,
+                Part::QueryOrBody,
+            ])
+            .key_header(HeaderName::from_static("x-bapi-api-key"))
+            .timestamp_header(HeaderName::from_static("x-bapi-timestamp"))
+            .sends_recv_window(
+                Placement::Header(HeaderName::from_static("x-bapi-recv-window")),
+                Self::BYBIT_MAX_RECV_WINDOW_MS,
+            )
+            .signature_header(HeaderName::from_static("x-bapi-sign"))
+            .header(
+                HeaderName::from_static("x-bapi-sign-type"),
+                HeaderValue::from_static("2"),
+            )
+            .rejections(
+                Rejections::new()
+                    .codes_at("/retCode", [StatusCode::OK, StatusCode::UNAUTHORIZED])
+                    .code(10002, Rejection::Timestamp)
+                    .code(10003, Rejection::Credential)
+                    .code(10004, Rejection::Credential)
+                    .code(10007, Rejection::Credential)
+                    .code(33004, Rejection::Credential)
+                    .code(-2015, Rejection::Credential),
+            )
+            .with_time_endpoint(TimeEndpoint {
+                path: "/v5/market/time",
+                pointer: "/time",
+                unit: TimeUnit::Millis,
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Credential;
     use crate::sign::testutil::*;
     use crate::sign::{SignErrorKind, Signer};
     use ::hmac::{Hmac, Mac};
@@ -179,7 +98,7 @@ mod tests {
             "https://api.bybit.com/v5/order/realtime?category=option&symbol=BTC-29JUL22-25000-C",
             None,
         );
-        BybitSigner::new()
+        HmacSigner::bybit()
             .sign_at(&mut req, &cred(), TS)
             .expect("sign");
         assert_eq!(
@@ -202,8 +121,9 @@ mod tests {
     fn post_signs_the_raw_body() {
         let json = r#"{"category":"option","symbol":"BTC-29JUL22-25000-C","orderType":"Limit","side":"Sell","qty":"0.01","price":"3.15"}"#;
         let mut req = request("POST", "https://api.bybit.com/v5/order/create", Some(json));
-        BybitSigner::new()
+        HmacSigner::bybit()
             .recv_window_ms(20_000)
+            .expect("in range")
             .sign_at(&mut req, &cred(), 1_658_385_579_423)
             .expect("sign");
         assert_eq!(
@@ -217,7 +137,7 @@ mod tests {
     #[test]
     fn signing_twice_uses_the_new_time_without_duplicates() {
         let fx = Fixture::at(TS);
-        let signer = BybitSigner::new();
+        let signer = HmacSigner::bybit();
         let mut req = request(
             "GET",
             "https://api.bybit.com/v5/account/wallet-balance?accountType=UNIFIED",
@@ -225,7 +145,7 @@ mod tests {
         );
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         let first = header(&req, "X-BAPI-SIGN").to_owned();
-        fx.time.advance_ms(1);
+        fx.advance_ms(1);
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         assert_eq!(header(&req, "X-BAPI-TIMESTAMP"), "1658384314792");
         assert_ne!(header(&req, "X-BAPI-SIGN"), first);
@@ -243,7 +163,7 @@ mod tests {
 
     #[test]
     fn errors_never_show_secrets() {
-        let signer = BybitSigner::new();
+        let signer = HmacSigner::bybit();
         let url = "https://api.bybit.com/v5/order/create";
         let e = signer
             .sign_at(&mut request("GET", url, None), &Credential::new(KEY), TS)
@@ -259,7 +179,7 @@ mod tests {
 
     #[test]
     fn classification() {
-        let s = BybitSigner::new();
+        let s = HmacSigner::bybit();
         let json = json_headers();
         assert!(s.needs_body(StatusCode::OK, &json));
         assert!(s.needs_body(StatusCode::UNAUTHORIZED, &http::HeaderMap::new()));
@@ -301,6 +221,38 @@ mod tests {
         assert_eq!(
             ep.parse(br#"{"retCode":0,"retMsg":"OK","result":{"timeSecond":"1688639403","timeNano":"1688639403423213947"},"retExtInfo":{},"time":1688639403423}"#),
             Some(1_688_639_403_423)
+        );
+    }
+
+    #[test]
+    fn recv_window_range_and_absence() {
+        assert_eq!(
+            HmacSigner::bybit()
+                .recv_window_ms(3_600_000)
+                .expect("ok")
+                .recv_window(),
+            Some(3_600_000)
+        );
+        for ms in [0, 3_600_001] {
+            assert_eq!(
+                HmacSigner::bybit()
+                    .recv_window_ms(ms)
+                    .unwrap_err()
+                    .to_string(),
+                "recv_window must be from 1 to 3600000 milliseconds (bybit)"
+            );
+        }
+        // Without a window the header is not sent and the signed text has none (the docs'
+        // "timestamp + key + (recv_window) + payload").
+        let mut req = request("GET", "https://api.bybit.com/v5/account/info", None);
+        HmacSigner::bybit()
+            .without_recv_window()
+            .sign_at(&mut req, &cred(), TS)
+            .expect("sign");
+        assert!(req.headers().get("x-bapi-recv-window").is_none());
+        assert_eq!(
+            header(&req, "X-BAPI-SIGN"),
+            expected("1658384314791XXXXXXXXXX")
         );
     }
 }

@@ -8,65 +8,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
 
+use crate::time::{SystemClock, TimeSource};
+
 /// How many offset samples [`Clock`] keeps; its estimate is their median.
 pub const DEFAULT_CLOCK_SAMPLES: usize = 9;
 
 /// A Date header is a coarse sample (second resolution): it is only taken when it disagrees
 /// with the current offset by more than this plus half the round trip.
 const DATE_HEADER_TOLERANCE_MS: i64 = 1_000;
-
-/// Where a [`Clock`] or [`Nonces`](super::Nonces) reads the host time. Any
-/// `Fn() -> SystemTime + Send + Sync` is one; [`ManualTime`] is one for tests.
-pub trait HostTime: Send + Sync + 'static {
-    /// The host's current time.
-    fn now(&self) -> SystemTime;
-}
-
-impl<F> HostTime for F
-where
-    F: Fn() -> SystemTime + Send + Sync + 'static,
-{
-    fn now(&self) -> SystemTime {
-        self()
-    }
-}
-
-/// A host time that only moves when told to: for tests that assert exact timestamps.
-/// Clones share the same time.
-#[derive(Clone, Debug, Default)]
-pub struct ManualTime(Arc<AtomicI64>);
-
-impl ManualTime {
-    /// A time standing at `unix_ms` milliseconds after the UNIX epoch.
-    pub fn new(unix_ms: i64) -> Self {
-        ManualTime(Arc::new(AtomicI64::new(unix_ms)))
-    }
-
-    /// Sets the time to `unix_ms`.
-    pub fn set_ms(&self, unix_ms: i64) {
-        self.0.store(unix_ms, Ordering::SeqCst);
-    }
-
-    /// Moves the time by `delta_ms` (saturating).
-    pub fn advance_ms(&self, delta_ms: i64) {
-        let _ = self
-            .0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
-                Some(t.saturating_add(delta_ms))
-            });
-    }
-
-    /// The time, in UNIX milliseconds.
-    pub fn ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl HostTime for ManualTime {
-    fn now(&self) -> SystemTime {
-        from_unix_ms(self.ms())
-    }
-}
 
 /// `SystemTime` as UNIX milliseconds (negative before 1970), saturating.
 pub(crate) fn unix_ms(t: SystemTime) -> i64 {
@@ -105,7 +54,7 @@ pub(crate) fn from_unix_ms(ms: i64) -> SystemTime {
 /// [`now_ms`](Clock::now_ms) is lock-free (the offset is an atomic); recording takes a small
 /// mutex. All arithmetic saturates: an absurd server time cannot cause an overflow panic.
 pub struct Clock {
-    host: Arc<dyn HostTime>,
+    host: Arc<dyn TimeSource>,
     offset: AtomicI64,
     samples: Mutex<VecDeque<i64>>,
 }
@@ -128,11 +77,12 @@ impl fmt::Debug for Clock {
 impl Clock {
     /// A clock over the system time, with no offset yet.
     pub fn new() -> Self {
-        Clock::with_host_time(SystemTime::now)
+        Clock::with_time_source(SystemClock)
     }
 
-    /// A clock over another host time (a [`ManualTime`] in tests).
-    pub fn with_host_time(host: impl HostTime) -> Self {
+    /// A clock over another host time: the wall-clock time of a
+    /// [`TimeSource`] (a [`ManualTime`](crate::time::ManualTime) in tests).
+    pub fn with_time_source(host: impl TimeSource) -> Self {
         Clock {
             host: Arc::new(host),
             offset: AtomicI64::new(0),
@@ -142,7 +92,7 @@ impl Clock {
 
     /// The host time, uncorrected, in UNIX milliseconds.
     pub fn host_ms(&self) -> i64 {
-        unix_ms(self.host.now())
+        unix_ms(self.host.system_time())
     }
 
     /// The estimated server time in UNIX milliseconds: host time plus offset.
@@ -251,6 +201,7 @@ fn median(samples: &VecDeque<i64>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sign::testutil::manual_at as manual;
 
     fn at(ms: i64) -> SystemTime {
         from_unix_ms(ms)
@@ -258,8 +209,8 @@ mod tests {
 
     #[test]
     fn now_is_host_plus_offset_and_sample_uses_midpoint() {
-        let host = ManualTime::new(1_000_000);
-        let clock = Clock::with_host_time(host.clone());
+        let host = manual(1_000_000);
+        let clock = Clock::with_time_source(host.clone());
         assert_eq!(clock.now_ms(), 1_000_000);
         assert_eq!(clock.offset_ms(), 0);
         // Sent at 1000, received at 1100: midpoint 1050; server said 3050 → +2000.
@@ -267,13 +218,13 @@ mod tests {
         assert_eq!(clock.offset_ms(), 2_000);
         assert_eq!(clock.now_ms(), 1_002_000);
         assert_eq!(clock.now(), at(1_002_000));
-        host.advance_ms(5);
+        host.advance(Duration::from_millis(5));
         assert_eq!(clock.now_ms(), 1_002_005);
     }
 
     #[test]
     fn estimate_is_the_median_of_the_last_samples() {
-        let clock = Clock::with_host_time(ManualTime::new(0));
+        let clock = Clock::with_time_source(manual(0));
         for s in [100, 110, 90, 5_000, 105] {
             clock.record_sample(s, at(0), at(0));
         }
@@ -292,7 +243,7 @@ mod tests {
 
     #[test]
     fn reset_replaces_the_samples() {
-        let clock = Clock::with_host_time(ManualTime::new(0));
+        let clock = Clock::with_time_source(manual(0));
         for _ in 0..5 {
             clock.record_sample(10, at(0), at(0));
         }
@@ -305,19 +256,19 @@ mod tests {
 
     #[test]
     fn absurd_times_saturate() {
-        let host = ManualTime::new(i64::MAX - 10);
-        let clock = Clock::with_host_time(host.clone());
+        let host = manual(i64::MAX - 10);
+        let clock = Clock::with_time_source(host.clone());
         clock.record_sample(i64::MAX, at(i64::MIN), at(i64::MIN));
         assert_eq!(clock.now_ms(), i64::MAX);
         clock.reset_to(i64::MIN, at(i64::MAX), at(i64::MAX));
-        host.set_ms(i64::MIN + 1);
+        host.set_system_time(from_unix_ms(i64::MIN + 1));
         assert_eq!(clock.now_ms(), i64::MIN);
         let _ = clock.now();
         // Received before sent does not panic and counts as an instant round trip.
-        let c2 = Clock::with_host_time(ManualTime::new(0));
+        let c2 = Clock::with_time_source(manual(0));
         assert_eq!(c2.record_sample(500, at(100), at(0)), 400);
         // The median of extreme values does not overflow.
-        let c3 = Clock::with_host_time(ManualTime::new(0));
+        let c3 = Clock::with_time_source(manual(0));
         c3.record_sample(i64::MAX, at(i64::MIN), at(i64::MIN));
         c3.record_sample(i64::MAX, at(i64::MIN), at(i64::MIN));
         assert_eq!(c3.offset_ms(), i64::MAX);
@@ -328,7 +279,7 @@ mod tests {
         // 2015-10-21T07:28:00Z = 1445412480000.
         let date = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
         let host_ms = 1_445_412_480_000;
-        let clock = Clock::with_host_time(ManualTime::new(host_ms));
+        let clock = Clock::with_time_source(manual(host_ms));
         // Host agrees to within the second: not taken.
         assert!(!clock.record_date_header(&date, at(host_ms), at(host_ms + 200)));
         assert_eq!(clock.sample_count(), 0);
@@ -346,7 +297,7 @@ mod tests {
 
     #[test]
     fn clock_is_shareable_across_threads() {
-        let clock = Arc::new(Clock::with_host_time(ManualTime::new(0)));
+        let clock = Arc::new(Clock::with_time_source(manual(0)));
         let handles: Vec<_> = (0..4)
             .map(|i| {
                 let c = Arc::clone(&clock);

@@ -15,6 +15,7 @@ use super::{
     Rejection, SignContext, SignError, SignErrorKind, Signer, TimeEndpoint, TimeUnit, util,
 };
 use crate::Credential;
+use crate::error::Error;
 
 const NAME: &str = "coinbase";
 const NOT_A_KEY: &str = "a PEM EC P-256 private key (SEC1 or PKCS#8)";
@@ -68,6 +69,9 @@ impl CoinbaseSigner {
     /// Coinbase's JWT lifetime: 120 seconds.
     pub const DEFAULT_LIFETIME_SECS: i64 = 120;
 
+    /// The longest JWT lifetime Coinbase accepts: 120 seconds.
+    pub const MAX_LIFETIME_SECS: i64 = 120;
+
     /// A signer issuing JWTs valid for 120 seconds.
     pub fn new() -> Self {
         CoinbaseSigner {
@@ -76,10 +80,30 @@ impl CoinbaseSigner {
         }
     }
 
-    /// Issues JWTs valid for this many seconds (Coinbase accepts at most 120).
-    pub fn lifetime_secs(mut self, secs: i64) -> Self {
+    /// Issues JWTs valid for this many seconds. Errors ([`Error::is_builder`]) name `lifetime`
+    /// and the range: 1 to [`MAX_LIFETIME_SECS`](Self::MAX_LIFETIME_SECS).
+    ///
+    /// ```
+    /// use keyswap::sign::CoinbaseSigner;
+    /// assert_eq!(CoinbaseSigner::new().lifetime_secs(60)?.lifetime(), 60);
+    /// let err = CoinbaseSigner::new().lifetime_secs(121).unwrap_err();
+    /// assert_eq!(err.to_string(), "lifetime must be from 1 to 120 seconds (coinbase)");
+    /// # Ok::<(), keyswap::Error>(())
+    /// ```
+    pub fn lifetime_secs(mut self, secs: i64) -> Result<Self, Error> {
+        if !(1..=Self::MAX_LIFETIME_SECS).contains(&secs) {
+            return Err(Error::builder(format!(
+                "lifetime must be from 1 to {} seconds ({NAME})",
+                Self::MAX_LIFETIME_SECS
+            )));
+        }
         self.lifetime_secs = secs;
-        self
+        Ok(self)
+    }
+
+    /// The JWT lifetime in seconds.
+    pub fn lifetime(&self) -> i64 {
+        self.lifetime_secs
     }
 
     /// Parses a PEM EC P-256 private key (SEC1 or PKCS#8; literal `\n` accepted).
@@ -313,6 +337,7 @@ mod tests {
         let cred = Credential::new(KEY_NAME).with_secret(sec1_pem(9));
         CoinbaseSigner::new()
             .lifetime_secs(60)
+            .expect("in range")
             .sign_at(&mut req, &cred, 10, "n")
             .expect("sign");
         assert_eq!(verify(&req, 9).1["exp"], 70);
@@ -332,7 +357,7 @@ mod tests {
         let first = header(&req, "Authorization").to_owned();
         let (h1, c1) = verify(&req, 3);
         assert_eq!(c1["nbf"], 1_700_000_000);
-        fx.time.advance_ms(1_000);
+        fx.advance_ms(1_000);
         signer.sign(&mut req, &cred, &fx.ctx()).expect("sign");
         assert_ne!(header(&req, "Authorization"), first);
         assert_eq!(req.headers().get_all("authorization").iter().count(), 1);

@@ -1,101 +1,38 @@
-//! [`HmacSigner`]: a configurable HMAC request signer for exchanges (and other APIs) not
-//! covered by a dedicated signer.
+//! [`HmacSigner`]: the one HMAC signing engine. It runs a recipe (what is signed, encoded how,
+//! sent where; see [`recipe`](super::recipe)) and a rejection table ([`Rejections`]); the
+//! exchange presets ([`HmacSigner::binance`], …) are such recipes.
 
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 
-use super::{Rejection, SignContext, SignError, SignErrorKind, Signer, TimeEndpoint, util};
+use super::recipe::{Placement, RecvWindow};
+use super::{
+    HashAlg, Part, Rejection, Rejections, SecretEncoding, SigEncoding, SignContext, SignError,
+    SignErrorKind, Signer, TimeEndpoint, TimestampFormat, util,
+};
 use crate::Credential;
-
-/// The hash function of the HMAC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HashAlg {
-    /// HMAC-SHA256.
-    Sha256,
-    /// HMAC-SHA512.
-    Sha512,
-}
-
-/// How the signature bytes are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SigEncoding {
-    /// Lower-case hexadecimal.
-    Hex,
-    /// Standard base64 with padding.
-    Base64,
-}
-
-/// How the credential's secret becomes the HMAC key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SecretEncoding {
-    /// The secret's UTF-8 bytes.
-    Raw,
-    /// The secret is standard base64: the decoded bytes.
-    Base64,
-}
-
-/// How the timestamp is written (in its header or parameter and in the signed text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TimestampFormat {
-    /// Whole seconds since the UNIX epoch.
-    UnixSeconds,
-    /// Milliseconds since the UNIX epoch.
-    UnixMillis,
-    /// ISO 8601 UTC with milliseconds: `2020-12-08T09:08:57.715Z`.
-    Iso8601Millis,
-}
-
-/// One piece of the text that is signed; the pieces are concatenated with nothing between
-/// them (use [`Part::Literal`] for separators).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Part {
-    /// The timestamp, as sent.
-    Timestamp,
-    /// The HTTP method, upper case (`GET`).
-    Method,
-    /// The URL path (`/api/v5/account/balance`).
-    Path,
-    /// The query string without `?`, as sent: with the signer's own parameters (timestamp,
-    /// key, fixed parameters) but without the signature.
-    Query,
-    /// The path, plus `?` and the query when there is one.
-    PathAndQuery,
-    /// The request body's bytes (empty without a body).
-    Body,
-    /// The query for `GET`, the body for other methods (Bybit's rule).
-    QueryOrBody,
-    /// The credential's key.
-    Key,
-    /// Fixed text (a separator such as `"\n"`, a receive window such as `"5000"`).
-    Literal(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Placement {
-    Header(HeaderName),
-    Query(String),
-}
+use crate::error::{Error, Result};
 
 /// A configurable HMAC signer: what is signed ([`Part`]s), with which hash, encoded how, and
 /// where key, timestamp, signature and passphrase go.
 ///
 /// Defaults of [`HmacSigner::new`]: parts `Timestamp, Method, PathAndQuery, Body`; HMAC-SHA256;
 /// hex; the secret's raw bytes; UNIX milliseconds; key in `X-API-KEY`, timestamp in
-/// `X-TIMESTAMP`, signature in `X-SIGNATURE`; no passphrase; HTTP 401 means a rejected
-/// credential; no server-time endpoint. Parameters the signer puts in the query (key,
-/// timestamp, signature, fixed parameters) are replaced, not duplicated, when a request is
-/// signed again; names and values given for the query are percent-encoded by the signer.
+/// `X-TIMESTAMP`, signature in `X-SIGNATURE`; no passphrase; no receive window; HTTP 401
+/// means a rejected credential ([`Rejections::new`]); no server-time endpoint. Parameters the
+/// signer puts in the query (key, timestamp, receive window, signature, fixed parameters) are
+/// replaced, not duplicated, when a request is signed again; names and values given for the
+/// query are percent-encoded by the signer.
+///
+/// The exchange presets are recipes of this engine: [`binance`](HmacSigner::binance),
+/// [`bybit`](HmacSigner::bybit), [`okx`](HmacSigner::okx).
 ///
 /// ```
 /// use keyswap::reqwest::header::HeaderName;
 /// use keyswap::sign::{HmacSigner, Part, SigEncoding, TimestampFormat};
 ///
-/// // OKX's scheme, spelled out.
+/// // OKX's scheme spelled out (HmacSigner::okx() is this, plus OKX's rejection codes and
+/// // time endpoint).
 /// let okx_like = HmacSigner::new("okx-like")
 ///     .parts([Part::Timestamp, Part::Method, Part::PathAndQuery, Part::Body])
 ///     .encoding(SigEncoding::Base64)
@@ -117,10 +54,11 @@ pub struct HmacSigner {
     key: Option<Placement>,
     timestamp: Option<Placement>,
     signature: Placement,
+    recv_window: Option<RecvWindow>,
     passphrase_header: Option<HeaderName>,
     headers: Vec<(HeaderName, HeaderValue)>,
     query: Vec<(String, String)>,
-    credential_statuses: Vec<StatusCode>,
+    rejections: Rejections,
     time_endpoint: Option<TimeEndpoint>,
 }
 
@@ -131,6 +69,10 @@ impl Default for HmacSigner {
 }
 
 impl HmacSigner {
+    /// The receive window sent by default where a recipe sends one (Binance's and Bybit's
+    /// own default), in milliseconds.
+    pub const DEFAULT_RECV_WINDOW_MS: u64 = 5_000;
+
     /// A signer named `name` (in errors and logs) with the defaults above.
     pub fn new(name: impl Into<String>) -> Self {
         HmacSigner {
@@ -148,10 +90,11 @@ impl HmacSigner {
             key: Some(Placement::Header(HeaderName::from_static("x-api-key"))),
             timestamp: Some(Placement::Header(HeaderName::from_static("x-timestamp"))),
             signature: Placement::Header(HeaderName::from_static("x-signature")),
+            recv_window: None,
             passphrase_header: None,
             headers: Vec::new(),
             query: Vec::new(),
-            credential_statuses: vec![StatusCode::UNAUTHORIZED],
+            rejections: Rejections::new(),
             time_endpoint: None,
         }
     }
@@ -254,9 +197,84 @@ impl HmacSigner {
         self
     }
 
-    /// The statuses that mean [`Rejection::Credential`] (default: 401).
+    /// Sends a receive window of [`DEFAULT_RECV_WINDOW_MS`](Self::DEFAULT_RECV_WINDOW_MS) in
+    /// this header (change it with [`recv_window_ms`](Self::recv_window_ms); sign it with
+    /// [`Part::RecvWindow`]).
+    pub fn recv_window_header(self, name: HeaderName) -> Self {
+        self.sends_recv_window(Placement::Header(name), u64::MAX)
+    }
+
+    /// Sends a receive window of [`DEFAULT_RECV_WINDOW_MS`](Self::DEFAULT_RECV_WINDOW_MS) as
+    /// this query parameter, after the fixed parameters and before the key and timestamp.
+    pub fn recv_window_query(self, name: impl Into<String>) -> Self {
+        self.sends_recv_window(Placement::Query(name.into()), u64::MAX)
+    }
+
+    /// Sends this receive window (milliseconds) where the recipe puts one. Errors
+    /// ([`Error::is_builder`]) name `recv_window` and the range the API accepts: 1 to 60000 for
+    /// [`binance`](Self::binance), 1 to 3600000 for [`bybit`](Self::bybit); and a recipe
+    /// without a receive window takes none.
+    ///
+    /// ```
+    /// use keyswap::sign::HmacSigner;
+    /// let signer = HmacSigner::binance().recv_window_ms(10_000)?;
+    /// assert_eq!(signer.recv_window(), Some(10_000));
+    /// let err = HmacSigner::binance().recv_window_ms(60_001).unwrap_err();
+    /// assert!(err.is_builder() && err.to_string().contains("recv_window must be from 1 to 60000"));
+    /// # Ok::<(), keyswap::Error>(())
+    /// ```
+    pub fn recv_window_ms(mut self, ms: u64) -> Result<Self> {
+        let Some(window) = self.recv_window.as_mut() else {
+            return Err(Error::builder(format!(
+                "recv_window: the {} signer sends no receive window",
+                self.name
+            )));
+        };
+        if !(1..=window.max_ms).contains(&ms) {
+            return Err(Error::builder(format!(
+                "recv_window must be from 1 to {} milliseconds ({})",
+                window.max_ms, self.name
+            )));
+        }
+        window.ms = Some(ms);
+        Ok(self)
+    }
+
+    /// Sends no receive window (the API then applies its own default; one the caller put in
+    /// the query is left alone); [`Part::RecvWindow`] signs nothing.
+    pub fn without_recv_window(mut self) -> Self {
+        if let Some(window) = self.recv_window.as_mut() {
+            window.ms = None;
+        }
+        self
+    }
+
+    /// The receive window sent, in milliseconds (`None`: none).
+    pub fn recv_window(&self) -> Option<u64> {
+        self.recv_window.as_ref().and_then(|w| w.ms)
+    }
+
+    /// Sends a receive window (the default, until [`recv_window_ms`](Self::recv_window_ms))
+    /// at `placement`; the API accepts at most `max_ms`.
+    pub(super) fn sends_recv_window(mut self, placement: Placement, max_ms: u64) -> Self {
+        self.recv_window = Some(RecvWindow {
+            placement,
+            ms: Some(Self::DEFAULT_RECV_WINDOW_MS),
+            max_ms,
+        });
+        self
+    }
+
+    /// The statuses that mean [`Rejection::Credential`] (default: 401); see
+    /// [`Rejections::credential_statuses`].
     pub fn credential_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
-        self.credential_statuses = statuses.into_iter().collect();
+        self.rejections = self.rejections.credential_statuses(statuses);
+        self
+    }
+
+    /// How the API reports rejections: statuses, and error codes in the body.
+    pub fn rejections(mut self, table: Rejections) -> Self {
+        self.rejections = table;
         self
     }
 
@@ -307,9 +325,16 @@ impl HmacSigner {
         util::body_bytes(req, name)?;
         let timestamp = self.format_timestamp(timestamp_ms);
 
-        // The query: ours removed, then fixed parameters, key and timestamp appended.
+        let window = self
+            .recv_window
+            .as_ref()
+            .and_then(|w| w.ms.map(|ms| (&w.placement, ms.to_string())));
+
+        // The query: ours removed, then fixed parameters, receive window, key and timestamp
+        // appended.
         let mut ours: Vec<String> = self.query.iter().map(|(n, _)| encode(n)).collect();
         for placement in [
+            window.as_ref().map(|(p, _)| *p),
             self.key.as_ref(),
             self.timestamp.as_ref(),
             Some(&self.signature),
@@ -325,6 +350,9 @@ impl HmacSigner {
         let mut query = util::strip_params(req.url().query().unwrap_or(""), &ours);
         for (n, v) in &self.query {
             util::push_param(&mut query, &encode(n), &encode(v));
+        }
+        if let Some((Placement::Query(n), ms)) = &window {
+            util::push_param(&mut query, &encode(n), ms);
         }
         if let Some(Placement::Query(n)) = &self.key {
             util::push_param(&mut query, &encode(n), &encode(key_text));
@@ -354,6 +382,7 @@ impl HmacSigner {
                 Part::QueryOrBody if req.method() == Method::GET => query.as_bytes(),
                 Part::QueryOrBody => body,
                 Part::Key => key_text.as_bytes(),
+                Part::RecvWindow => window.as_ref().map_or(&[][..], |(_, ms)| ms.as_bytes()),
                 Part::Literal(text) => text.as_bytes(),
             })
             .collect();
@@ -378,6 +407,10 @@ impl HmacSigner {
         }
         if let Some(Placement::Header(h)) = &self.timestamp {
             let value = util::plain_value(&timestamp, name)?;
+            req.headers_mut().insert(h.clone(), value);
+        }
+        if let Some((Placement::Header(h), ms)) = &window {
+            let value = util::plain_value(ms, name)?;
             req.headers_mut().insert(h.clone(), value);
         }
         let headers = req.headers_mut();
@@ -413,17 +446,17 @@ impl Signer for HmacSigner {
         self.sign_at(req, cred, ctx.clock.now_ms())
     }
 
+    fn needs_body(&self, status: StatusCode, headers: &http::HeaderMap) -> bool {
+        self.rejections.needs_body(status, headers)
+    }
+
     fn classify(
         &self,
         status: StatusCode,
         _headers: &http::HeaderMap,
-        _body: Option<&[u8]>,
+        body: Option<&[u8]>,
     ) -> Rejection {
-        if self.credential_statuses.contains(&status) {
-            Rejection::Credential
-        } else {
-            Rejection::None
-        }
+        self.rejections.classify(status, body)
     }
 
     fn time_endpoint(&self) -> Option<TimeEndpoint> {
@@ -434,143 +467,8 @@ impl Signer for HmacSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sign::TimeUnit;
     use crate::sign::testutil::*;
-    use crate::sign::{BinanceSigner, BybitSigner, OkxSigner, TimeUnit};
-
-    fn bybit_via_hmac() -> HmacSigner {
-        HmacSigner::new("bybit-generic")
-            .parts([
-                Part::Timestamp,
-                Part::Key,
-                Part::Literal("5000".into()),
-                Part::QueryOrBody,
-            ])
-            .key_header(HeaderName::from_static("x-bapi-api-key"))
-            .timestamp_header(HeaderName::from_static("x-bapi-timestamp"))
-            .signature_header(HeaderName::from_static("x-bapi-sign"))
-            .header(
-                HeaderName::from_static("x-bapi-recv-window"),
-                HeaderValue::from_static("5000"),
-            )
-            .header(
-                HeaderName::from_static("x-bapi-sign-type"),
-                HeaderValue::from_static("2"),
-            )
-    }
-
-    fn same_headers(a: &reqwest::Request, b: &reqwest::Request) {
-        assert_eq!(a.headers().len(), b.headers().len());
-        for (name, value) in a.headers() {
-            assert_eq!(b.headers().get(name), Some(value), "{name}");
-        }
-        assert_eq!(a.url(), b.url());
-    }
-
-    #[test]
-    fn reconstructs_bybit() {
-        let fx = Fixture::at(1_658_384_314_791);
-        let cred = Credential::new("XXXXXXXXXX").with_secret("bybit-secret");
-        for (method, url, body) in [
-            (
-                "GET",
-                "https://api.bybit.com/v5/order/realtime?category=option&symbol=BTC",
-                None,
-            ),
-            (
-                "POST",
-                "https://api.bybit.com/v5/order/create",
-                Some(r#"{"category":"spot"}"#),
-            ),
-        ] {
-            let mut a = request(method, url, body);
-            let mut b = request(method, url, body);
-            BybitSigner::new()
-                .sign(&mut a, &cred, &fx.ctx())
-                .expect("bybit");
-            bybit_via_hmac()
-                .sign(&mut b, &cred, &fx.ctx())
-                .expect("generic");
-            same_headers(&a, &b);
-        }
-    }
-
-    #[test]
-    fn reconstructs_okx() {
-        let fx = Fixture::at(1_607_418_537_715);
-        let cred = Credential::new("k").with_secret("s").with_passphrase("p");
-        let generic = HmacSigner::new("okx-generic")
-            .encoding(SigEncoding::Base64)
-            .timestamp_format(TimestampFormat::Iso8601Millis)
-            .key_header(HeaderName::from_static("ok-access-key"))
-            .signature_header(HeaderName::from_static("ok-access-sign"))
-            .timestamp_header(HeaderName::from_static("ok-access-timestamp"))
-            .passphrase_header(HeaderName::from_static("ok-access-passphrase"));
-        for (method, url, body) in [
-            (
-                "GET",
-                "https://www.okx.com/api/v5/account/balance?ccy=BTC",
-                None,
-            ),
-            (
-                "POST",
-                "https://www.okx.com/api/v5/trade/order",
-                Some(r#"{"instId":"BTC-USDT"}"#),
-            ),
-        ] {
-            let mut a = request(method, url, body);
-            let mut b = request(method, url, body);
-            OkxSigner::new()
-                .sign(&mut a, &cred, &fx.ctx())
-                .expect("okx");
-            generic.sign(&mut b, &cred, &fx.ctx()).expect("generic");
-            same_headers(&a, &b);
-        }
-        let e = generic
-            .sign(
-                &mut request("GET", "https://x/", None),
-                &Credential::new("k").with_secret("s"),
-                &fx.ctx(),
-            )
-            .expect_err("no passphrase");
-        assert_eq!(
-            e.to_string(),
-            "okx-generic: the credential has no passphrase"
-        );
-    }
-
-    #[test]
-    fn reconstructs_binance_query_signing_and_stays_idempotent() {
-        let fx = Fixture::at(1_499_827_319_559);
-        let cred =
-            Credential::new("vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A")
-                .with_secret("NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j");
-        let generic = HmacSigner::new("binance-generic")
-            .parts([Part::Query, Part::Body])
-            .key_header(HeaderName::from_static("x-mbx-apikey"))
-            .query_param("recvWindow", "5000")
-            .timestamp_query("timestamp")
-            .signature_query("signature");
-        let url = "https://api.binance.com/api/v3/order?symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1";
-        let mut a = request("POST", url, None);
-        let mut b = request("POST", url, None);
-        BinanceSigner::new()
-            .sign(&mut a, &cred, &fx.ctx())
-            .expect("binance");
-        generic.sign(&mut b, &cred, &fx.ctx()).expect("generic");
-        same_headers(&a, &b);
-        assert!(b.url().query().expect("q").ends_with(
-            "signature=c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
-        ));
-        // Again, later: a new signature, no duplicated parameters.
-        fx.time.advance_ms(1);
-        generic.sign(&mut b, &cred, &fx.ctx()).expect("generic");
-        let q = b.url().query().expect("q");
-        for name in ["recvWindow=", "timestamp=", "signature=", "symbol="] {
-            assert_eq!(q.matches(name).count(), 1, "{name} in {q}");
-        }
-        assert!(q.contains("timestamp=1499827319560"));
-        assert!(!q.contains("c8db56825ae71d6d"));
-    }
 
     #[test]
     fn sha512_base64_secret_seconds_and_key_in_query() {
@@ -645,7 +543,7 @@ mod tests {
         assert_eq!(header(&req, "X-TIMESTAMP"), "1000");
         assert_eq!(header(&req, "X-API-KEY"), "key");
         let first = header(&req, "X-SIGNATURE").to_owned();
-        fx.time.advance_ms(1);
+        fx.advance_ms(1);
         signer.sign(&mut req, &cred, &fx.ctx()).expect("sign");
         assert_ne!(header(&req, "X-SIGNATURE"), first);
         assert_eq!(req.headers().get_all("x-signature").iter().count(), 1);
@@ -679,5 +577,89 @@ mod tests {
             )
             .expect_err("stream");
         assert_no_leak(&e, &["key-1", "s3cr3t"]);
+    }
+
+    #[test]
+    fn receive_window_in_a_header_or_the_query_is_sent_signed_and_replaced() {
+        use ::hmac::{Hmac, Mac};
+        let cred = Credential::new("k").with_secret("s");
+        let header_window = HmacSigner::new("h")
+            .parts([Part::Timestamp, Part::RecvWindow, Part::Path])
+            .recv_window_header(HeaderName::from_static("x-window"))
+            .recv_window_ms(7_000)
+            .expect("in range");
+        let mut req = request("GET", "https://h/p", None);
+        header_window.sign_at(&mut req, &cred, 42).expect("sign");
+        assert_eq!(header(&req, "X-WINDOW"), "7000");
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s").expect("hmac");
+        mac.update(b"427000/p");
+        assert_eq!(
+            header(&req, "X-SIGNATURE"),
+            hex::encode(mac.finalize().into_bytes())
+        );
+        // Without a window: nothing sent, nothing signed for it.
+        let mut req = request("GET", "https://h/p", None);
+        header_window
+            .clone()
+            .without_recv_window()
+            .sign_at(&mut req, &cred, 42)
+            .expect("sign");
+        assert!(req.headers().get("x-window").is_none());
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s").expect("hmac");
+        mac.update(b"42/p");
+        assert_eq!(
+            header(&req, "X-SIGNATURE"),
+            hex::encode(mac.finalize().into_bytes())
+        );
+
+        let query_window = HmacSigner::new("q")
+            .parts([Part::Query])
+            .query_param("a", "1")
+            .timestamp_query("ts")
+            .recv_window_query("window");
+        assert_eq!(query_window.recv_window(), Some(5_000));
+        let mut req = request("GET", "https://h/p?window=9&x=2", None);
+        query_window.sign_at(&mut req, &cred, 42).expect("sign");
+        query_window.sign_at(&mut req, &cred, 43).expect("again");
+        assert_eq!(req.url().query(), Some("x=2&a=1&window=5000&ts=43"));
+    }
+
+    #[test]
+    fn receive_window_errors_name_the_parameter_and_the_range() {
+        let e = HmacSigner::new("plain").recv_window_ms(5_000).unwrap_err();
+        assert!(e.is_builder());
+        assert_eq!(
+            e.to_string(),
+            "recv_window: the plain signer sends no receive window"
+        );
+        let e = HmacSigner::new("w")
+            .recv_window_query("rw")
+            .recv_window_ms(0)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "recv_window must be from 1 to {} milliseconds (w)",
+                u64::MAX
+            )
+        );
+    }
+
+    #[test]
+    fn the_rejection_table_classifies_bodies() {
+        let signer = HmacSigner::new("t").rejections(
+            Rejections::new()
+                .codes_at("/err", [StatusCode::OK])
+                .code(3, Rejection::Nonce),
+        );
+        assert!(signer.needs_body(StatusCode::OK, &json_headers()));
+        assert_eq!(
+            signer.classify(StatusCode::OK, &json_headers(), Some(br#"{"err":3}"#)),
+            Rejection::Nonce
+        );
+        assert_eq!(
+            signer.classify(StatusCode::UNAUTHORIZED, &json_headers(), None),
+            Rejection::Credential
+        );
     }
 }

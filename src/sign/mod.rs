@@ -8,8 +8,11 @@
 //! nonce from [`SignContext::nonces`]. Signing is idempotent: the parameters a signer adds are
 //! replaced, never duplicated, when the same request is signed again.
 //!
-//! Signers shipped here: [`BinanceSigner`], [`KrakenSigner`], [`CoinbaseSigner`] (ES256 JWT),
-//! [`OkxSigner`], [`BybitSigner`] and the configurable [`HmacSigner`].
+//! Signers shipped here: [`HmacSigner`], one HMAC engine that runs a recipe (what is signed,
+//! encoded how, sent where; a [`Rejections`] table for what the API's answers mean), with the
+//! exchange recipes [`HmacSigner::binance`], [`HmacSigner::bybit`] and [`HmacSigner::okx`];
+//! [`KrakenSigner`] (a nonce in the form body and a hash inside the HMAC) and
+//! [`CoinbaseSigner`] (ES256 JWT), which are code.
 //!
 //! Errors ([`SignError`]) name the signer and the cause; they never contain the key, the
 //! secret, the passphrase or a signature.
@@ -26,16 +29,17 @@ mod hmac;
 mod kraken;
 mod nonce;
 mod okx;
+mod recipe;
+mod rejections;
 mod util;
 
-pub use binance::BinanceSigner;
-pub use bybit::BybitSigner;
-pub use clock::{Clock, DEFAULT_CLOCK_SAMPLES, HostTime, ManualTime};
+pub use clock::{Clock, DEFAULT_CLOCK_SAMPLES};
 pub use coinbase::CoinbaseSigner;
-pub use hmac::{HashAlg, HmacSigner, Part, SecretEncoding, SigEncoding, TimestampFormat};
+pub use hmac::HmacSigner;
 pub use kraken::KrakenSigner;
 pub use nonce::{NonceUnit, Nonces};
-pub use okx::OkxSigner;
+pub use recipe::{HashAlg, Part, SecretEncoding, SigEncoding, TimestampFormat};
+pub use rejections::Rejections;
 
 /// Signs requests for one exchange (or one signing scheme).
 ///
@@ -314,11 +318,11 @@ mod tests {
     fn signers_are_usable_as_shared_trait_objects() {
         use std::sync::Arc;
         let signers: Vec<Arc<dyn Signer>> = vec![
-            Arc::new(BinanceSigner::new()),
+            Arc::new(HmacSigner::binance()),
             Arc::new(KrakenSigner::new()),
             Arc::new(CoinbaseSigner::new()),
-            Arc::new(OkxSigner::new()),
-            Arc::new(BybitSigner::new()),
+            Arc::new(HmacSigner::okx()),
+            Arc::new(HmacSigner::bybit()),
             Arc::new(HmacSigner::default()),
         ];
         let names: Vec<&str> = signers.iter().map(|s| s.name()).collect();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::clock::HostTime;
+use crate::time::{SystemClock, TimeSource};
 
 /// The unit of a time-derived nonce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,7 +25,7 @@ pub enum NonceUnit {
 /// counting up from it (still increasing, but no longer milliseconds).
 pub struct Nonces {
     last: AtomicU64,
-    host: Arc<dyn HostTime>,
+    host: Arc<dyn TimeSource>,
 }
 
 impl Default for Nonces {
@@ -45,11 +45,12 @@ impl fmt::Debug for Nonces {
 impl Nonces {
     /// Nonces from the system time.
     pub fn new() -> Self {
-        Nonces::with_host_time(SystemTime::now)
+        Nonces::with_time_source(SystemClock)
     }
 
-    /// Nonces from another host time (a [`ManualTime`](super::ManualTime) in tests).
-    pub fn with_host_time(host: impl HostTime) -> Self {
+    /// Nonces from the wall-clock time of another [`TimeSource`] (a
+    /// [`ManualTime`](crate::time::ManualTime) in tests).
+    pub fn with_time_source(host: impl TimeSource) -> Self {
         Nonces {
             last: AtomicU64::new(0),
             host: Arc::new(host),
@@ -59,7 +60,7 @@ impl Nonces {
     /// The next nonce: the current time in `unit`, or one more than the last nonce if that is
     /// larger.
     pub fn next(&self, unit: NonceUnit) -> u64 {
-        self.next_from(now_in(self.host.now(), unit))
+        self.next_from(now_in(self.host.system_time(), unit))
     }
 
     /// The next nonce given the current time already expressed in the nonce's unit:
@@ -100,32 +101,34 @@ fn now_in(t: SystemTime, unit: NonceUnit) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sign::ManualTime;
+    use crate::sign::clock::from_unix_ms;
+    use crate::sign::testutil::manual_at as manual;
     use std::collections::HashSet;
+    use std::time::Duration;
 
     #[test]
     fn follows_time_and_never_repeats() {
-        let host = ManualTime::new(1_616_492_376_594);
-        let n = Nonces::with_host_time(host.clone());
+        let host = manual(1_616_492_376_594);
+        let n = Nonces::with_time_source(host.clone());
         assert_eq!(n.next(NonceUnit::Millis), 1_616_492_376_594);
         // Same millisecond: one more.
         assert_eq!(n.next(NonceUnit::Millis), 1_616_492_376_595);
         assert_eq!(n.next(NonceUnit::Millis), 1_616_492_376_596);
         // Time moves past: back to the time.
-        host.advance_ms(100);
+        host.advance(Duration::from_millis(100));
         assert_eq!(n.next(NonceUnit::Millis), 1_616_492_376_694);
         // Time goes backwards: still increasing.
-        host.advance_ms(-10_000);
+        host.set_system_time(from_unix_ms(1_616_492_366_694));
         assert_eq!(n.next(NonceUnit::Millis), 1_616_492_376_695);
         assert_eq!(n.last(), 1_616_492_376_695);
     }
 
     #[test]
     fn micros_unit() {
-        let n = Nonces::with_host_time(ManualTime::new(1_000));
+        let n = Nonces::with_time_source(manual(1_000));
         assert_eq!(n.next(NonceUnit::Micros), 1_000_000);
         assert_eq!(n.next(NonceUnit::Micros), 1_000_001);
-        let before_epoch = Nonces::with_host_time(ManualTime::new(-5));
+        let before_epoch = Nonces::with_time_source(manual(-5));
         assert_eq!(before_epoch.next(NonceUnit::Micros), 1);
     }
 
@@ -165,7 +168,7 @@ mod tests {
 
     #[test]
     fn saturates_at_the_top() {
-        let n = Nonces::with_host_time(ManualTime::new(0));
+        let n = Nonces::with_time_source(manual(0));
         assert_eq!(n.next_from(u64::MAX), u64::MAX);
         assert_eq!(n.next_from(5), u64::MAX);
     }

@@ -1,159 +1,76 @@
-//! OKX v5 REST (`www.okx.com/api/v5/*`) HMAC-SHA256 signing.
+//! OKX v5 REST (`www.okx.com/api/v5/*`): the HMAC-SHA256 recipe.
 //!
 //! <https://www.okx.com/docs-v5/en/#overview-rest-authentication-making-requests>
 
 use http::{HeaderName, StatusCode};
 
-use super::{Rejection, SignContext, SignError, Signer, TimeEndpoint, TimeUnit, util};
-use crate::Credential;
+use super::{
+    HmacSigner, Part, Rejection, Rejections, SigEncoding, TimeEndpoint, TimeUnit, TimestampFormat,
+};
 
-const NAME: &str = "okx";
-const KEY_HEADER: HeaderName = HeaderName::from_static("ok-access-key");
-const SIGN_HEADER: HeaderName = HeaderName::from_static("ok-access-sign");
-const TIMESTAMP_HEADER: HeaderName = HeaderName::from_static("ok-access-timestamp");
-const PASSPHRASE_HEADER: HeaderName = HeaderName::from_static("ok-access-passphrase");
-
-/// OKX v5 private endpoints.
-///
-/// Each attempt sends `OK-ACCESS-KEY`, `OK-ACCESS-PASSPHRASE` (the credential's passphrase:
-/// required), `OK-ACCESS-TIMESTAMP` (ISO 8601 UTC with milliseconds,
-/// `2020-12-08T09:08:57.715Z`, from the clock) and
-/// `OK-ACCESS-SIGN = base64(HMAC-SHA256(secret, timestamp ++ METHOD ++ requestPath ++ body))`,
-/// where `requestPath` is the path plus `?query` when there is a query, and `body` the JSON
-/// body as sent (empty for `GET`).
-///
-/// Rejections (OKX answers all of these with HTTP 401 and a JSON `code`, so 401 bodies are
-/// read): 50102 (timestamp request expired) and 50112 (invalid `OK-ACCESS-TIMESTAMP`) →
-/// [`Rejection::Timestamp`]; 50111 (invalid `OK-ACCESS-KEY`), 50113 (invalid signature), 50105
-/// (wrong passphrase), 50101 (key does not match the environment) and 50114 (invalid
-/// authorization) → [`Rejection::Credential`]; 50110 (IP not in the key's whitelist) →
-/// [`Rejection::None`] (a new key would not fix the caller's IP); any other 401 →
-/// Credential.
-///
-/// Why 50113 is a credential rejection: OKX checks the timestamp first and reports a skewed
-/// clock as 50102/50112; the signature covers the timestamp the request itself carries, so a
-/// skewed clock cannot make it invalid. With this signer computing it, an invalid signature
-/// means the secret does not belong to the key: a rotated (or half-rotated) credential.
-///
-/// Server time: `GET /api/v5/public/time` → `{"data": [{"ts": "ms"}]}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OkxSigner {
-    _private: (),
-}
-
-impl OkxSigner {
-    /// The OKX signer (it has no options).
-    pub fn new() -> Self {
-        OkxSigner { _private: () }
-    }
-
-    /// The `OK-ACCESS-SIGN` value for a pre-hash made of these parts.
-    pub fn signature(
-        secret: &str,
-        timestamp: &str,
-        method: &str,
-        request_path: &str,
-        body: &[u8],
-    ) -> String {
-        util::base64(&util::hmac_sha256(
-            secret.as_bytes(),
-            &[
-                timestamp.as_bytes(),
-                method.as_bytes(),
-                request_path.as_bytes(),
-                body,
-            ],
-        ))
-    }
-
-    /// Signs with a given time (UNIX ms): what [`Signer::sign`] does with the clock's time.
-    pub fn sign_at(
-        &self,
-        req: &mut reqwest::Request,
-        cred: &Credential,
-        timestamp_ms: i64,
-    ) -> Result<(), SignError> {
-        let secret = util::secret(cred, NAME)?;
-        let passphrase = util::passphrase(cred, NAME)?;
-        let key = util::sensitive_value(
-            cred.expose_key(),
-            NAME,
-            "the key is not a valid header value",
-        )?;
-        let passphrase = util::sensitive_value(
-            passphrase,
-            NAME,
-            "the passphrase is not a valid header value",
-        )?;
-        let body = util::body_bytes(req, NAME)?;
-        let timestamp = util::iso8601_millis(timestamp_ms);
-        let url = req.url();
-        let request_path = match url.query() {
-            Some(q) if !q.is_empty() => format!("{}?{q}", url.path()),
-            _ => url.path().to_owned(),
-        };
-        let signature = Self::signature(
-            secret,
-            &timestamp,
-            req.method().as_str(),
-            &request_path,
-            body,
-        );
-        let signature = util::sensitive_value(&signature, NAME, "the signature is not valid")?;
-        let timestamp = util::plain_value(&timestamp, NAME)?;
-        let headers = req.headers_mut();
-        headers.insert(KEY_HEADER, key);
-        headers.insert(SIGN_HEADER, signature);
-        headers.insert(TIMESTAMP_HEADER, timestamp);
-        headers.insert(PASSPHRASE_HEADER, passphrase);
-        Ok(())
-    }
-}
-
-impl Signer for OkxSigner {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn sign(
-        &self,
-        req: &mut reqwest::Request,
-        cred: &Credential,
-        ctx: &SignContext<'_>,
-    ) -> Result<(), SignError> {
-        self.sign_at(req, cred, ctx.clock.now_ms())
-    }
-
-    fn needs_body(&self, status: StatusCode, headers: &http::HeaderMap) -> bool {
-        status == StatusCode::UNAUTHORIZED && util::json_or_untyped(headers)
-    }
-
-    fn classify(
-        &self,
-        status: StatusCode,
-        _headers: &http::HeaderMap,
-        body: Option<&[u8]>,
-    ) -> Rejection {
-        match body.and_then(|b| util::json_code(b, "/code")) {
-            Some(50102 | 50112) => Rejection::Timestamp,
-            Some(50101 | 50105 | 50111 | 50113 | 50114) => Rejection::Credential,
-            Some(50110) => Rejection::None,
-            _ => super::classify_status(status),
-        }
-    }
-
-    fn time_endpoint(&self) -> Option<TimeEndpoint> {
-        Some(TimeEndpoint {
-            path: "/api/v5/public/time",
-            pointer: "/data/0/ts",
-            unit: TimeUnit::Millis,
-        })
+impl HmacSigner {
+    /// OKX v5 private endpoints, named `okx`.
+    ///
+    /// Each attempt sends `OK-ACCESS-KEY`, `OK-ACCESS-PASSPHRASE` (the credential's passphrase:
+    /// required), `OK-ACCESS-TIMESTAMP` (ISO 8601 UTC with milliseconds,
+    /// `2020-12-08T09:08:57.715Z`, from the clock) and
+    /// `OK-ACCESS-SIGN = base64(HMAC-SHA256(secret, timestamp ++ METHOD ++ requestPath ++ body))`,
+    /// where `requestPath` is the path plus `?query` when there is a query, and `body` the JSON
+    /// body as sent (empty for `GET`).
+    ///
+    /// Rejections (OKX answers all of these with HTTP 401 and a JSON `code`, so 401 bodies are
+    /// read): 50102 (timestamp request expired) and 50112 (invalid `OK-ACCESS-TIMESTAMP`) →
+    /// [`Rejection::Timestamp`]; 50111 (invalid `OK-ACCESS-KEY`), 50113 (invalid signature),
+    /// 50105 (wrong passphrase), 50101 (key does not match the environment) and 50114 (invalid
+    /// authorization) → [`Rejection::Credential`]; 50110 (IP not in the key's whitelist) →
+    /// [`Rejection::None`] (a new key would not fix the caller's IP); any other 401 →
+    /// Credential.
+    ///
+    /// Why 50113 is a credential rejection: OKX checks the timestamp first and reports a skewed
+    /// clock as 50102/50112; the signature covers the timestamp the request itself carries, so
+    /// a skewed clock cannot make it invalid. With this signer computing it, an invalid
+    /// signature means the secret does not belong to the key: a rotated (or half-rotated)
+    /// credential.
+    ///
+    /// Server time: `GET /api/v5/public/time` → `{"data": [{"ts": "ms"}]}`.
+    pub fn okx() -> HmacSigner {
+        HmacSigner::new("okx")
+            .parts([
+                Part::Timestamp,
+                Part::Method,
+                Part::PathAndQuery,
+                Part::Body,
+            ])
+            .encoding(SigEncoding::Base64)
+            .timestamp_format(TimestampFormat::Iso8601Millis)
+            .key_header(HeaderName::from_static("ok-access-key"))
+            .signature_header(HeaderName::from_static("ok-access-sign"))
+            .timestamp_header(HeaderName::from_static("ok-access-timestamp"))
+            .passphrase_header(HeaderName::from_static("ok-access-passphrase"))
+            .rejections(
+                Rejections::new()
+                    .codes_at("/code", [StatusCode::UNAUTHORIZED])
+                    .code(50102, Rejection::Timestamp)
+                    .code(50112, Rejection::Timestamp)
+                    .code(50101, Rejection::Credential)
+                    .code(50105, Rejection::Credential)
+                    .code(50111, Rejection::Credential)
+                    .code(50113, Rejection::Credential)
+                    .code(50114, Rejection::Credential)
+                    .code(50110, Rejection::None),
+            )
+            .with_time_endpoint(TimeEndpoint {
+                path: "/api/v5/public/time",
+                pointer: "/data/0/ts",
+                unit: TimeUnit::Millis,
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Credential;
     use crate::sign::testutil::*;
     use crate::sign::{SignErrorKind, Signer};
     use ::hmac::{Hmac, Mac};
@@ -185,7 +102,7 @@ mod tests {
             "https://www.okx.com/api/v5/account/balance?ccy=BTC",
             None,
         );
-        OkxSigner::new()
+        HmacSigner::okx()
             .sign_at(&mut req, &cred(), TS)
             .expect("sign");
         assert_eq!(
@@ -215,7 +132,7 @@ mod tests {
             "https://www.okx.com/api/v5/account/set-leverage",
             Some(body_json),
         );
-        OkxSigner::new()
+        HmacSigner::okx()
             .sign_at(&mut req, &cred(), TS)
             .expect("sign");
         assert_eq!(
@@ -230,11 +147,11 @@ mod tests {
     #[test]
     fn signing_twice_uses_the_new_time_without_duplicates() {
         let fx = Fixture::at(TS);
-        let signer = OkxSigner::new();
+        let signer = HmacSigner::okx();
         let mut req = request("GET", "https://www.okx.com/api/v5/account/balance", None);
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         let first = header(&req, "OK-ACCESS-SIGN").to_owned();
-        fx.time.advance_ms(1);
+        fx.advance_ms(1);
         signer.sign(&mut req, &cred(), &fx.ctx()).expect("sign");
         assert_eq!(
             header(&req, "OK-ACCESS-TIMESTAMP"),
@@ -254,7 +171,7 @@ mod tests {
 
     #[test]
     fn errors_never_show_secrets() {
-        let signer = OkxSigner::new();
+        let signer = HmacSigner::okx();
         let url = "https://www.okx.com/api/v5/account/balance";
         let e = signer
             .sign_at(
@@ -294,7 +211,7 @@ mod tests {
 
     #[test]
     fn classification() {
-        let s = OkxSigner::new();
+        let s = HmacSigner::okx();
         let json = json_headers();
         assert!(s.needs_body(StatusCode::UNAUTHORIZED, &json));
         assert!(!s.needs_body(StatusCode::OK, &json));

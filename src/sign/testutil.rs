@@ -1,6 +1,10 @@
 //! Test helpers shared by the signer tests.
 
-use super::{Clock, ManualTime, Nonces, SignError};
+use std::time::Duration;
+
+use super::clock::from_unix_ms;
+use super::{Clock, Nonces, SignError};
+use crate::time::ManualTime;
 
 /// A clock and nonce source standing at `unix_ms`, and the handle that moves them.
 pub(crate) struct Fixture {
@@ -9,14 +13,24 @@ pub(crate) struct Fixture {
     pub nonces: Nonces,
 }
 
+/// Manual time whose wall clock stands at `unix_ms`.
+pub(crate) fn manual_at(unix_ms: i64) -> ManualTime {
+    ManualTime::starting_at(from_unix_ms(unix_ms))
+}
+
 impl Fixture {
     pub fn at(unix_ms: i64) -> Self {
-        let time = ManualTime::new(unix_ms);
+        let time = manual_at(unix_ms);
         Fixture {
-            clock: Clock::with_host_time(time.clone()),
-            nonces: Nonces::with_host_time(time.clone()),
+            clock: Clock::with_time_source(time.clone()),
+            nonces: Nonces::with_time_source(time.clone()),
             time,
         }
+    }
+
+    /// Moves the host time forward by `ms`.
+    pub fn advance_ms(&self, ms: u64) {
+        self.time.advance(Duration::from_millis(ms));
     }
 
     pub fn ctx(&self) -> super::SignContext<'_> {

@@ -17,6 +17,7 @@ use super::http::{
     Extract, Failure, Fetched, Fetcher, check_transport, describe_reqwest, read_capped,
     status_failure,
 };
+use super::presets::{SECRET_STRING, member};
 use super::{BoxFuture, Changes, CredentialSource};
 use crate::credential::Credential;
 use crate::error::Result;
@@ -76,7 +77,7 @@ pub struct AwsSecretsManagerSource {
 
 impl AwsSecretsManagerSource {
     pub(crate) fn new(secret_id: &str) -> Self {
-        let mut extract = Extract::new("/SecretString");
+        let mut extract = Extract::new(SECRET_STRING);
         extract.version("/VersionId", false);
         AwsSecretsManagerSource {
             secret_id: secret_id.to_owned(),
@@ -95,27 +96,21 @@ impl AwsSecretsManagerSource {
     /// The secret's `SecretString` is a JSON object; the key is its member `field`.
     pub fn json_key(mut self, field: &str) -> Self {
         self.decode_json();
-        self.extract.key(format!(
-            "/SecretString/{}",
-            super::presets::escape_pointer(field)
-        ));
+        self.extract.key(member(SECRET_STRING, field));
         self
     }
 
     /// The signing secret is member `field` of the JSON `SecretString`.
     pub fn json_secret(mut self, field: &str) -> Self {
         self.decode_json();
-        self.extract.secret(format!(
-            "/SecretString/{}",
-            super::presets::escape_pointer(field)
-        ));
+        self.extract.secret(member(SECRET_STRING, field));
         self
     }
 
     fn decode_json(&mut self) {
         if !self.json {
             self.json = true;
-            self.extract.decode_json_at("/SecretString");
+            self.extract.decode_json_at(SECRET_STRING);
         }
     }
 

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// a Python `os.environ[...] = ...`) and then calls [`Client::refresh`](crate::Client::refresh),
 /// or meets an authentication failure, uses the new value. Content is parsed as for
 /// [`FileSource`](crate::FileSource): the key alone, or a JSON object, at most
-/// [`MAX_CREDENTIAL_BYTES`](crate::MAX_CREDENTIAL_BYTES).
+/// [`MAX_CREDENTIAL_BYTES`](crate::Source::MAX_CREDENTIAL_BYTES).
 ///
 /// Changing the environment of a running process is not thread-safe in C libraries
 /// generally (`setenv` while another thread calls `getenv` is undefined behaviour in glibc),

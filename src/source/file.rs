@@ -10,15 +10,16 @@ use super::shared_file::{self, SharedFile};
 use super::{BoxFuture, Changes, CredentialSource, parse};
 use crate::credential::Credential;
 use crate::error::{Error, Result};
+use crate::time::AsyncSleep;
 
 /// Default time between polls of a file whose change events may be lost (NFS, some FUSE
 /// mounts, a full inotify queue). Events make rotation near-instant; the poll bounds the delay
 /// when they do not arrive.
-pub const DEFAULT_FILE_POLL_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_FILE_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Default quiet time after a file event before re-reading: writers that truncate and then
 /// write raise several events, and a read on the first can see an empty file.
-pub const DEFAULT_FILE_DEBOUNCE: Duration = Duration::from_millis(25);
+pub(crate) const DEFAULT_FILE_DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// How long apart the two reads are that must agree before content is trusted.
 const STABLE_READ_GAP: Duration = Duration::from_millis(5);
@@ -34,7 +35,7 @@ const STABLE_READ_ATTEMPTS: usize = 6;
 /// (`api_key`/`api_secret` are accepted too; `expires_at` is RFC 3339, unix seconds or unix
 /// milliseconds).
 ///
-/// Only a regular file of at most [`MAX_CREDENTIAL_BYTES`](crate::MAX_CREDENTIAL_BYTES) is
+/// Only a regular file of at most [`MAX_CREDENTIAL_BYTES`](crate::Source::MAX_CREDENTIAL_BYTES) is
 /// read: a FIFO, a device, a directory or a bigger file is refused (checked before reading),
 /// and opening never blocks.
 ///
@@ -53,6 +54,8 @@ pub struct FileSource {
     watch: bool,
     poll_interval: Option<Duration>,
     debounce: Duration,
+    /// How the poll ticker waits (`None`: tokio's).
+    sleep: Option<Arc<dyn AsyncSleep>>,
     /// What every source of this path (with these settings) in the process shares: the change
     /// signal and the reads. Set on first use, once the settings are final.
     shared: OnceLock<Arc<SharedFile>>,
@@ -70,19 +73,34 @@ impl std::fmt::Debug for FileSource {
 }
 
 impl FileSource {
+    /// Default time between polls of a file whose change events may be lost (NFS, some FUSE
+    /// mounts, a full inotify queue). Events make rotation near-instant; the poll bounds the delay
+    /// when they do not arrive.
+    pub const DEFAULT_POLL_INTERVAL: Duration = DEFAULT_FILE_POLL_INTERVAL;
+    /// Default quiet time after a file event before re-reading: writers that truncate and then
+    /// write raise several events, and a read on the first can see an empty file.
+    pub const DEFAULT_DEBOUNCE: Duration = DEFAULT_FILE_DEBOUNCE;
+
     pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         FileSource {
             path: path.into(),
             watch: true,
             poll_interval: Some(DEFAULT_FILE_POLL_INTERVAL),
             debounce: DEFAULT_FILE_DEBOUNCE,
+            sleep: None,
             shared: OnceLock::new(),
         }
     }
 
     fn shared(&self) -> &Arc<SharedFile> {
-        self.shared
-            .get_or_init(|| shared_file::shared(&self.path, self.watch, self.poll_interval))
+        self.shared.get_or_init(|| {
+            shared_file::shared(
+                &self.path,
+                self.watch,
+                self.poll_interval,
+                self.sleep.clone(),
+            )
+        })
     }
 
     async fn load_from(&self, since: Option<Instant>) -> Result<Credential> {
@@ -100,15 +118,25 @@ impl FileSource {
     }
 
     /// How often to re-read the file regardless of events; `None` turns polling off.
-    /// Default: [`DEFAULT_FILE_POLL_INTERVAL`] (10 s).
+    /// Default: [`FileSource::DEFAULT_POLL_INTERVAL`](crate::FileSource::DEFAULT_POLL_INTERVAL) (10 s).
     pub fn poll_interval(mut self, interval: Option<Duration>) -> Self {
         self.poll_interval = interval;
         self
     }
 
-    /// Quiet time after an event before re-reading. Default: [`DEFAULT_FILE_DEBOUNCE`] (25 ms).
+    /// Quiet time after an event before re-reading. Default: [`FileSource::DEFAULT_DEBOUNCE`](crate::FileSource::DEFAULT_DEBOUNCE) (25 ms).
     pub fn debounce(mut self, debounce: Duration) -> Self {
         self.debounce = debounce;
+        self
+    }
+
+    /// How the poll ticker of this file waits between polls: give the same
+    /// [`ManualTime`](crate::time::ManualTime) as the client's
+    /// [`sleep_impl`](crate::ClientBuilder::sleep_impl) to test polling without real sleeps.
+    /// Sources of one path share one ticker when their settings (this one included) are equal.
+    /// Default: [`TokioSleep`](crate::time::TokioSleep).
+    pub fn sleep_impl(mut self, sleep: impl AsyncSleep) -> Self {
+        self.sleep = Some(Arc::new(sleep));
         self
     }
 

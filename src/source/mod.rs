@@ -33,18 +33,10 @@ use crate::error::Result;
 #[cfg(feature = "aws")]
 pub use aws_sm::AwsSecretsManagerSource;
 pub use env::EnvSource;
-pub use file::{DEFAULT_FILE_DEBOUNCE, DEFAULT_FILE_POLL_INTERVAL, FileSource};
+pub use file::FileSource;
 pub use fixed::FixedSource;
-pub use http::{
-    DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
-    HeaderValueFrom, HttpSource,
-};
-pub use oauth2::{
-    ClientAuthMethod, DEFAULT_ADVISORY_MARGIN, DEFAULT_AWAIT_SECRET, DEFAULT_MANDATORY_MARGIN,
-    DEFAULT_RETRY_SPACING, DEFAULT_TOKEN_LIFETIME, DEFAULT_TOKEN_TIMEOUT, MAX_TOKEN_LIFETIME,
-    OAuth2ClientCredentials,
-};
-pub use read::{MAX_CREDENTIAL_BYTES, MAX_HEADER_FILE_BYTES};
+pub use http::{HeaderValueFrom, HttpSource};
+pub use oauth2::{ClientAuthMethod, OAuth2ClientCredentials};
 pub(crate) use read::{describe_io, read_capped};
 pub use shared_file::file_reads;
 // The parsers `crate::fuzzing` wraps for the cargo-fuzz targets (feature `fuzzing` only).
@@ -113,6 +105,10 @@ pub trait CredentialSource: Send + Sync + 'static {
 pub struct Source(pub(crate) Arc<dyn CredentialSource>);
 
 impl Source {
+    /// The largest key file or environment value accepted as a credential. A JSON credential
+    /// with a key, a secret, a passphrase and a PEM private key fits in a few KiB.
+    pub const MAX_CREDENTIAL_BYTES: usize = crate::source::read::MAX_CREDENTIAL_BYTES;
+
     /// A file holding the key as plain text (trimmed), or JSON
     /// `{"key": .., "secret": .., "version": .., "expires_at": ..}`. Watched for changes,
     /// Kubernetes secret volumes included. See [`FileSource`].

@@ -1,172 +1,210 @@
-//! Presets: [`HttpSource`] configured for the request and response shapes of real secrets
-//! managers. Each returns an ordinary `HttpSource`, so every builder method still applies
+//! Presets: [`HttpSource`](super::HttpSource) configured for the request and response shapes
+//! of real secrets managers, each next to its configuration-string form, and
+//! [`Source::parse`], which dispatches a string to its form (`file:` and `env:` are here).
+//! Each preset returns an ordinary `HttpSource`, so every builder method still applies
 //! (re-point a header, add a secret pointer, move the base URL to a test server).
 
-use super::http::{HeaderValueFrom, HttpSource};
+use std::str::FromStr;
 
-impl HttpSource {
-    /// HashiCorp Vault, KV secrets engine version 2: read the latest version of a secret.
-    ///
-    /// Request: `GET {addr}/v1/{mount}/data/{path}` with `X-Vault-Token: <token>`.
-    /// Response (abridged from Vault's API docs, "Read secret version"):
-    ///
-    /// ```json
-    /// {
-    ///   "request_id": "…", "lease_id": "", "renewable": false, "lease_duration": 0,
-    ///   "data": {
-    ///     "data": { "api_key": "…", "api_secret": "…" },
-    ///     "metadata": { "created_time": "2018-03-22T02:24:06.945319214Z",
-    ///                   "custom_metadata": null, "deletion_time": "",
-    ///                   "destroyed": false, "version": 2 }
-    ///   },
-    ///   "wrap_info": null, "warnings": null, "auth": null
-    /// }
-    /// ```
-    ///
-    /// The key is `/data/data/{field}`, the version `/data/metadata/version`. Add
-    /// `.secret_pointer("/data/data/api_secret")` for a signing secret, and
-    /// `.header("X-Vault-Namespace", ..)` for Vault Enterprise namespaces. The token is read
-    /// again on every fetch: point it at a Vault Agent sink file to follow token renewal.
-    ///
-    /// ```
-    /// use keyswap::{HeaderValueFrom, Source};
-    /// let source = Source::vault_kv2(
-    ///     "https://vault.internal:8200", "secret", "payments/exchange", "api_key",
-    ///     HeaderValueFrom::file("/vault/agent/token"),
-    /// );
-    /// assert_eq!(source.url().unwrap(), "https://vault.internal:8200/v1/secret/data/payments/exchange");
-    /// ```
-    pub fn vault_kv2(
-        addr: &str,
-        mount: &str,
-        path: &str,
-        field: &str,
-        token: HeaderValueFrom,
-    ) -> HttpSource {
-        let url = format!(
-            "{}/v1/{}/data/{}",
-            addr.trim_end_matches('/'),
-            mount.trim_matches('/'),
-            path.trim_matches('/')
-        );
-        HttpSource::new(&url)
-            .header("X-Vault-Token", token)
-            .key_pointer(format!("/data/data/{}", escape_pointer(field)))
-            .version_pointer("/data/metadata/version")
-    }
+use reqwest::Url;
 
-    /// The AWS Secrets Manager Agent, or the AWS Parameters and Secrets Lambda Extension:
-    /// a local HTTP cache in front of `GetSecretValue`.
+use super::Source;
+use crate::config::grammar::{Cx, is_env_name};
+use crate::error::{Error, Result};
+
+mod aws;
+mod azure;
+mod fields;
+mod gcp;
+mod generic;
+mod oauth2;
+mod vault;
+
+// The SDK source (`aws_sm.rs`, feature `aws`) points into the same `GetSecretValue` shape.
+#[cfg(feature = "aws")]
+pub(in crate::source) use aws::SECRET_STRING;
+#[cfg(feature = "aws")]
+pub(in crate::source) use fields::member;
+
+const SOURCE_SCHEMES: &str = "file:, env:, vault+https://, aws-sm://, aws-sm-agent://, gcp-sm://, \
+                              azure-kv://, oauth2+https://, https://";
+
+impl Source {
+    /// A source from a configuration string, such as `file:///run/secrets/api_key` or
+    /// `vault+https://vault.internal:8200/v1/secret/data/payments#api_key`.
     ///
-    /// Request: `GET http://localhost:2773/secretsmanager/get?secretId={secret_id}` with
-    /// `X-Aws-Parameters-Secrets-Token: <token>` (the extension expects the value of
-    /// `AWS_SESSION_TOKEN`, which is what is sent by default; re-point the header with
-    /// `.header("X-Aws-Parameters-Secrets-Token", ..)` for an agent configured with its own
-    /// token file). Move the port with `.base_url("http://localhost:PORT")`.
-    /// Response: the `GetSecretValue` JSON:
+    /// | form | source |
+    /// |---|---|
+    /// | `file:///abs/path`, `file:/abs/path`, `file:relative/path` | [`Source::file`] (a `file://` URL is percent-decoded; the other forms are taken as written) |
+    /// | `env:NAME` | [`Source::env`] |
+    /// | `vault+https://HOST[:PORT]/v1/MOUNT/data/PATH[?OPTS]#FIELD[&FOPTS]` | [`Source::vault_kv2`]; `vault+http://` to loopback only |
+    /// | `aws-sm://SECRET_ID[?region=R][#FIELD[&FOPTS]]` | `Source::aws_secrets_manager` (cargo feature `aws`) |
+    /// | `aws-sm-agent://SECRET_ID[?OPTS][#FIELD[&FOPTS]]` | [`Source::aws_secrets_manager_agent`]; also `port=N` |
+    /// | `gcp-sm://projects/PROJECT/secrets/SECRET[?OPTS][#FIELD[&FOPTS]]`, `gcp-sm://PROJECT/SECRET` | [`Source::gcp_secret_manager`] |
+    /// | `azure-kv://VAULT/SECRET[?OPTS][#FIELD[&FOPTS]]`, `azure-kv://https://VAULT.vault.azure.net/secrets/SECRET` | [`Source::azure_key_vault`] (the short form means `https://VAULT.vault.azure.net`) |
+    /// | `oauth2+https://HOST/PATH?client_id=ID&secret_file=PATH[&OPTS]` | [`Source::oauth2_client_credentials`] (`secret_env=NAME` instead of `secret_file`; `auth=basic\|post\|jwt`, `scope=A,B` (commas for spaces), `audience=`, `resource=`); `oauth2+http://` to loopback only |
+    /// | `https://HOST/PATH[?QUERY][#POINTER[&POPTS]]` | [`Source::http`] with key pointer `POINTER` (default `/key`); `http://` to loopback only |
     ///
-    /// ```json
-    /// {
-    ///   "ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTestSecret-a1b2c3",
-    ///   "Name": "MyTestSecret",
-    ///   "VersionId": "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111",
-    ///   "SecretString": "…",
-    ///   "VersionStages": ["AWSCURRENT"],
-    ///   "CreatedDate": 1523477145.713
-    /// }
-    /// ```
+    /// - **Tokens** (`OPTS`, after `?`): `token_env=NAME` or `token_file=PATH` (re-read on
+    ///   every fetch, see [`HeaderValueFrom`](super::HeaderValueFrom)). Defaults: `VAULT_TOKEN` for Vault (sent as
+    ///   `X-Vault-Token`), `AWS_SESSION_TOKEN` for the agent (`X-Aws-Parameters-Secrets-Token`),
+    ///   `GOOGLE_OAUTH_ACCESS_TOKEN` for GCP and `AZURE_ACCESS_TOKEN` for Azure (sent as
+    ///   `Authorization: Bearer`). Vault also takes `namespace=NS` (`X-Vault-Namespace`).
+    /// - **Fields** (`FIELD`, after `#`): the member of the secret that holds the key; required
+    ///   for Vault. For the others it means "the secret is a JSON object": without it the whole
+    ///   secret is the key. `FOPTS`: `secret=FIELD` and `passphrase=FIELD` for the signing
+    ///   secret and passphrase of an exchange key pair (`passphrase` is not available with
+    ///   `aws-sm`).
+    /// - **Generic endpoints** (`https://`): the URL's own query is sent as is; everything
+    ///   keyswap needs is in the fragment: the key pointer first, then `POPTS`:
+    ///   `secret=/PTR`, `passphrase=/PTR`, `version=/PTR`, `expiry=/PTR` (RFC 6901 pointers),
+    ///   `token_env=NAME` or `token_file=PATH` (sent as `Authorization: Bearer`, or in the
+    ///   header named by `token_header=NAME`).
+    /// - Options are `name=value` pairs joined by `&`, not percent-decoded: values cannot
+    ///   contain `&` or `#`. Unknown or repeated options are errors.
+    /// - A literal key is **not** accepted (`fixed:…`): it would sit in plain text in your
+    ///   configuration. Put it in a variable and use `env:NAME`.
     ///
-    /// The key is the whole `SecretString` and the version its `VersionId`. The agent caches
-    /// the secret (`ttl_seconds`, 300 by default): scheduled polls read its cache, while the
-    /// refresh after a rejection and `Client::refresh` add `refreshNow=true`, which the agent
-    /// documents for getting past it, so a hard revocation costs no more than a key in a file
-    /// ([`bypass_cache_query`](HttpSource::bypass_cache_query)). For a JSON secret
-    /// (`{"api_key": "…", "api_secret": "…"}`) decode it first:
+    /// Surrounding whitespace is ignored. Errors are [`Error::is_builder`]; they name the part
+    /// that is wrong and never repeat values from the string (a token in a query, a password
+    /// in `user:password@`).
     ///
     /// ```
     /// use keyswap::Source;
-    /// let source = Source::aws_secrets_manager_agent("prod/exchange")
-    ///     .decode_json_at("/SecretString")
-    ///     .key_pointer("/SecretString/api_key")
-    ///     .secret_pointer("/SecretString/api_secret");
-    /// # let _ = source;
+    ///
+    /// let file = Source::parse("file:///run/secrets/api_key")?;
+    /// assert_eq!(file.name(), "file:/run/secrets/api_key");
+    ///
+    /// let vault = Source::parse(
+    ///     "vault+https://vault.internal:8200/v1/secret/data/payments?token_file=/vault/token#api_key&secret=api_secret",
+    /// )?;
+    /// assert_eq!(vault.name(), "http:https://vault.internal:8200/v1/secret/data/payments");
+    ///
+    /// let gcp: Source = "gcp-sm://my-project/exchange-key#api_key&secret=api_secret".parse()?;
+    /// # let _ = gcp;
+    ///
+    /// let err = Source::parse("fixed:sk_live_123").unwrap_err();
+    /// assert!(err.is_builder() && !err.to_string().contains("sk_live_123"));
+    /// # Ok::<(), keyswap::Error>(())
     /// ```
-    pub fn aws_secrets_manager_agent(secret_id: &str) -> HttpSource {
-        let mut url = url::Url::parse("http://localhost:2773/secretsmanager/get")
-            .expect("a valid constant URL");
-        url.query_pairs_mut().append_pair("secretId", secret_id);
-        HttpSource::new(url.as_str())
-            .header(
-                "X-Aws-Parameters-Secrets-Token",
-                HeaderValueFrom::env("AWS_SESSION_TOKEN"),
-            )
-            .key_pointer("/SecretString")
-            .version_pointer("/VersionId")
-            .bypass_cache_query("refreshNow", "true")
-    }
-
-    /// Google Cloud Secret Manager: access the latest version of a secret.
-    ///
-    /// Request: `GET https://secretmanager.googleapis.com/v1/projects/{project}/secrets/{secret}/versions/latest:access`
-    /// with `Authorization: Bearer <OAuth access token>` (from the metadata server, workload
-    /// identity, or `gcloud auth print-access-token`; write it to a file that a sidecar
-    /// refreshes and pass [`HeaderValueFrom::file`]).
-    /// Response (`AccessSecretVersionResponse`):
-    ///
-    /// ```json
-    /// {
-    ///   "name": "projects/123456789/secrets/exchange-key/versions/3",
-    ///   "payload": { "data": "czNjcjN0LWtleQ==", "dataCrc32c": "2414155093" }
-    /// }
-    /// ```
-    ///
-    /// `payload.data` is base64 and decoded first; the key is the decoded text (trimmed), the
-    /// version the last segment of `name`. For a JSON payload, add
-    /// `.decode_json_at("/payload/data").key_pointer("/payload/data/api_key")`.
-    pub fn gcp_secret_manager(project: &str, secret: &str, token: HeaderValueFrom) -> HttpSource {
-        let url = format!(
-            "https://secretmanager.googleapis.com/v1/projects/{project}/secrets/{secret}/versions/latest:access"
-        );
-        HttpSource::new(&url)
-            .bearer(token)
-            .decode_base64_at("/payload/data")
-            .key_pointer("/payload/data")
-            .version_pointer_last_segment("/name")
-    }
-
-    /// Azure Key Vault: get the current version of a secret.
-    ///
-    /// Request: `GET {vault_url}/secrets/{name}?api-version=7.4` with
-    /// `Authorization: Bearer <Entra ID token for https://vault.azure.net>`. `vault_url` is
-    /// like `https://my-vault.vault.azure.net`.
-    /// Response (`SecretBundle`):
-    ///
-    /// ```json
-    /// {
-    ///   "value": "…",
-    ///   "id": "https://my-vault.vault.azure.net/secrets/exchange-key/4387e9f3d6e14c459867679a90fd0f79",
-    ///   "attributes": { "enabled": true, "created": 1493938410, "updated": 1493938410,
-    ///                   "exp": 1893456000, "recoveryLevel": "Recoverable+Purgeable" }
-    /// }
-    /// ```
-    ///
-    /// The key is `value`, the version the last segment of `id`, the expiry `attributes.exp`
-    /// when set (the client then refreshes ahead of it).
-    pub fn azure_key_vault(vault_url: &str, name: &str, token: HeaderValueFrom) -> HttpSource {
-        let url = format!(
-            "{}/secrets/{}?api-version=7.4",
-            vault_url.trim_end_matches('/'),
-            name.trim_matches('/')
-        );
-        HttpSource::new(&url)
-            .bearer(token)
-            .key_pointer("/value")
-            .version_pointer_last_segment("/id")
-            .expiry_pointer("/attributes/exp")
+    pub fn parse(s: &str) -> Result<Source> {
+        parse_source(s)
     }
 }
 
-/// A field name as one JSON-pointer segment (RFC 6901: `~` → `~0`, `/` → `~1`).
-pub(crate) fn escape_pointer(field: &str) -> String {
-    field.replace('~', "~0").replace('/', "~1")
+impl FromStr for Source {
+    type Err = Error;
+
+    /// See [`Source::parse`].
+    fn from_str(s: &str) -> Result<Source> {
+        parse_source(s)
+    }
+}
+
+fn parse_source(input: &str) -> Result<Source> {
+    let s = input.trim();
+    let any = Cx::any("source");
+    if s.is_empty() {
+        return Err(any.err(
+            "scheme",
+            format!("empty string; expected one of {SOURCE_SCHEMES}"),
+        ));
+    }
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return Err(any.err(
+            "scheme",
+            format!("missing; expected one of {SOURCE_SCHEMES} (a literal key is not accepted: use env:NAME)"),
+        ));
+    };
+    Ok(match scheme.to_ascii_lowercase().as_str() {
+        "file" => Source::file(file_path(rest)?).into(),
+        "env" => {
+            let cx = Cx::source("env");
+            if !is_env_name(rest) {
+                return Err(cx.err(
+                    "variable",
+                    "expected env:NAME, NAME made of letters, digits and `_`",
+                ));
+            }
+            Source::env(rest).into()
+        }
+        "vault+https" | "vault+http" => vault::parse(&s["vault+".len()..])?.into(),
+        "vault" => {
+            return Err(Cx::source("vault").err(
+                "scheme",
+                "write vault+https://HOST:PORT/v1/MOUNT/data/PATH#FIELD",
+            ));
+        }
+        "aws-sm" => aws::parse_sm(rest)?,
+        "aws-sm-agent" => aws::parse_agent(rest)?.into(),
+        "gcp-sm" => gcp::parse(rest)?.into(),
+        "azure-kv" => azure::parse(rest)?.into(),
+        "oauth2+https" | "oauth2+http" => oauth2::parse(&s["oauth2+".len()..])?.into(),
+        "https" | "http" => generic::parse(s)?.into(),
+        "fixed" | "literal" | "key" | "value" => {
+            return Err(any.err(
+                "scheme",
+                "a literal key is not accepted in a configuration string (it would sit in plain \
+                 text in your configuration): put it in an environment variable and use env:NAME, \
+                 or in a file and use file:PATH",
+            ));
+        }
+        _ => {
+            return Err(any.err(
+                "scheme",
+                format!(
+                    "{}; expected one of {SOURCE_SCHEMES}",
+                    unknown_scheme(scheme)
+                ),
+            ));
+        }
+    })
+}
+
+/// "unknown scheme `ftp`": a scheme is named when it looks like one (RFC 3986: a letter, then
+/// letters, digits, `+`, `-`, `.`; lowercase, as written in configurations, and short), so a
+/// mistyped scheme is easy to spot. Anything else before the first `:` may be a pasted secret
+/// (`sk_live_…:…`, an access key id) and is only described.
+fn unknown_scheme(scheme: &str) -> String {
+    let looks_like_one = (1..=16).contains(&scheme.len())
+        && scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
+    if looks_like_one {
+        format!("unknown scheme `{scheme}`")
+    } else {
+        format!(
+            "unknown ({} characters before `:`, not shown)",
+            scheme.chars().count()
+        )
+    }
+}
+
+fn file_path(rest: &str) -> Result<std::path::PathBuf> {
+    let cx = Cx::source("file");
+    if rest.starts_with("//") {
+        let url = Url::parse(&format!("file:{rest}"))
+            .map_err(|e| cx.err("path", format!("not a valid file URL ({e})")))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(cx.err("path", "a file URL takes no query or fragment"));
+        }
+        let path = url.to_file_path().map_err(|()| {
+            cx.err(
+                "host",
+                "a file URL takes an empty host (file:///abs/path) or localhost",
+            )
+        })?;
+        return Ok(path);
+    }
+    if rest.is_empty() {
+        return Err(cx.err(
+            "path",
+            "empty; expected file:///abs/path or file:relative/path",
+        ));
+    }
+    if rest.chars().any(char::is_control) {
+        return Err(cx.err("path", "contains control characters"));
+    }
+    Ok(rest.into())
 }

@@ -26,6 +26,7 @@ use super::Changes;
 use super::dir_watch::{self, DirWatch, Signal};
 use crate::fork::PerProcess;
 use crate::single_flight::{Flight, SingleFlight};
+use crate::time::{AsyncSleep, TokioSleep};
 
 /// The key-file reader threads of the process (reads run on them, not on async workers).
 pub(crate) const MAX_CONCURRENT_READS: usize = 4;
@@ -85,11 +86,14 @@ struct Key {
     path: PathBuf,
     watch: bool,
     poll: Option<Duration>,
+    /// The ticker's sleep, by address (0: tokio's): sources with another clock get their own.
+    sleep: usize,
 }
 
 pub(super) struct SharedFile {
     path: PathBuf,
     key: Key,
+    sleep: Arc<dyn AsyncSleep>,
     /// The watch, ticker and reads of this process: a forked child starts its own.
     state: PerProcess<FileState>,
 }
@@ -122,11 +126,19 @@ fn registry() -> &'static Registry {
 /// The shared state of `path` for these settings, created on first use. The directory watch
 /// and the poll ticker start on first use in each process (the ticker on keyswap's background
 /// runtime, so it outlives the runtime of whichever client asked first).
-pub(super) fn shared(path: &Path, watch: bool, poll: Option<Duration>) -> Arc<SharedFile> {
+pub(super) fn shared(
+    path: &Path,
+    watch: bool,
+    poll: Option<Duration>,
+    sleep: Option<Arc<dyn AsyncSleep>>,
+) -> Arc<SharedFile> {
     let key = Key {
         path: absolute(path),
         watch,
         poll: poll.filter(|p| !p.is_zero()),
+        sleep: sleep
+            .as_ref()
+            .map_or(0, |s| Arc::as_ptr(s) as *const () as usize),
     };
     let mut files = registry().lock().unwrap_or_else(|p| p.into_inner());
     files.retain(|_, f| f.strong_count() > 0);
@@ -136,6 +148,7 @@ pub(super) fn shared(path: &Path, watch: bool, poll: Option<Duration>) -> Arc<Sh
     let file = Arc::new(SharedFile {
         path: path.to_path_buf(),
         key: key.clone(),
+        sleep: sleep.unwrap_or_else(|| Arc::new(TokioSleep)),
         state: PerProcess::new(),
     });
     files.insert(key, Arc::downgrade(&file));
@@ -155,7 +168,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 impl FileState {
-    fn start(path: &Path, key: &Key) -> Self {
+    fn start(path: &Path, key: &Key, sleep: &Arc<dyn AsyncSleep>) -> Self {
         let signal = Arc::new(watch::channel(0u64).0);
         let dir = if key.watch {
             let parent = match path.parent() {
@@ -178,9 +191,10 @@ impl FileState {
         };
         let ticker = key.poll.and_then(|interval| {
             let weak = Arc::downgrade(&signal);
+            let sleep = Arc::clone(sleep);
             crate::background::spawn(async move {
                 loop {
-                    tokio::time::sleep(crate::jitter::jittered(interval)).await;
+                    sleep.sleep(crate::jitter::jittered(interval)).await;
                     let Some(signal) = weak.upgrade() else {
                         return;
                     };
@@ -202,7 +216,7 @@ impl SharedFile {
     /// This process's state of the file, started on first use here.
     fn state(&self) -> Arc<FileState> {
         self.state
-            .get_or_init(|| FileState::start(&self.path, &self.key))
+            .get_or_init(|| FileState::start(&self.path, &self.key, &self.sleep))
     }
 
     /// A change signal for one client: every directory event naming the file (or concerning

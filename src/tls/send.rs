@@ -21,13 +21,16 @@ pub(crate) struct SentOn {
 
 impl Transport for Tls {
     fn send(&self, request: Request) -> impl Future<Output = Result<Response>> + Send {
-        // Cloned, not borrowed: a guard must not be held across the await.
+        // Cloned, not borrowed: a guard must not be held across the await. reqwest's future is
+        // made here, outside the `async` block, so the request (264 bytes) is not kept in its
+        // state: this future is inline in every request's, and its size is copied with it.
         let generation = self.current();
+        let sent = generation.as_ref().map(|g| g.http.execute(request));
         async move {
-            let Some(generation) = generation else {
+            let (Some(generation), Some(sent)) = (generation, sent) else {
                 return Err(Error::builder("the client certificate is not loaded yet"));
             };
-            match generation.http.execute(request).await {
+            match sent.await {
                 Ok(mut resp) => {
                     // Only an answer that may be a refusal needs it (none on the steady path).
                     if resp.status().is_client_error() {

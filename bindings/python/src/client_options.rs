@@ -14,7 +14,7 @@ use pyo3::types::PyString;
 use crate::auth::Auth;
 use crate::client_state::Inner;
 use crate::convert::{self, opt_seconds, seconds};
-use crate::errors::{config_error, to_py};
+use crate::errors::{config_error, message, to_py};
 use crate::on_rotate::Callbacks;
 use crate::pools::HttpConfig;
 use crate::redact::shown_url;
@@ -151,15 +151,15 @@ impl Options<'_, '_> {
             (None, None) if source.is_none() => (keyswap::Auth::none(), "none".to_owned()),
             (None, None) => (keyswap::Auth::bearer(), "Bearer()".to_owned()),
         };
-        let statuses = self.retry_on_status.unwrap_or_else(|| match identity {
-            Some(_) => vec![401, 403],
-            None => keyswap::DEFAULT_AUTH_FAILURE_STATUSES.to_vec(),
-        });
-        if let Some(bad) = statuses.iter().find(|s| !(100..=599).contains(*s)) {
-            return Err(config_error(format!(
-                "retry_on_status: {bad} is not an HTTP status"
-            )));
-        }
+        // The core's rule checks the statuses; without any, its default applies (401, and
+        // 403 too with a client certificate).
+        let rejection = self
+            .retry_on_status
+            .map(|statuses| {
+                keyswap::RejectionPolicy::statuses(&statuses)
+                    .map_err(|e| config_error(format!("retry_on_status: {}", message(&e))))
+            })
+            .transpose()?;
         let source_name = source.as_ref().map(|s| s.name());
 
         let mut default_headers = convert::headers(self.headers)?;
@@ -193,15 +193,20 @@ impl Options<'_, '_> {
         let mut builder = builder
             .auth(auth)
             .allow_insecure_http(self.allow_insecure_http)
-            .retry_on_status(&statuses)
-            .overlap_window(seconds("overlap_window", self.overlap_window)?)
-            .propagation_hold(seconds("propagation_hold", self.propagation_hold)?)
-            .probe_interval(seconds("probe_interval", self.probe_interval)?)
-            .await_rotation(seconds("await_rotation", self.await_rotation)?)
+            .rotation_policy(
+                keyswap::RotationPolicy::default()
+                    .overlap_window(seconds("overlap_window", self.overlap_window)?)
+                    .propagation_hold(seconds("propagation_hold", self.propagation_hold)?)
+                    .probe_interval(seconds("probe_interval", self.probe_interval)?)
+                    .await_rotation(seconds("await_rotation", self.await_rotation)?),
+            )
             .load_timeout(seconds("load_timeout", self.load_timeout)?)
             .max_redirects(self.max_redirects)
             .sync_clock(self.sync_clock)
             .on_rotate(callbacks.hook());
+        if let Some(policy) = rejection {
+            builder = builder.rejection_policy(policy);
+        }
         let base_url = self.base_url.or(env.base_url);
         if let Some(url) = &base_url {
             builder = builder.base_url(url.clone());

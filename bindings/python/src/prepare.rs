@@ -55,7 +55,9 @@ impl Prepared {
         let max_redirects = match args.follow_redirects {
             None => None,
             Some(false) => Some(0),
-            Some(true) if inner.max_redirects == 0 => Some(keyswap::DEFAULT_MAX_REDIRECTS),
+            Some(true) if inner.max_redirects == 0 => {
+                Some(keyswap::ClientBuilder::DEFAULT_MAX_REDIRECTS)
+            }
             Some(true) => None,
         };
         let mut headers = convert::headers(args.headers)?;

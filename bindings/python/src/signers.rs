@@ -1,9 +1,9 @@
 //! Exchange signers: wrappers of `keyswap::sign::*`, attached with `keyswap::Auth::signer`.
 //!
 //! Signing runs in the Rust core on every attempt (inside the core's send, so without the
-//! GIL), with the client's server-time clock and nonces. These classes only convert and check
-//! the constructor arguments; a bad value raises `ConfigError` (a `ValueError`) naming the
-//! argument.
+//! GIL), with the client's server-time clock and nonces. These classes only convert the
+//! constructor arguments: ranges are checked by the core's constructors, so a bad value raises
+//! `ConfigError` (a `ValueError`) naming the argument and the range the core allows.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
@@ -18,19 +18,47 @@ use pyo3::types::{PyBool, PyInt, PyString, PyTuple};
 
 use crate::auth::{Auth, signer_auth};
 use crate::convert;
-use crate::errors::config_error;
+use crate::errors::{config_error, to_py};
 
-/// An integer argument in `min..=max` (not a bool, not a float); errors name `what`.
-fn int_in(what: &str, value: &Bound<'_, PyAny>, min: i64, max: i64) -> PyResult<i64> {
-    let bad = || config_error(format!("{what} must be an integer from {min} to {max}"));
+/// An integer argument (not a bool, not a float); errors name `what`. A value beyond `i64`
+/// saturates: it is out of every range the core accepts, and the core's check says so.
+fn int(what: &str, value: &Bound<'_, PyAny>) -> PyResult<i64> {
     if value.cast::<PyBool>().is_ok() || value.cast::<PyInt>().is_err() {
-        return Err(bad());
+        return Err(config_error(format!("{what} must be an integer")));
     }
-    let v: i64 = value.extract().map_err(|_| bad())?;
+    Ok(value.extract::<i64>().unwrap_or_else(|_| {
+        if value.gt(0).unwrap_or(false) {
+            i64::MAX
+        } else {
+            i64::MIN
+        }
+    }))
+}
+
+/// A receive window for a recipe: its setter checks the range (a negative value is below
+/// every range: passed as 0, which the setter refuses with the range in its message).
+fn with_recv_window(
+    signer: keyswap::sign::HmacSigner,
+    recv_window: Option<Bound<'_, PyAny>>,
+) -> PyResult<keyswap::sign::HmacSigner> {
+    match recv_window {
+        None => Ok(signer),
+        Some(w) => {
+            let ms = u64::try_from(int("recv_window", &w)?).unwrap_or(0);
+            signer.recv_window_ms(ms).map_err(to_py)
+        }
+    }
+}
+
+/// An integer argument in `min..=max`; errors name `what` and the range.
+fn int_in(what: &str, value: &Bound<'_, PyAny>, min: i64, max: i64) -> PyResult<i64> {
+    let v = int(what, value)?;
     if (min..=max).contains(&v) {
         Ok(v)
     } else {
-        Err(bad())
+        Err(config_error(format!(
+            "{what} must be an integer from {min} to {max}"
+        )))
     }
 }
 
@@ -87,9 +115,9 @@ fn intern(text: &str) -> &'static str {
 /// ``signature = hex(HMAC-SHA256(secret, query + body))`` to the query. Pass the order's
 /// parameters with ``params=`` (query) or ``data=`` (form body); both are signed.
 ///
-/// ``recv_window``: milliseconds, 1 to 60000 (default 5000). Rejections: 401 and codes -2014/-2015/-1022 mean the key pair was
-/// rejected (refresh, retry); 400 with code -1021 means the timestamp was outside
-/// ``recvWindow`` (re-learn the clock, sign again, retry once).
+/// ``recv_window``: milliseconds, 1 to 60000 (default 5000). Rejections: 401 and codes
+/// -2014/-2015/-1022 mean the key pair was rejected (refresh, retry); 400 with code -1021 means
+/// the timestamp was outside ``recvWindow`` (re-learn the clock, sign again, retry once).
 #[pyclass(extends = Auth, frozen, module = "keyswap")]
 pub struct BinanceSigner {
     recv_window: u64,
@@ -100,11 +128,8 @@ impl BinanceSigner {
     #[new]
     #[pyo3(signature = (recv_window=None))]
     fn new(recv_window: Option<Bound<'_, PyAny>>) -> PyResult<PyClassInitializer<Self>> {
-        let ms = match recv_window {
-            Some(w) => int_in("recv_window", &w, 1, 60_000)? as u64,
-            None => keyswap::sign::BinanceSigner::DEFAULT_RECV_WINDOW_MS,
-        };
-        let signer = keyswap::sign::BinanceSigner::new().recv_window_ms(ms);
+        let signer = with_recv_window(keyswap::sign::HmacSigner::binance(), recv_window)?;
+        let ms = signer.recv_window().unwrap_or_default();
         let repr = format!("BinanceSigner(recv_window={ms})");
         Ok(signer_auth(signer, repr).add_subclass(BinanceSigner { recv_window: ms }))
     }
@@ -175,11 +200,13 @@ impl CoinbaseSigner {
     #[new]
     #[pyo3(signature = (lifetime=None))]
     fn new(lifetime: Option<Bound<'_, PyAny>>) -> PyResult<PyClassInitializer<Self>> {
-        let lifetime = match lifetime {
-            Some(l) => int_in("lifetime", &l, 1, 120)?,
-            None => keyswap::sign::CoinbaseSigner::DEFAULT_LIFETIME_SECS,
+        let signer = match lifetime {
+            Some(l) => keyswap::sign::CoinbaseSigner::new()
+                .lifetime_secs(int("lifetime", &l)?)
+                .map_err(to_py)?,
+            None => keyswap::sign::CoinbaseSigner::new(),
         };
-        let signer = keyswap::sign::CoinbaseSigner::new().lifetime_secs(lifetime);
+        let lifetime = signer.lifetime();
         let repr = format!("CoinbaseSigner(lifetime={lifetime})");
         Ok(signer_auth(signer, repr).add_subclass(CoinbaseSigner { lifetime }))
     }
@@ -207,7 +234,7 @@ pub struct OkxSigner;
 impl OkxSigner {
     #[new]
     fn new() -> PyClassInitializer<Self> {
-        let signer = keyswap::sign::OkxSigner::new();
+        let signer = keyswap::sign::HmacSigner::okx();
         signer_auth(signer, "OkxSigner()".into()).add_subclass(OkxSigner)
     }
 }
@@ -218,7 +245,7 @@ impl OkxSigner {
 /// Every attempt signs ``timestamp + key + recvWindow + payload`` (payload: the query for
 /// ``GET``, the JSON body otherwise: send it with ``json=``) with hex HMAC-SHA256.
 ///
-/// ``recv_window``: milliseconds (default 5000). Rejections (HTTP 200 or 401 with a JSON
+/// ``recv_window``: milliseconds, 1 to 3600000 (default 5000). Rejections (HTTP 200 or 401 with a JSON
 /// ``retCode``): 10002 means a timestamp rejection; 10003/10004/10007/33004 mean the key pair
 /// was rejected.
 #[pyclass(extends = Auth, frozen, module = "keyswap")]
@@ -231,11 +258,8 @@ impl BybitSigner {
     #[new]
     #[pyo3(signature = (recv_window=None))]
     fn new(recv_window: Option<Bound<'_, PyAny>>) -> PyResult<PyClassInitializer<Self>> {
-        let ms = match recv_window {
-            Some(w) => int_in("recv_window", &w, 1, 3_600_000)? as u64,
-            None => keyswap::sign::BybitSigner::DEFAULT_RECV_WINDOW_MS,
-        };
-        let signer = keyswap::sign::BybitSigner::new().recv_window_ms(ms);
+        let signer = with_recv_window(keyswap::sign::HmacSigner::bybit(), recv_window)?;
+        let ms = signer.recv_window().unwrap_or_default();
         let repr = format!("BybitSigner(recv_window={ms})");
         Ok(signer_auth(signer, repr).add_subclass(BybitSigner { recv_window: ms }))
     }

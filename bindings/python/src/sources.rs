@@ -82,13 +82,6 @@ impl Credential {
             .map(|d| d.as_secs_f64())
     }
 
-    /// A 64-bit digest of key and secret (a truncated SHA-256): equal fingerprints mean the
-    /// same credential. Does not reveal the key.
-    #[getter]
-    fn fingerprint(&self) -> u64 {
-        self.inner.fingerprint()
-    }
-
     /// The key. Handle with care: what you do with it is outside keyswap's redaction.
     fn expose_key(&self) -> &str {
         self.inner.expose_key()

@@ -700,6 +700,26 @@ def test_bad_arguments_raise_value_error_naming_the_argument(make, argument):
         make()
 
 
+@pytest.mark.parametrize("name, cls, top", [("binance", keyswap.BinanceSigner, 60000),
+                                             ("bybit", keyswap.BybitSigner, 3600000)])
+def test_recv_window_range_is_one_rule_for_objects_and_auth_strings(name, cls, top):
+    """The range lives in the core's constructor: the class and the string both ask it."""
+    assert cls(recv_window=top).recv_window == top
+    assert cls(recv_window=1).recv_window == 1
+    rule = f"recv_window must be from 1 to {top} milliseconds"
+    for bad in (0, top + 1, -1, 2**70):
+        with pytest.raises(keyswap.ConfigError, match=rule):
+            cls(recv_window=bad)
+    keyswap.Client(source=keyswap.FixedSource("k", secret="s"), auth=f"{name}?recv_window={top}")
+    with pytest.raises(keyswap.ConfigError, match=rule):
+        keyswap.Client(source=keyswap.FixedSource("k", secret="s"),
+                       auth=f"{name}?recv_window={top + 1}")
+    with pytest.raises(keyswap.ConfigError, match="lifetime must be from 1 to 120 seconds"):
+        keyswap.Client(source=keyswap.FixedSource("k", secret="s"), auth="coinbase?lifetime=121")
+    with pytest.raises(keyswap.ConfigError, match="lifetime must be from 1 to 120 seconds"):
+        keyswap.CoinbaseSigner(lifetime=121)
+
+
 def test_hmac_signer_placement_rules(echo):
     # key_header=None alone: no key sent (it can still be signed with "key").
     signer = keyswap.HmacSigner(key_header=None, timestamp_header=None,

@@ -12,6 +12,7 @@ use crate::error::{Error, Result, redact_reqwest};
 use crate::scope::is_loopback;
 use crate::single_flight::{Flight, SingleFlight};
 use crate::source::{ChangeNotifier, Changes};
+use crate::time::{AsyncSleep, TokioSleep};
 
 /// The longest `Retry-After` honoured; a longer one is taken as this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -76,6 +77,8 @@ pub(crate) struct Fetcher {
     /// This process's ticker, by generation (a forked child starts its own).
     ticker: Mutex<(u64, Weak<Ticker>)>,
     pub(super) reuse_window: Duration,
+    /// How the poll ticker waits (the source's `sleep_impl`; tokio's by default).
+    pub(super) sleep: Arc<dyn AsyncSleep>,
 }
 
 impl Fetcher {
@@ -85,6 +88,7 @@ impl Fetcher {
             state: Default::default(),
             ticker: Mutex::new((0, Weak::new())),
             reuse_window,
+            sleep: Arc::new(TokioSleep),
         }
     }
 
@@ -180,11 +184,12 @@ impl Fetcher {
                 let (notifier, _unused) = crate::source::changes();
                 let tick = notifier.clone();
                 let state = Arc::downgrade(&self.state);
+                let sleep = Arc::clone(&self.sleep);
                 // On keyswap's background runtime: it outlives the runtime of whichever client
                 // asked first, which the other clients of this source rely on.
                 let task = crate::background::spawn(async move {
                     loop {
-                        tokio::time::sleep(crate::jitter::jittered(interval)).await;
+                        sleep.sleep(crate::jitter::jittered(interval)).await;
                         // During a `Retry-After` pause a tick would only make every client
                         // load, be refused by the gate and count a source error: tick when it
                         // is over instead.
@@ -198,7 +203,7 @@ impl Fetcher {
                             .and_then(|at| at.checked_duration_since(Instant::now()));
                         drop(state);
                         if let Some(pause) = pause {
-                            tokio::time::sleep(pause).await;
+                            sleep.sleep(pause).await;
                         }
                         tick.notify();
                     }

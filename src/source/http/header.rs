@@ -27,6 +27,10 @@ enum ValueFrom {
 }
 
 impl HeaderValueFrom {
+    /// The largest file accepted as a header value of an endpoint source (a Vault token, a
+    /// Kubernetes service-account token).
+    pub const MAX_FILE_BYTES: usize = crate::source::read::MAX_HEADER_FILE_BYTES;
+
     /// A fixed value.
     pub fn literal(value: impl Into<String>) -> Self {
         HeaderValueFrom {
@@ -36,7 +40,7 @@ impl HeaderValueFrom {
     }
 
     /// The content of a file (surrounding whitespace trimmed), read on every fetch. A regular
-    /// file of at most [`MAX_HEADER_FILE_BYTES`](crate::MAX_HEADER_FILE_BYTES) only.
+    /// file of at most [`MAX_HEADER_FILE_BYTES`](crate::HeaderValueFrom::MAX_FILE_BYTES) only.
     pub fn file(path: impl Into<PathBuf>) -> Self {
         HeaderValueFrom {
             from: ValueFrom::File(path.into()),

@@ -35,15 +35,15 @@ pub(crate) use fetch::*;
 pub use header::HeaderValueFrom;
 
 /// Default time between polls of an endpoint source (±20 % jitter).
-pub const DEFAULT_HTTP_POLL_INTERVAL: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_HTTP_POLL_INTERVAL: Duration = Duration::from_secs(300);
 /// Default bound on one request to an endpoint source (connect to last byte).
-pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cap on an endpoint's response body: bigger bodies are rejected while streaming.
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 /// Default time a fetch's outcome is reused by later loads (see [`HttpSource::reuse_window`]).
 /// Short on purpose: a refresh after a 401 may be served an outcome this old, and the
 /// client's bounded wait for a rotation (1 s by default) must outlast it.
-pub const DEFAULT_REUSE_WINDOW: Duration = Duration::from_millis(250);
+pub(crate) const DEFAULT_REUSE_WINDOW: Duration = Duration::from_millis(250);
 
 /// A credential fetched from an HTTP endpoint that answers JSON; create with
 /// [`Source::http`](crate::Source::http), or with one of the presets
@@ -106,6 +106,17 @@ impl HttpSource {
 }
 
 impl HttpSource {
+    /// Default time between polls of an endpoint source (±20 % jitter).
+    pub const DEFAULT_POLL_INTERVAL: Duration = DEFAULT_HTTP_POLL_INTERVAL;
+    /// Default bound on one request to an endpoint source (connect to last byte).
+    pub const DEFAULT_TIMEOUT: Duration = DEFAULT_HTTP_TIMEOUT;
+    /// Default cap on an endpoint's response body: bigger bodies are rejected while streaming.
+    pub const DEFAULT_MAX_BODY: usize = DEFAULT_MAX_BODY;
+    /// Default time a fetch's outcome is reused by later loads (see [`HttpSource::reuse_window`]).
+    /// Short on purpose: a refresh after a 401 may be served an outcome this old, and the
+    /// client's bounded wait for a rotation (1 s by default) must outlast it.
+    pub const DEFAULT_REUSE_WINDOW: Duration = DEFAULT_REUSE_WINDOW;
+
     pub(crate) fn new(url: &str) -> Self {
         let url = Url::parse(url).map_err(|e| {
             format!(
@@ -202,19 +213,19 @@ impl HttpSource {
 
     /// How often to poll (±20 % jitter); `None` turns polling off (loads then happen on
     /// authentication failures and before expiry only). Default:
-    /// [`DEFAULT_HTTP_POLL_INTERVAL`] (5 min).
+    /// [`HttpSource::DEFAULT_POLL_INTERVAL`](crate::HttpSource::DEFAULT_POLL_INTERVAL) (5 min).
     pub fn poll_interval(mut self, interval: Option<Duration>) -> Self {
         self.poll_interval = interval.filter(|i| !i.is_zero());
         self
     }
 
-    /// The bound on one fetch, connect to last byte. Default: [`DEFAULT_HTTP_TIMEOUT`] (5 s).
+    /// The bound on one fetch, connect to last byte. Default: [`HttpSource::DEFAULT_TIMEOUT`](crate::HttpSource::DEFAULT_TIMEOUT) (5 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// The largest response body accepted. Default: [`DEFAULT_MAX_BODY`] (1 MiB).
+    /// The largest response body accepted. Default: [`HttpSource::DEFAULT_MAX_BODY`](crate::HttpSource::DEFAULT_MAX_BODY) (1 MiB).
     pub fn max_body_bytes(mut self, max: usize) -> Self {
         self.max_body = max;
         self
@@ -224,10 +235,19 @@ impl HttpSource {
     /// asking again. It turns a burst of loads (every client of the process woken by the same
     /// poll tick or the same 401 wave) into one request. Zero turns reuse off (concurrent
     /// loads still share one fetch). A refresh after an authentication failure may be served an
-    /// outcome up to this old: keep it well under [`ClientBuilder::await_rotation`](crate::ClientBuilder::await_rotation).
-    /// Default: [`DEFAULT_REUSE_WINDOW`] (250 ms).
+    /// outcome up to this old: keep it well under [`RotationPolicy::await_rotation`](crate::RotationPolicy::await_rotation).
+    /// Default: [`HttpSource::DEFAULT_REUSE_WINDOW`](crate::HttpSource::DEFAULT_REUSE_WINDOW) (250 ms).
     pub fn reuse_window(mut self, window: Duration) -> Self {
         self.fetcher.reuse_window = window;
+        self
+    }
+
+    /// How the poll ticker of this source waits between polls: give the same
+    /// [`ManualTime`](crate::time::ManualTime) as the client's
+    /// [`sleep_impl`](crate::ClientBuilder::sleep_impl) to test polling without real sleeps.
+    /// Default: [`TokioSleep`](crate::time::TokioSleep).
+    pub fn sleep_impl(mut self, sleep: impl crate::time::AsyncSleep) -> Self {
+        self.fetcher.sleep = std::sync::Arc::new(sleep);
         self
     }
 

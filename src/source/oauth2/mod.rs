@@ -30,19 +30,19 @@ use crate::scope::display_url;
 
 pub use client_auth::ClientAuthMethod;
 use grant::GrantFailure;
-pub use windows::{
+pub(crate) use windows::{
     DEFAULT_ADVISORY_MARGIN, DEFAULT_MANDATORY_MARGIN, DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME,
 };
 
 /// Default for [`OAuth2ClientCredentials::timeout`]: the bound on one token request.
-pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default for [`OAuth2ClientCredentials::await_secret`]: how long a grant refused with
 /// `invalid_client` waits for the client secret's source to deliver a new secret (the same
-/// bound as [`DEFAULT_AWAIT_ROTATION`](crate::DEFAULT_AWAIT_ROTATION) for keys).
-pub const DEFAULT_AWAIT_SECRET: Duration = Duration::from_secs(1);
+/// bound as [`RotationPolicy::DEFAULT_AWAIT_ROTATION`](crate::RotationPolicy::DEFAULT_AWAIT_ROTATION) for keys).
+pub(crate) const DEFAULT_AWAIT_SECRET: Duration = Duration::from_secs(1);
 /// Default for [`OAuth2ClientCredentials::retry_spacing`]: after a failed token request, no new
 /// one before this has passed (or the endpoint's longer `Retry-After`).
-pub const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(1);
 /// While waiting for a new client secret, how often its source is read.
 const SECRET_POLL_STEP: Duration = Duration::from_millis(100);
 
@@ -125,6 +125,25 @@ struct State {
 }
 
 impl OAuth2ClientCredentials {
+    /// Default for [`OAuth2ClientCredentials::timeout`]: the bound on one token request.
+    pub const DEFAULT_TOKEN_TIMEOUT: Duration = DEFAULT_TOKEN_TIMEOUT;
+    /// Default for [`OAuth2ClientCredentials::await_secret`]: how long a grant refused with
+    /// `invalid_client` waits for the client secret's source to deliver a new secret (the same
+    /// bound as [`RotationPolicy::DEFAULT_AWAIT_ROTATION`](crate::RotationPolicy::DEFAULT_AWAIT_ROTATION) for keys).
+    pub const DEFAULT_AWAIT_SECRET: Duration = DEFAULT_AWAIT_SECRET;
+    /// Default for [`OAuth2ClientCredentials::retry_spacing`]: after a failed token request, no new
+    /// one before this has passed (or the endpoint's longer `Retry-After`).
+    pub const DEFAULT_RETRY_SPACING: Duration = DEFAULT_RETRY_SPACING;
+    /// Default for [`OAuth2ClientCredentials::advisory_margin`](super::OAuth2ClientCredentials::advisory_margin).
+    pub const DEFAULT_ADVISORY_MARGIN: Duration = DEFAULT_ADVISORY_MARGIN;
+    /// Default for [`OAuth2ClientCredentials::mandatory_margin`](super::OAuth2ClientCredentials::mandatory_margin).
+    pub const DEFAULT_MANDATORY_MARGIN: Duration = DEFAULT_MANDATORY_MARGIN;
+    /// Default for [`OAuth2ClientCredentials::default_lifetime`](super::OAuth2ClientCredentials::default_lifetime):
+    /// the lifetime assumed when a token response has no `expires_in` (aws-smithy assumes the same).
+    pub const DEFAULT_TOKEN_LIFETIME: Duration = DEFAULT_TOKEN_LIFETIME;
+    /// The longest `expires_in` accepted (a year): anything longer is a broken server.
+    pub const MAX_TOKEN_LIFETIME: Duration = MAX_TOKEN_LIFETIME;
+
     pub(crate) fn new(token_url: &str, client_id: impl Into<String>, secret: Source) -> Self {
         let token_url = Url::parse(token_url).map_err(|e| {
             format!(
@@ -190,7 +209,7 @@ impl OAuth2ClientCredentials {
     }
 
     /// How long before expiry the token is renewed in the background, at most (a twentieth of the
-    /// token's lifetime when that is shorter). Default: [`DEFAULT_ADVISORY_MARGIN`] (5 min).
+    /// token's lifetime when that is shorter). Default: [`OAuth2ClientCredentials::DEFAULT_ADVISORY_MARGIN`](crate::OAuth2ClientCredentials::DEFAULT_ADVISORY_MARGIN) (5 min).
     pub fn advisory_margin(mut self, margin: Duration) -> Self {
         self.advisory = margin;
         self
@@ -198,21 +217,21 @@ impl OAuth2ClientCredentials {
 
     /// How long before expiry requests wait for a new token, at most (a fortieth of the
     /// token's lifetime when that is shorter, and never more than the advisory margin).
-    /// Default: [`DEFAULT_MANDATORY_MARGIN`] (1 min).
+    /// Default: [`OAuth2ClientCredentials::DEFAULT_MANDATORY_MARGIN`](crate::OAuth2ClientCredentials::DEFAULT_MANDATORY_MARGIN) (1 min).
     pub fn mandatory_margin(mut self, margin: Duration) -> Self {
         self.mandatory = margin;
         self
     }
 
     /// The lifetime assumed when a token response has no `expires_in` (1 s to a year, clamped). Default:
-    /// [`DEFAULT_TOKEN_LIFETIME`] (15 min).
+    /// [`OAuth2ClientCredentials::DEFAULT_TOKEN_LIFETIME`](crate::OAuth2ClientCredentials::DEFAULT_TOKEN_LIFETIME) (15 min).
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
         self.default_lifetime = lifetime.clamp(grant::MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME);
         self
     }
 
     /// The bound on one token request (connect to last byte). Default:
-    /// [`DEFAULT_TOKEN_TIMEOUT`] (2 s). The client's
+    /// [`OAuth2ClientCredentials::DEFAULT_TOKEN_TIMEOUT`](crate::OAuth2ClientCredentials::DEFAULT_TOKEN_TIMEOUT) (2 s). The client's
     /// [`load_timeout`](crate::ClientBuilder::load_timeout) bounds a whole renewal.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -220,14 +239,14 @@ impl OAuth2ClientCredentials {
     }
 
     /// How long a grant refused with `invalid_client` waits for a new client secret.
-    /// Default: [`DEFAULT_AWAIT_SECRET`] (1 s).
+    /// Default: [`OAuth2ClientCredentials::DEFAULT_AWAIT_SECRET`](crate::OAuth2ClientCredentials::DEFAULT_AWAIT_SECRET) (1 s).
     pub fn await_secret(mut self, wait: Duration) -> Self {
         self.await_secret = wait;
         self
     }
 
     /// After a failed token request, how long before the next may be sent (a longer
-    /// `Retry-After` wins). Default: [`DEFAULT_RETRY_SPACING`] (1 s).
+    /// `Retry-After` wins). Default: [`OAuth2ClientCredentials::DEFAULT_RETRY_SPACING`](crate::OAuth2ClientCredentials::DEFAULT_RETRY_SPACING) (1 s).
     pub fn retry_spacing(mut self, spacing: Duration) -> Self {
         self.retry_spacing = spacing;
         self

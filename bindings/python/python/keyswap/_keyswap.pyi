@@ -103,9 +103,6 @@ class Credential:
     @property
     def expires_at(self) -> Optional[float]:
         """Expiry in Unix seconds, or None."""
-    @property
-    def fingerprint(self) -> int:
-        """64-bit digest of key and secret (does not reveal the key)."""
     def expose_key(self) -> str:
         """The key."""
     def expose_secret(self) -> Optional[str]:
@@ -417,7 +414,7 @@ class BybitSigner(Auth):
     (query for GET, body otherwise)."""
 
     def __init__(self, recv_window: int = 5000) -> None:
-        """``recv_window``: milliseconds."""
+        """``recv_window``: milliseconds, 1 to 3600000."""
     @property
     def recv_window(self) -> int:
         """The receive window in milliseconds."""

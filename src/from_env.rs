@@ -1,13 +1,15 @@
-//! The `KEYSWAP_*` environment variables, read and checked once, for every skin:
-//! [`Client::from_env`](crate::Client::from_env) turns them into a builder, and the Python
-//! bindings' `from_env` takes the same values (letting keyword arguments replace some of them)
-//! instead of reading and checking the variables again.
+//! The `KEYSWAP_*` environment variables, read and checked once for every skin:
+//! [`Client::from_env`] turns them into a builder, and the Python bindings' `from_env` takes
+//! the same values ([`EnvConfig`], letting keyword arguments replace some of them) instead of
+//! reading and checking the variables again. Each value is a configuration string
+//! ([`Source::parse`], [`Auth::parse`]).
 
 use reqwest::Url;
 
 use crate::auth::Auth;
 use crate::builder::ClientBuilder;
 use crate::client::Client;
+use crate::config::grammar::has_userinfo;
 use crate::error::{Error, Result};
 use crate::source::Source;
 use crate::tls::{IdentitySource, TrustSource};
@@ -23,6 +25,45 @@ const ENV_CERT: &str = "KEYSWAP_CERT";
 /// The variable the server's CA bundle is read from (optional, with [`ENV_CERT`]; see
 /// [`TrustSource::parse`]).
 const ENV_VERIFY: &str = "KEYSWAP_VERIFY";
+
+impl Client {
+    /// A builder configured from the environment:
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `KEYSWAP_SOURCE` | required (optional with `KEYSWAP_CERT`): a [source string](Source::parse) |
+    /// | `KEYSWAP_AUTH` | optional, default `bearer`: an [auth string](Auth::parse) |
+    /// | `KEYSWAP_BASE_URL` | optional: the [base URL](ClientBuilder::base_url) (`http` or `https`) |
+    /// | `KEYSWAP_CERT` | optional: a [client certificate](crate::tls::IdentitySource::parse) (`CERT,KEY`, a combined PEM, or a Kubernetes TLS-secret directory) |
+    /// | `KEYSWAP_VERIFY` | optional, with `KEYSWAP_CERT`: the server's [CA bundle](crate::tls::TrustSource::parse) |
+    ///
+    /// A variable set to an empty (or all-blank) value counts as unset. Everything is checked
+    /// here, so a bad value fails at once, before `build`, with an [`Error::is_builder`] that
+    /// names the variable and the part that is wrong (never its value). The builder can then
+    /// be configured further as usual; nothing is loaded until
+    /// [`build`](ClientBuilder::build). The values are those of [`EnvConfig`], which other
+    /// skins (the Python bindings) read too.
+    ///
+    /// ```
+    /// use keyswap::Client;
+    ///
+    /// // KEYSWAP_SOURCE=file:///run/secrets/api_key KEYSWAP_AUTH=header:X-API-Key
+    /// // KEYSWAP_BASE_URL=https://api.example.com
+    /// async fn run() -> Result<(), keyswap::Error> {
+    ///     let client = Client::from_env()?
+    ///         .rotation_policy(keyswap::RotationPolicy::default().overlap_window(
+    ///             std::time::Duration::from_secs(60),
+    ///         ))
+    ///         .build()
+    ///         .await?;
+    ///     client.get("/v1/ping").send().await?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn from_env() -> Result<ClientBuilder> {
+        EnvConfig::read()?.builder()
+    }
+}
 
 /// The `KEYSWAP_*` variables, each parsed as what it configures. A variable set to an empty
 /// (or all-blank) value counts as unset. `Debug` shows what each value is, never a secret.
@@ -141,7 +182,7 @@ fn check_base_url(base: &str) -> Result<()> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("scheme: must be http or https".into()));
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    if has_userinfo(&url) {
         return Err(bad(
             "host: credentials in the URL (user:password@) are not accepted".into(),
         ));

@@ -1,12 +1,12 @@
 //! The configuration string of an OAuth2 client-credentials source:
 //! `oauth2+https://HOST/PATH?client_id=ID&secret_file=PATH[&OPTS]` (see [`Source::parse`]).
 
-use super::{Cx, Opts, endpoint_url, is_env_name, split_parts};
+use crate::config::grammar::{Cx, Opts, endpoint_url, is_env_name, split_parts};
 use crate::error::Result;
 use crate::source::{ClientAuthMethod, OAuth2ClientCredentials, Source};
 
-/// The options of the form (named in messages, see `config::shown`).
-pub(super) const OPTIONS: &[&str] = &[
+/// The options of the form.
+const OPTIONS: &[&str] = &[
     "client_id",
     "secret_file",
     "secret_env",
@@ -17,13 +17,8 @@ pub(super) const OPTIONS: &[&str] = &[
 ];
 
 /// `url` is the part after `oauth2+`: `https://host/token?opts`.
-pub(super) fn oauth2(url: &str) -> Result<OAuth2ClientCredentials> {
-    let scheme = if url.len() >= 5 && url[..5].eq_ignore_ascii_case("https") {
-        "oauth2+https"
-    } else {
-        "oauth2+http"
-    };
-    let cx = Cx::source(scheme);
+pub(super) fn parse(url: &str) -> Result<OAuth2ClientCredentials> {
+    let cx = Cx::source_by_tls(url, "oauth2+https", "oauth2+http");
     let (body, query, fragment) = split_parts(url);
     if fragment.is_some() {
         return Err(cx.err("fragment", "not supported here"));
