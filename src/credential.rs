@@ -26,9 +26,9 @@ fn process_key() -> &'static std::collections::hash_map::RandomState {
 /// ([`Credential::expose_key`], [`Credential::expose_secret`]) so that a signer doing so stands
 /// out in review.
 ///
-/// Two credentials are *the same credential* when key and secret are equal: the
-/// [`fingerprint`](Credential::fingerprint) decides, not the version label, so a source that
-/// re-labels an unchanged key does not cause a rotation.
+/// Two credentials are *the same credential* when key and secret are equal (a keyed digest of
+/// them decides, not the version label), so a source that re-labels an unchanged key does not
+/// cause a rotation.
 #[derive(Clone)]
 pub struct Credential {
     key: SecretString,
