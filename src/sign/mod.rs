@@ -1,5 +1,5 @@
 //! Exchange request signers: pure, per-attempt signing of a [`reqwest::Request`] with a
-//! [`Credential`], plus the pieces every signer needs (a server-time [`Clock`], strictly
+//! [`Credential`](crate::Credential), plus the pieces every signer needs (a server-time [`Clock`], strictly
 //! increasing [`Nonces`]) and a description of how each exchange reports a rejected credential
 //! ([`Rejection`]).
 //!
