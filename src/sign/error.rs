@@ -38,7 +38,7 @@ pub struct SignError {
 }
 
 impl SignError {
-    /// An error of `signer` (its [`Signer::name`]) for `kind`.
+    /// An error of `signer` (its [`Signer::name`](super::Signer::name)) for `kind`.
     pub fn new(signer: impl Into<String>, kind: SignErrorKind) -> Self {
         SignError {
             signer: signer.into(),

@@ -22,7 +22,7 @@ pub struct ChangeNotifier {
 }
 
 /// Creates a change signal for a custom source: keep the [`ChangeNotifier`], return the
-/// [`Changes`] from [`CredentialSource::changes`], call [`ChangeNotifier::notify`] when the
+/// [`Changes`] from [`CredentialSource::changes`](crate::CredentialSource::changes), call [`ChangeNotifier::notify`] when the
 /// credential may have changed. Signals that arrive while a re-load is pending are coalesced.
 pub fn changes() -> (ChangeNotifier, Changes) {
     let (tx, rx) = watch::channel(0);
