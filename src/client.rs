@@ -90,7 +90,7 @@ impl Client {
         request: Request,
     ) -> impl Future<Output = Result<Response>> + Send + 'static {
         let engine = self.engine.clone();
-        async move { engine.execute_own(request, None).await }
+        async move { crate::engine::execute_own(&engine, request, None).await }
     }
 
     /// Loads the first credential and starts watching the source, if that has not happened
@@ -100,13 +100,13 @@ impl Client {
     /// first use, or when you call it (the fail-fast check). Concurrent callers share one load.
     /// In a forked child it starts the client's watch again (the parent's is not there).
     pub async fn ready(&self) -> Result<()> {
-        self.engine.ready().await
+        crate::engine::ready(&self.engine).await
     }
 
     /// Re-loads the source now. Returns the version in use afterwards. On a source error the
     /// current credential stays and the error is returned.
     pub async fn refresh(&self) -> Result<String> {
-        self.engine.refresh().await
+        crate::engine::refresh(&self.engine).await
     }
 
     /// The version of the credential requests use now (never the key itself).
@@ -129,7 +129,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn health(&self) -> Health {
-        self.engine.health()
+        crate::engine::health(&self.engine)
     }
 
     /// The counters of the TLS identity (handshakes, rotations, refusals), when the client has

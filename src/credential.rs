@@ -26,9 +26,9 @@ fn process_key() -> &'static std::collections::hash_map::RandomState {
 /// ([`Credential::expose_key`], [`Credential::expose_secret`]) so that a signer doing so stands
 /// out in review.
 ///
-/// Two credentials are *the same credential* when key and secret are equal: a digest of them
-/// decides, not the version label, so a source that
-/// re-labels an unchanged key does not cause a rotation.
+/// Two credentials are *the same credential* when key and secret are equal (a keyed digest of
+/// them decides, not the version label), so a source that re-labels an unchanged key does not
+/// cause a rotation.
 #[derive(Clone)]
 pub struct Credential {
     key: SecretString,
@@ -56,7 +56,7 @@ pub struct RefreshWindows {
 
 impl Credential {
     /// A credential holding only a key. Its version is derived from the content: `auto:` and 8
-    /// hex digits of a digest of the content, keyed per process, so a
+    /// hex digits of a digest of the credential keyed per process, so a
     /// label shown in logs, metrics and `health()` cannot confirm a guessed secret (an unkeyed
     /// hash of a low-entropy secret, a Basic-auth password, would). Labels therefore differ
     /// between processes: give the credential a [version](Credential::with_version) of its
@@ -129,8 +129,7 @@ impl Credential {
     /// happen. A process that starts, or first loads, just after a rotation saw none, and would
     /// have no fallback exactly when one is needed. When the credential that becomes current
     /// carries a previous one, the client uses it as the fallback for the overlap window. It
-    /// does not take part in the credential's identity (what makes two credentials the same) or
-    /// in validation.
+    /// does not take part in the credential's identity or validation.
     pub fn with_previous(mut self, previous: Credential) -> Self {
         self.previous = Some(Arc::new(previous.without_previous()));
         self

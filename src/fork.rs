@@ -32,9 +32,11 @@ pub fn after_fork() {
     GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
-/// The current generation, without checking the process id (one atomic load).
+/// The current generation, without checking the process id (one atomic load). Public for the
+/// Python bindings, whose own per-process state follows the core's generations.
+#[doc(hidden)]
 #[inline]
-pub(crate) fn generation() -> u64 {
+pub fn generation() -> u64 {
     GENERATION.load(Ordering::Acquire)
 }
 
@@ -68,13 +70,21 @@ pub(crate) fn check() -> u64 {
 /// A value that belongs to one generation of the process: built on first use, rebuilt on the
 /// first use in a forked child. The parent's value is leaked in the child, never dropped: its
 /// threads (a runtime's workers, a watcher's thread) are gone, and dropping it could wait for
-/// them forever.
-pub(crate) struct PerProcess<T> {
+/// them forever. Public (hidden) for the Python bindings' runtimes and threads.
+#[doc(hidden)]
+pub struct PerProcess<T> {
     slot: Mutex<Option<(u64, Arc<T>)>>,
 }
 
+impl<T> Default for PerProcess<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T> PerProcess<T> {
-    pub(crate) const fn new() -> Self {
+    /// An empty cell (usable in a `static`).
+    pub const fn new() -> Self {
         PerProcess {
             slot: Mutex::new(None),
         }
@@ -83,6 +93,13 @@ impl<T> PerProcess<T> {
     /// This generation's value, built by `init` if there is none yet.
     pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> Arc<T> {
         self.get_or_init_in(check(), init)
+    }
+
+    /// [`get_or_init`](Self::get_or_init) without the process-id check (a system call): for a
+    /// request path whose caller learns of a fork through [`after_fork`] (the Python bindings,
+    /// from `os.register_at_fork`).
+    pub fn get_or_init_recorded(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        self.get_or_init_in(generation(), init)
     }
 
     fn get_or_init_in(&self, generation: u64, init: impl FnOnce() -> T) -> Arc<T> {

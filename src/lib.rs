@@ -12,7 +12,8 @@ mod config;
 mod credential;
 mod engine;
 mod error;
-mod fork;
+#[doc(hidden)]
+pub mod fork;
 mod from_env;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -48,6 +49,7 @@ pub use client::Client;
 pub use credential::{Credential, RefreshWindows};
 pub use error::{Error, Result};
 pub use fork::after_fork;
+pub use from_env::EnvConfig;
 pub use health::{Health, HealthState};
 #[cfg(feature = "middleware")]
 pub use middleware::Middleware;

@@ -128,9 +128,7 @@ impl reqwest_middleware::Middleware for Middleware {
             next,
             extensions: tokio::sync::Mutex::new(extensions),
         };
-        self.client
-            .engine()
-            .execute(&chain, request, max_redirects)
+        crate::engine::execute(self.client.engine(), &chain, request, max_redirects)
             .await
             .map_err(to_chain)
     }

@@ -136,7 +136,7 @@ impl RequestBuilder {
         let built = inner.and_then(|b| b.build().map_err(Error::request));
         async move {
             let request = built?;
-            engine.execute_own(request, max_redirects).await
+            crate::engine::execute_own(&engine, request, max_redirects).await
         }
     }
 
@@ -175,7 +175,7 @@ impl RequestBuilder {
             max_redirects,
         } = self;
         let request = inner?.build().map_err(Error::request)?;
-        engine.execute(http, request, max_redirects).await
+        crate::engine::execute(&engine, http, request, max_redirects).await
     }
 
     /// A copy of this builder, `None` when the body is a stream.

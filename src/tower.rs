@@ -212,10 +212,8 @@ where
             .map(|m| m.0);
         Box::pin(async move {
             let request = to_reqwest(request, max_replay_body).await?;
-            let resp = client
-                .engine()
-                .execute(&inner, request, max_redirects)
-                .await?;
+            let resp =
+                crate::engine::execute(client.engine(), &inner, request, max_redirects).await?;
             Ok(http::Response::from(resp))
         })
     }

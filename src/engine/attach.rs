@@ -5,7 +5,7 @@
 
 use reqwest::Request;
 
-use super::Engine;
+use super::state::Engine;
 use crate::credential::Credential;
 use crate::error::Result;
 

@@ -7,7 +7,8 @@ use url::Origin;
 
 use super::classify::{self, Attempt};
 use super::refresh::Failed;
-use super::{Engine, attach, clock_sync, recover, recover_identity, renewal};
+use super::state::Engine;
+use super::{attach, clock_sync, recover, recover_identity, renewal};
 use crate::error::{Error, Result};
 use crate::sign::Rejection;
 use crate::transport::Transport;

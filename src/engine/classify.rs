@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use reqwest::{Request, Response};
 
-use super::Engine;
+use super::state::Engine;
 use crate::error::Result;
 use crate::scope::display_url;
 use crate::sign::Rejection;

@@ -2,56 +2,17 @@
 //! when the client starts (or, without a base URL, from the origin of the first request),
 //! kept up to date from `Date` headers, and re-learned when the exchange rejects a timestamp.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::header::DATE;
 use reqwest::{Response, Url};
 
-use super::Engine;
+use super::state::Engine;
 use crate::response::{MAX_CLASSIFIED_BODY, buffered};
-use crate::sign::{Clock, Nonces, SignContext};
 use crate::transport::Transport;
 
 /// The bound on one request to a time endpoint.
 const TIME_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What an exchange signer signs with, shared by every clone of the client: the server time
-/// (corrected from the exchange) and nonces (strictly increasing across clones and threads).
-pub(crate) struct Signing {
-    clock: Clock,
-    nonces: Nonces,
-    /// The wall clock the samples are taken against (the client's).
-    host: std::sync::Arc<dyn crate::time::TimeSource>,
-    /// Whether the clock is learned from the signer's time endpoint.
-    sync: bool,
-    learned: tokio::sync::OnceCell<()>,
-}
-
-impl Signing {
-    /// Server time and nonces read `time`'s clock: an injected one moves signers' timestamps.
-    pub(crate) fn new(sync: bool, time: &crate::time::Time) -> Self {
-        Signing {
-            clock: Clock::with_time_source(time.clock()),
-            nonces: Nonces::with_time_source(time.clock()),
-            host: time.clock(),
-            sync,
-            learned: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// What a signer reads to sign one request.
-    pub(super) fn context(&self) -> SignContext<'_> {
-        SignContext::new(&self.clock, &self.nonces)
-    }
-
-    /// Records an answer's `Date` header, for an attempt sent at `sent`.
-    pub(super) fn record_date(&self, resp: &Response, sent: SystemTime) {
-        if let Some(date) = resp.headers().get(DATE) {
-            self.clock
-                .record_date_header(date, sent, self.host.system_time());
-        }
-    }
-}
 
 /// Learns the offset from the signer's time endpoint at the origin of `at` (any URL of the
 /// exchange); failures are logged and leave the clock as it is (the `Date` headers and a

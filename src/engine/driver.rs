@@ -21,7 +21,8 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use futures_util::FutureExt;
 
-use super::{Engine, load};
+use super::load;
+use super::state::Engine;
 use crate::source::Changes;
 use crate::time::Time;
 

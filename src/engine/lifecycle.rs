@@ -2,35 +2,12 @@
 //! on first use of a lazily built client — and the watch started again in a forked child (see
 //! [`crate::fork`]), on the child's first request.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use super::{Engine, clock_sync, driver, load};
+use super::state::Engine;
+use super::{clock_sync, driver, load};
 use crate::error::Result;
-
-/// A client's background watch (the driver task) and the process generation it runs in.
-#[derive(Default)]
-pub(crate) struct Watch {
-    /// [`crate::fork::generation`] when the driver was started (0: not yet).
-    generation: AtomicU64,
-    task: Mutex<Option<tokio::task::AbortHandle>>,
-}
-
-impl Watch {
-    /// Stops the driver (the client is gone).
-    pub(crate) fn stop(&mut self) {
-        let task = self.task.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some(handle) = task.take() {
-            if self.generation.load(Ordering::Relaxed) == crate::fork::generation() {
-                handle.abort();
-            } else {
-                // A task of the parent's runtime: nothing runs it here, and aborting it would
-                // wake the parent's runtime through a file descriptor both processes share.
-                std::mem::forget(handle);
-            }
-        }
-    }
-}
 
 /// Whether the first credential is in (one atomic load).
 #[inline]

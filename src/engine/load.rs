@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::FutureExt;
 
-use super::Engine;
+use super::state::Engine;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::source::Source;

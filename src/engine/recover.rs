@@ -6,7 +6,8 @@ use reqwest::{Request, Response};
 
 use super::classify::Attempt;
 use super::refresh::{self, Failed};
-use super::{Engine, retry};
+use super::retry;
+use super::state::Engine;
 use crate::credential::Credential;
 use crate::error::Result;
 use crate::transport::Transport;

@@ -8,7 +8,8 @@ use reqwest::{Request, Response};
 
 use super::classify::Attempt;
 use super::refresh::Failed;
-use super::{Engine, recover, retry};
+use super::state::Engine;
+use super::{recover, retry};
 use crate::error::{Error, Result};
 use crate::tls::{Refusal, Refused, SentOn, refusal, refusal_name};
 use crate::transport::Transport;

@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 use reqwest::{Request, Response};
 use url::Origin;
 
-use super::Engine;
 use super::attempt;
+use super::state::Engine;
 use crate::error::{Error, Kind, Result};
 use crate::redirect::next_hop;
 use crate::scope::display_url;

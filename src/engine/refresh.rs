@@ -5,13 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Engine;
 use super::load;
+use super::state::Engine;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
-use crate::single_flight::{Flight, SingleFlight};
+use crate::single_flight::Flight;
 use crate::store::Offered;
-use crate::time::Time;
 
 /// While waiting for a rotation, how often the source is re-loaded (single-flight). Sources
 /// with change events usually deliver sooner.
@@ -21,22 +20,6 @@ const AWAIT_POLL_STEP: Duration = Duration::from_millis(100);
 /// so the rejections still arriving share it instead of each costing a load.
 const BURST_GATHER: Duration = Duration::from_millis(20);
 const BURST_WINDOW: Duration = Duration::from_millis(200);
-
-/// The single flight of a client's loads, and how long a rejected credential may wait for
-/// the source to deliver another.
-pub(crate) struct Refresher {
-    flight: SingleFlight<()>,
-    await_rotation: Duration,
-}
-
-impl Refresher {
-    pub(crate) fn new(await_rotation: Duration, time: Time) -> Self {
-        Refresher {
-            flight: SingleFlight::new(time),
-            await_rotation,
-        }
-    }
-}
 
 /// When a request that met an authentication failure was sent and when its answer came: a
 /// refresh may only answer it with a load that began after the failure.

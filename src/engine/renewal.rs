@@ -3,22 +3,16 @@
 //! expired and no new one can be had. The advisory window is the driver's (it renews in the
 //! background); see [`RefreshWindows`](crate::RefreshWindows).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{Engine, load};
+use super::load;
+use super::state::Engine;
 use crate::error::{Error, Result};
 
 /// After a failed renewal, callers in the mandatory window reuse its outcome for this long
 /// instead of loading the source again: a flood of requests while the source is down costs at
 /// most one load per spacing (sources add their own, such as OAuth2's `retry_spacing`).
 const RENEWAL_SPACING: Duration = Duration::from_millis(100);
-
-/// One renewal at a time per client, and the last failure (when, and its message: never a
-/// secret, as every source error).
-#[derive(Default)]
-pub(crate) struct Renewal {
-    last_failure: tokio::sync::Mutex<Option<(Instant, String)>>,
-}
 
 /// Whether the credential in use is inside its mandatory window: one relaxed flag read for
 /// credentials without windows (every one but short-lived tokens); the credential and the

@@ -3,8 +3,8 @@
 
 use reqwest::Request;
 
-use super::Engine;
 use super::classify::{self, Attempt};
+use super::state::Engine;
 use crate::credential::Credential;
 use crate::error::{Error, Kind, Result};
 use crate::transport::Transport;

@@ -4,8 +4,12 @@
 
 use http::{HeaderName, HeaderValue, StatusCode};
 
+use super::hmac::HmacSigner;
+use super::recipe::Part;
 use super::recipe::Placement;
-use super::{HmacSigner, Part, Rejection, Rejections, TimeEndpoint, TimeUnit};
+use super::rejections::Rejections;
+use super::signer::Rejection;
+use super::time_endpoint::{TimeEndpoint, TimeUnit};
 
 impl HmacSigner {
     /// The largest receive window the Bybit recipe sends, in milliseconds (one hour). Bybit

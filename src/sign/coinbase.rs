@@ -11,9 +11,10 @@ use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::DecodePrivateKey as _;
 
-use super::{
-    Rejection, SignContext, SignError, SignErrorKind, Signer, TimeEndpoint, TimeUnit, util,
-};
+use super::error::{SignError, SignErrorKind};
+use super::signer::{Rejection, SignContext, Signer};
+use super::time_endpoint::{TimeEndpoint, TimeUnit};
+use super::util;
 use crate::Credential;
 use crate::error::Error;
 

@@ -5,11 +5,13 @@
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 
+use super::error::{SignError, SignErrorKind};
+use super::recipe::{HashAlg, Part, SecretEncoding, SigEncoding, TimestampFormat};
 use super::recipe::{Placement, RecvWindow};
-use super::{
-    HashAlg, Part, Rejection, Rejections, SecretEncoding, SigEncoding, SignContext, SignError,
-    SignErrorKind, Signer, TimeEndpoint, TimestampFormat, util,
-};
+use super::rejections::Rejections;
+use super::signer::{Rejection, SignContext, Signer};
+use super::time_endpoint::TimeEndpoint;
+use super::util;
 use crate::Credential;
 use crate::error::{Error, Result};
 

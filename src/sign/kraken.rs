@@ -7,10 +7,11 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderName, HeaderValue, StatusCode};
 use sha2::{Digest as _, Sha256};
 
-use super::{
-    NonceUnit, Rejection, SignContext, SignError, SignErrorKind, Signer, TimeEndpoint, TimeUnit,
-    util,
-};
+use super::error::{SignError, SignErrorKind};
+use super::nonce::NonceUnit;
+use super::signer::{Rejection, SignContext, Signer};
+use super::time_endpoint::{TimeEndpoint, TimeUnit};
+use super::util;
 use crate::Credential;
 
 const NAME: &str = "kraken";

@@ -4,9 +4,11 @@
 
 use http::{HeaderName, StatusCode};
 
-use super::{
-    HmacSigner, Part, Rejection, Rejections, SigEncoding, TimeEndpoint, TimeUnit, TimestampFormat,
-};
+use super::hmac::HmacSigner;
+use super::recipe::{Part, SigEncoding, TimestampFormat};
+use super::rejections::Rejections;
+use super::signer::Rejection;
+use super::time_endpoint::{TimeEndpoint, TimeUnit};
 
 impl HmacSigner {
     /// OKX v5 private endpoints, named `okx`.

@@ -3,7 +3,8 @@
 
 use http::StatusCode;
 
-use super::{Rejection, util};
+use super::signer::Rejection;
+use super::util;
 
 /// How an API says it rejected a request: the HTTP statuses that mean a rejected credential,
 /// and optionally an error code in the JSON body, read for some statuses, with what each code

@@ -7,7 +7,7 @@ use http::HeaderValue;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use sha2::{Sha256, Sha512};
 
-use super::{SignError, SignErrorKind};
+use super::error::{SignError, SignErrorKind};
 use crate::Credential;
 
 pub(crate) fn err(signer: &str, kind: SignErrorKind) -> SignError {

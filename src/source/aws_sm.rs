@@ -12,13 +12,14 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 
+use super::change_signal::Changes;
+use super::credential_source::{BoxFuture, CredentialSource};
 use super::http::{
     DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
     Extract, Failure, Fetched, Fetcher, check_transport, describe_reqwest, read_capped,
     status_failure,
 };
 use super::presets::{SECRET_STRING, member};
-use super::{BoxFuture, Changes, CredentialSource};
 use crate::credential::Credential;
 use crate::error::Result;
 use crate::scope::display_url;

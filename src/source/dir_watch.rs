@@ -126,7 +126,7 @@ fn start(dir: &Path) -> notify::Result<DirWatch> {
         let bump = |signals: &mut Vec<Weak<Signal>>| {
             signals.retain(|w| match w.upgrade() {
                 Some(signal) => {
-                    super::signal_write(&signal, atomic, writing);
+                    super::change_signal::signal_write(&signal, atomic, writing);
                     true
                 }
                 None => false,

@@ -1,7 +1,8 @@
 //! A credential in an environment variable, re-read on every load.
 
+use super::credential_source::{BoxFuture, CredentialSource};
+use super::parse;
 use super::read::MAX_CREDENTIAL_BYTES;
-use super::{BoxFuture, CredentialSource, parse};
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 

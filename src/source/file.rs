@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::change_signal::Changes;
+use super::credential_source::{BoxFuture, CredentialSource};
+use super::parse;
 use super::read::{MAX_CREDENTIAL_BYTES, describe_io, read_capped};
 use super::shared_file::{self, SharedFile};
-use super::{BoxFuture, Changes, CredentialSource, parse};
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::time::AsyncSleep;

@@ -1,6 +1,6 @@
 //! A credential that never changes.
 
-use super::{BoxFuture, CredentialSource};
+use super::credential_source::{BoxFuture, CredentialSource};
 use crate::credential::Credential;
 use crate::error::Result;
 

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use reqwest::Url;
 
-use super::Source;
+use super::handle::Source;
 use crate::config::grammar::{Cx, is_env_name};
 use crate::error::{Error, Result};
 
@@ -22,9 +22,8 @@ mod vault;
 
 // The SDK source (`aws_sm.rs`, feature `aws`) points into the same `GetSecretValue` shape.
 #[cfg(feature = "aws")]
-pub(in crate::source) use aws::SECRET_STRING;
 #[cfg(feature = "aws")]
-pub(in crate::source) use fields::member;
+pub(in crate::source) use fields::{SECRET_STRING, member};
 
 const SOURCE_SCHEMES: &str = "file:, env:, vault+https://, aws-sm://, aws-sm-agent://, gcp-sm://, \
                               azure-kv://, oauth2+https://, https://";

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::Changes;
+use super::change_signal::Changes;
 use super::dir_watch::{self, DirWatch, Signal};
 use crate::fork::PerProcess;
 use crate::single_flight::{Flight, SingleFlight};
@@ -198,7 +198,7 @@ impl FileState {
                     let Some(signal) = weak.upgrade() else {
                         return;
                     };
-                    super::signal(&signal, false);
+                    super::change_signal::signal(&signal, false);
                 }
             })
         });
@@ -243,7 +243,7 @@ impl SharedFile {
     /// its close says when the content is complete.
     async fn writer_done(state: &FileState) {
         let mut rx = state.signal.subscribe();
-        let done = rx.wait_for(|v| !super::writing(*v));
+        let done = rx.wait_for(|v| !super::change_signal::writing(*v));
         let _ = tokio::time::timeout(WRITER_GRACE, done).await;
     }
 
@@ -256,7 +256,7 @@ impl SharedFile {
         describe: fn(&io::Error) -> String,
     ) -> Read {
         let state = self.state();
-        if super::writing(*state.signal.borrow()) {
+        if super::change_signal::writing(*state.signal.borrow()) {
             Self::writer_done(&state).await;
         }
         let now = identity(&self.path);

@@ -147,7 +147,7 @@ impl DoneCallback {
 }
 
 struct LoopEntry {
-    /// The process generation the bridge belongs to (see `runtime.rs`).
+    /// The process generation the bridge belongs to (see `fork.rs`).
     generation: u64,
     event_loop: Py<PyAny>,
     create_future: Py<PyAny>,
@@ -213,7 +213,7 @@ fn for_running_loop(py: Python<'_>) -> PyResult<(Arc<Bridge>, Py<PyAny>)> {
             }
         }
         loops.push(LoopEntry {
-            generation: crate::runtime::generation(),
+            generation: crate::fork::generation(),
             event_loop: event_loop.unbind(),
             create_future: create_future.clone_ref(py),
             bridge: Arc::clone(&bridge),
@@ -227,7 +227,7 @@ fn for_running_loop(py: Python<'_>) -> PyResult<(Arc<Bridge>, Py<PyAny>)> {
 /// the parent's pipe (whose bytes belong to the parent's loop), and they are leaked: their
 /// futures were to be completed by tasks the child does not run.
 fn retire_parents_bridges(py: Python<'_>) {
-    let generation = crate::runtime::generation();
+    let generation = crate::fork::generation();
     let stale: Vec<LoopEntry> = LOOPS.with_borrow_mut(|loops| {
         if loops.iter().all(|e| e.generation == generation) {
             return Vec::new();
@@ -267,7 +267,7 @@ where
     )?;
     py_fut.call_method1(intern!(py, "add_done_callback"), (callback.clone_ref(py),))?;
     let worker_bridge = Arc::clone(&bridge);
-    let task = crate::runtime().spawn(async move {
+    let task = crate::shared_runtime::runtime().spawn(async move {
         let outcome = fut.await;
         worker_bridge.complete(id, outcome);
     });

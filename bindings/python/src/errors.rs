@@ -122,8 +122,8 @@ fn create(py: Python<'_>) -> PyResult<Exceptions> {
         py,
         "HTTPStatusError",
         &[&k],
-        "Raised by Response.raise_for_status() for 4xx and 5xx responses. Attributes: response, \
-         status_code.",
+        "Raised by Response.raise_for_status() for a status that is not 2xx (as httpx). \
+         Attributes: response, request, status_code.",
     )?;
     let s = status.bind(py).clone();
     let rejected = make(

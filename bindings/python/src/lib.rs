@@ -2,6 +2,13 @@
 //!
 //! Everything here wraps the Rust core; no credential logic is re-implemented. The Python
 //! package `keyswap` (python/keyswap/__init__.py) re-exports these names.
+//!
+//! A request, in order: `client` (the classes) → `prepare` (Python arguments to Rust, GIL
+//! held) → where it runs: `thread_runtime` / `sync_runtime` (+ `spin`, `signals`) for the
+//! blocking `Client`, `shared_runtime` + `bridge` for `AsyncClient`, each with its `pools` →
+//! `send` (the core attaches, signs, classifies, recovers, follows redirects) → `response`
+//! (+ `headers`, `streaming`, `sent_request`). Building a client: `client_options` (and
+//! `from_env`, `on_rotate`) into `client_state`. Forks: `fork`, `keeper`.
 
 mod auth;
 #[cfg(unix)]
@@ -10,20 +17,36 @@ mod bridge;
 #[path = "bridge_portable.rs"]
 mod bridge;
 mod client;
+mod client_options;
+mod client_state;
 mod convert;
 mod errors;
+mod fork;
+mod from_env;
+mod headers;
 mod health;
 mod http_sources;
+mod keeper;
 mod mtls;
 mod oauth2;
+mod on_rotate;
+mod pools;
+mod prepare;
+mod redact;
 mod response;
-mod runtime;
+mod send;
+mod sent_request;
+mod shared_runtime;
+mod signals;
 mod signers;
 mod sources;
+mod spin;
+mod stats;
+mod streaming;
+mod sync_runtime;
+mod thread_runtime;
 
 use pyo3::prelude::*;
-
-pub(crate) use runtime::{HttpConfig, SyncRuntime, runtime, with_thread_runtime};
 
 #[pymodule]
 fn _keyswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -57,14 +80,14 @@ fn _keyswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<signers::OkxSigner>()?;
     m.add_class::<signers::BybitSigner>()?;
     m.add_class::<signers::HmacSigner>()?;
-    m.add_class::<response::Headers>()?;
+    m.add_class::<headers::Headers>()?;
     m.add_class::<response::Response>()?;
-    m.add_class::<response::Request>()?;
-    m.add_class::<response::ByteStream>()?;
-    m.add_class::<response::AsyncByteStream>()?;
+    m.add_class::<sent_request::Request>()?;
+    m.add_class::<streaming::ByteStream>()?;
+    m.add_class::<streaming::AsyncByteStream>()?;
     m.add_class::<health::Health>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<client::AsyncClient>()?;
-    m.add_function(wrap_pyfunction!(runtime::after_fork_in_child, m)?)?;
+    m.add_function(wrap_pyfunction!(fork::after_fork_in_child, m)?)?;
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use keyswap::tls::{IdentitySource, TrustSource};
 use pyo3::prelude::*;
 
-use crate::HttpConfig;
 use crate::errors::config_error;
+use crate::pools::HttpConfig;
 
 fn path_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<PathBuf> {
     obj.extract::<PathBuf>()

@@ -31,6 +31,35 @@ class LocalServer:
         self.httpd.server_close()
 
 
+class FixedAnswer(LocalServer):
+    """Answers every request with the same status, headers (pairs: a name may repeat) and
+    body; counts the requests."""
+
+    def __init__(self, status: int, headers=(), body: bytes = b""):
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.requests += 1
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+        self._serve(Handler)
+
+
 class KeyServer(LocalServer):
     """Answers 200 with a JSON echo when the request carries an accepted key, else 401.
 

@@ -66,6 +66,49 @@ def test_stub_defaults_match_the_runtime_signatures():
         assert {n: declared[n] for n in shared} == {n: real[n] for n in shared}, cls
 
 
+def _stub_methods():
+    """(class name, method name, parameter names) of every method the stub declares."""
+    tree = ast.parse(STUB.read_text())
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
+            if any(isinstance(d, ast.Name) and d.id == "property" for d in fn.decorator_list):
+                continue
+            a = fn.args
+            names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs]
+            names += [f"*{a.vararg.arg}"] if a.vararg else []
+            names += [f"**{a.kwarg.arg}"] if a.kwarg else []
+            yield cls.name, fn.name, [n for n in names if n not in ("self", "cls")]
+
+
+def _runtime_params(func) -> list:
+    kinds = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+    params = inspect.signature(func).parameters.values()
+    return [kinds.get(p.kind, "") + p.name for p in params if p.name not in ("self", "cls")]
+
+
+def test_stub_methods_take_the_runtime_parameters():
+    """Every method the stub declares exists, with the parameters the extension takes (what an
+    IDE offers is what runs)."""
+    checked, wrong = 0, []
+    for cls_name, name, declared in _stub_methods():
+        cls = getattr(keyswap, cls_name, None)
+        if cls is None or (name.startswith("__") and name != "__init__"):
+            continue
+        func = cls if name == "__init__" else getattr(cls, name, None)
+        if func is None:
+            wrong.append(f"{cls_name}.{name}: not in the extension")
+            continue
+        try:
+            real = _runtime_params(func)
+        except (TypeError, ValueError):
+            continue  # no signature to compare (a builtin without one)
+        checked += 1
+        if sorted(real) != sorted(declared):
+            wrong.append(f"{cls_name}.{name}: stub {declared}, extension {real}")
+    assert wrong == []
+    assert checked > 50, checked
+
+
 def test_a_403_is_a_credential_rejection_only_when_configured():
     """The core decides what a rejection is: 401 by default, 403 only with retry_on_status."""
     import threading

@@ -6,19 +6,18 @@ import datetime
 import io
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 import keyswap
-from conftest import KeyServer, LocalServer
+from conftest import FixedAnswer, KeyServer
 
 
-def make(server, **kw):
+def make(server, cls=keyswap.Client, **kw):
     kw.setdefault("source", keyswap.FixedSource("k1"))
     kw.setdefault("auth", keyswap.Header("X-API-Key"))
     kw.setdefault("base_url", server.url)
-    return keyswap.Client(**kw)
+    return cls(**kw)
 
 
 def test_elapsed_request_history(server):
@@ -140,9 +139,7 @@ def test_stream_releases_the_gil_while_waiting_for_chunks(server):
 
 def test_async_client_stream(server):
     async def main():
-        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
-                                       auth=keyswap.Header("X-API-Key"),
-                                       base_url=server.url) as c:
+        async with make(server, keyswap.AsyncClient) as c:
             r = await c.get("/big", params={"size": "300000"}, stream=True)
             assert not r.is_read
             assert sum(len(x) for x in r.iter_bytes(chunk_size=100000)) == 300000
@@ -187,9 +184,7 @@ def test_follow_redirects(server):
 
 def test_follow_redirects_async(server):
     async def main():
-        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
-                                       auth=keyswap.Header("X-API-Key"),
-                                       base_url=server.url) as c:
+        async with make(server, keyswap.AsyncClient) as c:
             r = await c.get("/redirect", follow_redirects=False)
             assert r.status_code == 302 and r.headers["location"] == "/echo"
             for follow in (None, True):
@@ -206,28 +201,9 @@ def test_follow_redirects_async(server):
     asyncio.run(main())
 
 
-class Away(LocalServer):
-    """Answers every GET with 302 to ``target``."""
-
-    def __init__(self, target: str):
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self.send_response(302)
-                self.send_header("Location", target)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self._serve(Handler)
-
-
 def test_follow_redirects_never_carries_the_key_to_another_origin():
     other = KeyServer(accepted=())  # records the key each request carried ("" for none)
-    away = Away(other.url + "/echo")
+    away = FixedAnswer(302, [("Location", other.url + "/echo")])
     try:
         with keyswap.Client(source=keyswap.FixedSource("k1"), auth=keyswap.Header("X-API-Key"),
                             base_url=away.url, max_redirects=0) as c:
@@ -288,11 +264,9 @@ def test_files_upload_is_retried_after_rotation(server, tmp_path):
         assert r.status_code == 200 and "hello" in r.json()["body"]
 
 
-def test_signatures_and_stub_list_the_new_arguments():
+def test_signatures_list_the_httpx_arguments():
     import inspect
-    from pathlib import Path
 
-    stub = Path(keyswap.__file__).with_name("_keyswap.pyi").read_text()
     for cls in (keyswap.Client, keyswap.AsyncClient):
         for name in ("request", "get", "post", "put", "patch", "delete"):
             params = inspect.signature(getattr(cls, name)).parameters
@@ -300,17 +274,8 @@ def test_signatures_and_stub_list_the_new_arguments():
         for name in ("head", "options"):
             params = inspect.signature(getattr(cls, name)).parameters
             assert {"stream", "cookies", "follow_redirects"} <= set(params), (cls, name)
-        assert callable(cls.from_env) and callable(cls.health)
-    assert stub.count("files: _Files = None") == 12
-    assert stub.count("follow_redirects: Optional[bool] = None") == 16
-    assert stub.count("def health(self) -> Health") == 2
-    assert stub.count("def from_env(cls") == 2
-    # `source` is optional: with `cert=` the certificate may be the only credential.
-    assert stub.count("source: Optional[_SourceArg] = None") == 2
-    assert stub.count("cert: _CertArg = None") == 2
-    assert stub.count("verify: _VerifyArg = None") == 2
-    for cls in (keyswap.Client, keyswap.AsyncClient):
         params = inspect.signature(cls).parameters
+        # `source` is optional: with `cert=` the certificate may be the only credential.
         assert params["source"].default is None, cls
         assert {"cert", "verify"} <= set(params), cls
 
@@ -352,9 +317,7 @@ def test_iter_text_and_iter_lines_decode_across_chunk_boundaries(server):
 
 def test_aiter_text_and_aiter_lines(server):
     async def main():
-        async with keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
-                                       auth=keyswap.Header("X-API-Key"),
-                                       base_url=server.url) as c:
+        async with make(server, keyswap.AsyncClient) as c:
             r = await c.get("/big", params={"size": "100000"}, stream=True)
             text = "".join([t async for t in r.aiter_text(chunk_size=999)])
             assert text.encode() == big_body(100000)
@@ -372,3 +335,81 @@ def test_read_timeout_bounds_each_read_not_the_whole_body(server):
         assert len(r.content) == 65536 * 5
         with pytest.raises(keyswap.RequestTimeoutError):
             c.get("/slow", params={"delay": "1.0"})
+
+
+def test_num_bytes_downloaded_counts_what_was_read(server):
+    size = 65536 * 4
+    with make(server) as c:
+        assert c.get("/big", params={"size": str(size)}).num_bytes_downloaded == size
+        r = c.get("/big", params={"size": str(size), "pause": "0.05"}, stream=True)
+        assert r.num_bytes_downloaded == 0
+        chunks = r.iter_bytes()
+        first = next(chunks)
+        assert 0 < r.num_bytes_downloaded < size and len(first) <= r.num_bytes_downloaded
+        assert len(first) + sum(len(c) for c in chunks) == size
+        assert r.num_bytes_downloaded == size
+        r = c.get("/big", params={"size": str(size)}, stream=True)
+        assert len(r.read()) == size and r.num_bytes_downloaded == size
+
+
+def test_redirect_not_followed_raises_and_names_its_location(server):
+    with make(server) as c:
+        r = c.get("/redirect", follow_redirects=False)
+        assert r.status_code == 302 and r.is_redirect and r.has_redirect_location
+        # As httpx: raise_for_status accepts 2xx only.
+        with pytest.raises(keyswap.HTTPStatusError) as info:
+            r.raise_for_status()
+        assert not isinstance(info.value, keyswap.CredentialRejectedError)
+        assert info.value.response is r and info.value.status_code == 302
+        assert info.value.request.url == server.url + "/redirect"
+        assert "redirect response" in str(info.value)
+        bare = c.get("/status/302", follow_redirects=False)
+        assert bare.is_redirect and not bare.has_redirect_location
+        ok = c.get("/echo")
+        assert not ok.is_redirect and not ok.has_redirect_location
+        assert ok.raise_for_status() is ok
+
+
+def test_json_kwargs_and_encoding_defaults(server):
+    import decimal
+
+    with make(server) as c:
+        r = c.post("/text", data=b'{"x": 1.5, "n": 2}')
+        assert r.json(parse_float=decimal.Decimal) == {"x": decimal.Decimal("1.5"), "n": 2}
+        assert r.json(parse_int=str) == {"x": 1.5, "n": "2"}
+        r = c.get("/echo")
+        # No charset named: httpx's encoding falls back to UTF-8, charset_encoding says None.
+        assert r.charset_encoding is None and r.encoding == "utf-8"
+        r = c.post("/text", params={"charset": "latin-1"}, data="é".encode("latin-1"))
+        assert r.charset_encoding == "latin-1" == r.encoding and r.text == "é"
+        # The body's own bytes, whatever the encoding.
+        assert r.content == "é".encode("latin-1")
+
+
+def test_headers_get_list_splits_commas_on_request():
+    srv = FixedAnswer(200, [("Vary", "Accept, Origin"), ("Vary", "Cookie")])
+    try:
+        with keyswap.Client(source=keyswap.FixedSource("k"), base_url=srv.url) as c:
+            h = c.get("/").headers
+            assert h["vary"] == "Accept, Origin, Cookie"
+            assert h.get_list("Vary") == ["Accept, Origin", "Cookie"]
+            assert h.get_list("vary", split_commas=True) == ["Accept", "Origin", "Cookie"]
+            assert h.get_list("absent", split_commas=True) == []
+    finally:
+        srv.close()
+
+
+def test_async_stream_aread_and_aclose(server):
+    async def main():
+        async with make(server, keyswap.AsyncClient) as c:
+            r = await c.get("/big", params={"size": "150000"}, stream=True)
+            assert not r.is_read
+            assert await r.aread() == big_body(150000)
+            assert r.is_read and r.num_bytes_downloaded == 150000
+            assert await r.aread() == big_body(150000)  # read once, returned again
+            r = await c.get("/big", params={"size": "150000"}, stream=True)
+            assert await r.aclose() is None
+            with pytest.raises(RuntimeError, match="consumed"):
+                r.content
+
+    asyncio.run(main())

@@ -11,7 +11,7 @@ use crate::credential::Credential;
 use crate::error::{Error, Result, redact_reqwest};
 use crate::scope::is_loopback;
 use crate::single_flight::{Flight, SingleFlight};
-use crate::source::{ChangeNotifier, Changes};
+use crate::source::change_signal::{ChangeNotifier, Changes};
 use crate::time::{AsyncSleep, TokioSleep};
 
 /// The longest `Retry-After` honoured; a longer one is taken as this.
@@ -181,7 +181,7 @@ impl Fetcher {
         let ticker = match existing {
             Some(existing) => existing,
             None => {
-                let (notifier, _unused) = crate::source::changes();
+                let (notifier, _unused) = crate::source::change_signal::changes();
                 let tick = notifier.clone();
                 let state = Arc::downgrade(&self.state);
                 let sleep = Arc::clone(&self.sleep);

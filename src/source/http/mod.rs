@@ -27,7 +27,8 @@ use reqwest::{Method, StatusCode, Url};
 use crate::credential::Credential;
 use crate::error::Result;
 use crate::scope::display_url;
-use crate::source::{BoxFuture, Changes, CredentialSource};
+use crate::source::change_signal::Changes;
+use crate::source::credential_source::{BoxFuture, CredentialSource};
 
 use extract::Decode;
 pub(crate) use extract::Extract;

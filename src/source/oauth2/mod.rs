@@ -18,12 +18,13 @@ mod grant;
 mod windows;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Url;
 
+use super::credential_source::{BoxFuture, CredentialSource};
 use super::http::check_transport;
-use super::{BoxFuture, CredentialSource, Source};
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::scope::display_url;
@@ -97,7 +98,8 @@ const SECRET_POLL_STEP: Duration = Duration::from_millis(100);
 pub struct OAuth2ClientCredentials {
     token_url: std::result::Result<Url, String>,
     client_id: String,
-    secret: Source,
+    /// The client secret's source (a [`Source`](crate::Source)'s inside).
+    secret: Arc<dyn CredentialSource>,
     method: ClientAuthMethod,
     scope: Option<String>,
     audience: Option<String>,
@@ -144,7 +146,11 @@ impl OAuth2ClientCredentials {
     /// The longest `expires_in` accepted (a year): anything longer is a broken server.
     pub const MAX_TOKEN_LIFETIME: Duration = MAX_TOKEN_LIFETIME;
 
-    pub(crate) fn new(token_url: &str, client_id: impl Into<String>, secret: Source) -> Self {
+    pub(crate) fn new(
+        token_url: &str,
+        client_id: impl Into<String>,
+        secret: Arc<dyn CredentialSource>,
+    ) -> Self {
         let token_url = Url::parse(token_url).map_err(|e| {
             format!(
                 "invalid token URL {:?}: {e}",
@@ -389,8 +395,8 @@ impl OAuth2ClientCredentials {
         since: Option<Instant>,
     ) -> std::result::Result<Credential, GrantFailure> {
         let load = match since {
-            Some(since) => self.secret.0.load_since(since),
-            None => self.secret.0.load(),
+            Some(since) => self.secret.load_since(since),
+            None => self.secret.load(),
         };
         let secret = tokio::time::timeout(self.timeout, load)
             .await

@@ -1,17 +1,16 @@
 //! AWS Secrets Manager: the agent preset (`aws-sm-agent://`) and the configuration strings of
 //! the agent and of the SDK source (`aws-sm://`, cargo feature `aws`).
 
-use super::fields::{fields, token, with_fields};
+use super::fields::{SECRET_STRING, fields, token, with_fields};
 use crate::config::grammar::{Cx, Opts, after_slashes, split_parts};
 use crate::error::Result;
-use crate::source::{HeaderValueFrom, HttpSource, Source};
+use crate::source::handle::Source;
+use crate::source::http::{HeaderValueFrom, HttpSource};
 
 /// The token variable sent by default (the Lambda extension expects `AWS_SESSION_TOKEN`).
 const TOKEN_ENV: &str = "AWS_SESSION_TOKEN";
 /// The header the agent reads its token from.
 const TOKEN_HEADER: &str = "X-Aws-Parameters-Secrets-Token";
-/// Where `GetSecretValue` puts the secret.
-pub(in crate::source) const SECRET_STRING: &str = "/SecretString";
 
 impl HttpSource {
     /// The AWS Secrets Manager Agent, or the AWS Parameters and Secrets Lambda Extension:

@@ -3,7 +3,10 @@
 
 use crate::config::grammar::{Cx, Opts, check_field, is_env_name};
 use crate::error::Result;
-use crate::source::{HeaderValueFrom, HttpSource};
+use crate::source::http::{HeaderValueFrom, HttpSource};
+
+/// Where AWS `GetSecretValue` (and the agent) put the secret.
+pub(in crate::source) const SECRET_STRING: &str = "/SecretString";
 
 /// Member `field` of the JSON value at pointer `at`, as a pointer (RFC 6901: in the field,
 /// `~` → `~0`, `/` → `~1`).

@@ -4,7 +4,7 @@
 use super::fields::{fields, token, with_fields};
 use crate::config::grammar::{Cx, Opts, after_slashes, split_parts};
 use crate::error::Result;
-use crate::source::{HeaderValueFrom, HttpSource};
+use crate::source::http::{HeaderValueFrom, HttpSource};
 
 /// The token variable the string form reads by default (sent as `Authorization: Bearer`).
 const TOKEN_ENV: &str = "GOOGLE_OAUTH_ACCESS_TOKEN";

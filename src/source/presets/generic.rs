@@ -6,7 +6,7 @@ use reqwest::header::HeaderName;
 use super::fields::token;
 use crate::config::grammar::{Cx, Opts, check_pointer, endpoint_url};
 use crate::error::Result;
-use crate::source::HttpSource;
+use crate::source::http::HttpSource;
 
 /// `https://host/path?query#/pointer&opts`: a generic JSON endpoint.
 pub(super) fn parse(s: &str) -> Result<HttpSource> {

@@ -3,7 +3,8 @@
 
 use crate::config::grammar::{Cx, Opts, endpoint_url, is_env_name, split_parts};
 use crate::error::Result;
-use crate::source::{ClientAuthMethod, OAuth2ClientCredentials, Source};
+use crate::source::handle::Source;
+use crate::source::oauth2::{ClientAuthMethod, OAuth2ClientCredentials};
 
 /// The options of the form.
 const OPTIONS: &[&str] = &[

@@ -4,7 +4,7 @@
 use super::fields::{fields, member, members, token};
 use crate::config::grammar::{Cx, Opts, endpoint_url, split_parts};
 use crate::error::Result;
-use crate::source::{HeaderValueFrom, HttpSource};
+use crate::source::http::{HeaderValueFrom, HttpSource};
 
 /// The token variable the string form reads by default (sent as `X-Vault-Token`).
 const TOKEN_ENV: &str = "VAULT_TOKEN";

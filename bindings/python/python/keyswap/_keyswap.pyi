@@ -61,9 +61,10 @@ class RequestTimeoutError(RequestError, TimeoutError):
     """The request timed out (per-request or client timeout)."""
 
 class HTTPStatusError(KeyswapError):
-    """Raised by Response.raise_for_status() for 4xx/5xx responses."""
+    """Raised by Response.raise_for_status() for a status that is not 2xx."""
 
     response: Response
+    request: Request
     status_code: int
 
 class CredentialRejectedError(AuthError, HTTPStatusError):
@@ -459,8 +460,9 @@ class Headers(Mapping[str, str]):
     def __getitem__(self, name: str) -> str: ...
     def __iter__(self) -> Iterator[str]: ...
     def __len__(self) -> int: ...
-    def get_list(self, name: str) -> list[str]:
-        """Every value of ``name``, in order."""
+    def get_list(self, name: str, split_commas: bool = False) -> list[str]:
+        """Every value of ``name``, in order; with ``split_commas``, comma-separated lists
+        split into their items."""
     def multi_items(self) -> list[tuple[str, str]]:
         """Every (name, value) pair as received."""
 
@@ -526,13 +528,19 @@ class Response:
     @property
     def content(self) -> bytes: ...
     @property
-    def encoding(self) -> Optional[str]: ...
+    def charset_encoding(self) -> Optional[str]:
+        """The charset named by ``Content-Type``, or None."""
+    @property
+    def encoding(self) -> str:
+        """``charset_encoding``, else ``"utf-8"``: what ``text`` decodes with."""
     @property
     def text(self) -> str: ...
-    def json(self) -> Any:
-        """The body parsed with ``json.loads``."""
+    def json(self, **kwargs: Any) -> Any:
+        """The body parsed with ``json.loads(content, **kwargs)``."""
     def read(self) -> bytes:
         """Reads the rest of a ``stream=True`` body; returns the whole body."""
+    def aread(self) -> Awaitable[bytes]:
+        """``read`` for asyncio, without blocking the event loop."""
     def iter_bytes(self, chunk_size: Optional[int] = None) -> ByteStream:
         """The body in chunks (as received, or ``chunk_size`` bytes each); with ``stream=True``
         read from the connection as it arrives, the GIL released while waiting."""
@@ -541,8 +549,13 @@ class Response:
         the event loop."""
     def close(self) -> None:
         """Releases the connection of an unread ``stream=True`` body."""
+    def aclose(self) -> Awaitable[None]:
+        """``close`` for asyncio."""
     @property
     def is_read(self) -> bool: ...
+    @property
+    def num_bytes_downloaded(self) -> int:
+        """Body bytes received so far (with ``stream=True``, as they are read)."""
     @property
     def elapsed(self) -> datetime.timedelta:
         """From sending to the body read (``stream=True``: to the headers), retries included."""
@@ -558,6 +571,9 @@ class Response:
     @property
     def is_redirect(self) -> bool:
         """301, 302, 303, 307 or 308 (one that was not followed)."""
+    @property
+    def has_redirect_location(self) -> bool:
+        """A redirect status with a ``Location`` header."""
     @property
     def is_client_error(self) -> bool:
         """4xx."""
@@ -579,11 +595,12 @@ class Response:
     def cookies(self) -> dict[str, str]:
         """``{name: value}`` from the ``Set-Cookie`` headers."""
     def raise_for_status(self) -> Response:
-        """Returns self below 400; raises CredentialRejectedError when the client's core counts
+        """Returns self for a 2xx; raises CredentialRejectedError when the client's core counts
         the response as "credential rejected" (retry_on_status, 401 by default, or a rejection
         the exchange signer reads in the body, whatever the status: Kraken answers HTTP 200;
-        the same for a signer object and an auth string such as ``"kraken"``; not for an unread
-        ``stream=True`` body), HTTPStatusError for other 4xx/5xx."""
+        the same for a signer object and an auth string such as ``"kraken"``, and for a
+        ``stream=True`` response), HTTPStatusError for any other status (1xx, 3xx, 4xx, 5xx, as
+        httpx). The exception has ``response``, ``request`` and ``status_code``."""
 
 # --- clients --------------------------------------------------------------------------------
 

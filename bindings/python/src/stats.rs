@@ -1,0 +1,45 @@
+//! `stats()`: the core's counters (`keyswap::Client::stats`, `tls_stats`) as a Python dict.
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// A snapshot of `client`'s counters.
+pub(crate) fn stats_dict<'py>(
+    py: Python<'py>,
+    client: &keyswap::Client,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = client.stats();
+    let d = PyDict::new(py);
+    let counters = [
+        ("requests", s.requests),
+        ("auth_failures", s.auth_failures),
+        ("retries", s.retries),
+        ("refreshes", s.refreshes),
+        ("rotations", s.rotations),
+        ("fallbacks", s.fallbacks),
+        ("rotation_waits", s.rotation_waits),
+        ("source_errors", s.source_errors),
+        ("probes", s.probes),
+        ("resigns", s.resigns),
+        ("background_failures", s.background_failures),
+    ];
+    for (name, value) in counters {
+        d.set_item(name, value)?;
+    }
+    if let Some(t) = client.tls_stats() {
+        let tls = PyDict::new(py);
+        let counters = [
+            ("handshakes", t.handshakes),
+            ("identity_rotations", t.identity_rotations),
+            ("identity_rejections", t.identity_rejections),
+            ("identity_errors", t.identity_errors),
+            ("generations", t.generations),
+            ("trust_rotations", t.trust_rotations),
+        ];
+        for (name, value) in counters {
+            tls.set_item(name, value)?;
+        }
+        d.set_item("tls", tls)?;
+    }
+    Ok(d)
+}

@@ -1,0 +1,28 @@
+//! [`Watch`]: a client's background watch (the driver task) and the process it runs in.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A client's background watch (the driver task) and the process generation it runs in.
+#[derive(Default)]
+pub(crate) struct Watch {
+    /// [`crate::fork::generation`] when the driver was started (0: not yet).
+    pub(super) generation: AtomicU64,
+    pub(super) task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Watch {
+    /// Stops the driver (the client is gone).
+    pub(crate) fn stop(&mut self) {
+        let task = self.task.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(handle) = task.take() {
+            if self.generation.load(Ordering::Relaxed) == crate::fork::generation() {
+                handle.abort();
+            } else {
+                // A task of the parent's runtime: nothing runs it here, and aborting it would
+                // wake the parent's runtime through a file descriptor both processes share.
+                std::mem::forget(handle);
+            }
+        }
+    }
+}
