@@ -124,20 +124,15 @@ impl RequestBuilder {
 
     /// Sends the request: attaches the credential, and on an authentication failure runs the
     /// recover path (refresh, retry, fallback, bounded wait) before returning.
-    pub fn send(self) -> impl Future<Output = Result<Response>> + Send + 'static {
+    pub async fn send(self) -> Result<Response> {
         // The builder's own handle: no second reference-count round trip on the shared client.
-        // The request is built here, before the future: an `async fn` would keep the builder
-        // in its state beside the engine's future, in every request in flight.
         let RequestBuilder {
             engine,
             inner,
             max_redirects,
         } = self;
-        let built = inner.and_then(|b| b.build().map_err(Error::request));
-        async move {
-            let request = built?;
-            crate::engine::execute_own(&engine, request, max_redirects).await
-        }
+        let request = inner?.build().map_err(Error::request)?;
+        crate::engine::execute_own(&engine, request, max_redirects).await
     }
 
     /// Sends the request as [`send`](Self::send) does — the same credential store, recover
