@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test on a fresh machine: formatting and lints, the docs and the core with each
-# feature alone (warnings denied), the supply-chain policy, the Rust workspace (unit,
+# Runs every test on a fresh machine: formatting, the module graph (no import cycle) and lints,
+# the docs and the core with each feature alone (warnings denied), the supply-chain policy, the
+# Rust workspace (unit,
 # integration, property and doc tests, the `aws` feature against a real moto server included),
 # the model check of the store and the single-flight (loom), then the Python bindings (built
 # into a venv that scripts/test-python.sh creates) with pytest.
@@ -8,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
+# No import cycle among the modules of src/ (a parent and its children count as well), and the
+# checker itself catches the cycles of its fixtures.
+python3 scripts/check-module-graph.py --self-test
+python3 scripts/check-module-graph.py --src src
 cargo clippy --workspace --all-targets --features keyswap/aws,keyswap/metrics,keyswap/middleware,keyswap/tower -- -D warnings
 
 # The docs build without a warning (a broken intra-doc link, a bare URL), every feature on but
