@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: formatting, the module graph (no import cycle) and lints,
 # the docs and the core with each feature alone (warnings denied), the supply-chain policy, the
-# Rust workspace (unit,
-# integration, property and doc tests, the `aws` feature against a real moto server included),
-# the model check of the store and the single-flight (loom), then the Python bindings (built
-# into a venv that scripts/test-python.sh creates) with pytest.
+# Rust workspace (unit, integration, property and doc tests, the `aws` feature against a real
+# moto server included), the model check of the store and the single-flight (loom), then the
+# Python bindings (built into a venv that scripts/test-python.sh creates) with pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
