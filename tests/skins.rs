@@ -231,6 +231,8 @@ async fn tracing_outside_keyswap_never_records_the_key() {
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter("trace")
         .with_writer(move || writer.clone())
+        // Plain text whatever features the dependency graph turns on (loom's enable `ansi`).
+        .with_ansi(false)
         .with_span_events(FmtSpan::CLOSE)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
