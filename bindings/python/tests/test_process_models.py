@@ -291,9 +291,11 @@ def test_async_client_create_never_stalls_the_loop(server):
         assert took >= 1.4, "the first load was awaited"
         assert status == 200
         print(f"loop lag while building against a 1.5 s endpoint: {lag * 1000:.2f} ms")
-        # Target ≤ 10 ms (measured well under it, see the README); the bound is loose so that
-        # a busy CI machine's scheduling does not fail it, and still 15x below a stall.
-        assert lag < 0.1, f"the event loop stalled {lag * 1000:.0f} ms"
+        # The figure is the target's (≤ 10 ms, printed above; see the README). What the test
+        # decides is whether the loop was blocked by the load: a blocked loop lags as long as
+        # the endpoint's 1.5 s delay, while a busy machine's scheduling adds tens to a few
+        # hundred ms at most. A third of the delay tells the two apart without a timing race.
+        assert lag < 0.5, f"the event loop stalled {lag * 1000:.0f} ms (the load blocked it)"
     finally:
         endpoint.close()
 
