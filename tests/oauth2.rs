@@ -220,7 +220,9 @@ async fn a_storm_of_256_requests_just_after_expiry_costs_exactly_one_token_reque
     let secret = Source::file(secret_file(dir.path(), "s3cret-1"));
     // Windows of zero: the token is renewed when it expires, not before; and the background
     // renewal at expiry fails (the endpoint is down around it), so the storm meets the
-    // expired token with nothing renewing it.
+    // expired token with nothing renewing it. The endpoint comes back when the test says so,
+    // before the storm, not after a timed window: a test descheduled under load must not
+    // send its storm into the outage.
     let source = Source::oauth2_client_credentials(&server.token_url(), "storm", secret)
         .advisory_margin(Duration::ZERO)
         .mandatory_margin(Duration::ZERO)
@@ -229,8 +231,9 @@ async fn a_storm_of_256_requests_just_after_expiry_costs_exactly_one_token_reque
     let client = client_for(&server, source).await;
     assert_eq!(client.get("/api").send().await.unwrap().status(), 200);
     tokio::time::sleep(Duration::from_millis(1700).saturating_sub(issued.elapsed())).await;
-    server.post("/admin/token-down", json!({ "ms": 600 })).await;
+    server.post("/admin/token-down", json!({ "ms": 60_000 })).await;
     tokio::time::sleep(Duration::from_millis(2350).saturating_sub(issued.elapsed())).await;
+    server.post("/admin/token-down", json!({ "ms": 0 })).await;
     storm(&client).await;
     assert_eq!(server.token_requests("storm").await, 2, "exactly one more");
     // The storm waited for the new token: none went out with the expired one.
