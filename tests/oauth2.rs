@@ -231,7 +231,9 @@ async fn a_storm_of_256_requests_just_after_expiry_costs_exactly_one_token_reque
     let client = client_for(&server, source).await;
     assert_eq!(client.get("/api").send().await.unwrap().status(), 200);
     tokio::time::sleep(Duration::from_millis(1700).saturating_sub(issued.elapsed())).await;
-    server.post("/admin/token-down", json!({ "ms": 60_000 })).await;
+    server
+        .post("/admin/token-down", json!({ "ms": 60_000 }))
+        .await;
     tokio::time::sleep(Duration::from_millis(2350).saturating_sub(issued.elapsed())).await;
     server.post("/admin/token-down", json!({ "ms": 0 })).await;
     storm(&client).await;

@@ -1,19 +1,21 @@
 //! The engine: the rotation state a client owns (store, refresher, source, time, health,
-//! metrics) and the attempt pipeline every request goes through. [`Client`](crate::Client),
-//! [`Middleware`](crate::Middleware), the tower layer and the Python bindings are skins over
-//! it: they build requests and hand them to [`Engine::execute`].
+//! metrics; [`Engine`], in `state.rs`) and the attempt pipeline every request goes through.
+//! [`Client`](crate::Client), [`Middleware`](crate::Middleware), the tower layer and the
+//! Python bindings are skins over it: they build requests and hand them to [`execute`].
 //!
 //! The walk of a request reads in one direction, a file per step:
-//! skin → [`Engine::execute`] (here) → `attempt.rs` (the loop) → `attach.rs` → `classify.rs`
-//! (send, then classify) → `recover.rs` (what to retry with: `refresh.rs` for a new load,
-//! `load.rs` to read the source) → `retry.rs` → `redirect.rs`. With a client certificate,
-//! `recover_identity.rs` runs first. Off the request path: `lifecycle.rs` (the first load,
-//! the watch, forks), `driver.rs` (the watch itself), `renewal.rs` (the mandatory window of a
-//! short-lived credential), `clock_sync.rs` (an exchange signer's server time).
+//! skin → [`execute`] (here) → `redirect.rs` (the caller's request, then the redirects it leads
+//! to) → `attempt.rs` (one hop: the loop) → `attach.rs` → `classify.rs` (send, then classify)
+//! → `recover.rs` (what to retry with: `refresh.rs` for a new load, `load.rs` to read the
+//! source) → `retry.rs`. With a client certificate, `recover_identity.rs` runs first. Off the
+//! request path: `lifecycle.rs` (the first load, the watch, forks), `driver.rs` (the watch
+//! itself), `renewal.rs` (the mandatory window of a short-lived credential), `clock_sync.rs`
+//! (an exchange signer's server time).
 //!
-//! Each step is a set of functions over `&Engine`: the engine's fields are private to this
-//! module and its steps, and the types with state of their own ([`Refresher`], [`Renewal`],
-//! [`Signing`], [`Watch`]) keep their `impl`s in the file that defines them.
+//! Each step is a set of functions over `&Engine`, and no step imports this file: the
+//! engine's fields are visible to this module's files only, and the types with state of their
+//! own keep their `impl`s in the file that defines them (`state.rs`, `signing.rs`,
+//! `watch.rs`).
 
 mod attach;
 mod attempt;
