@@ -11,7 +11,7 @@ use super::refresh::Failed;
 use super::state::Engine;
 use super::{recover, retry};
 use crate::error::{Error, Result};
-use crate::tls::{Refusal, Refused, SentOn, refusal, refusal_name};
+use crate::tls::{Refusal, Refused, SentOn, Tls, refusal, refusal_name};
 use crate::transport::Transport;
 
 /// After the transport failed with `err`: when it is a certificate refusal on a replayable
@@ -38,7 +38,7 @@ pub(super) async fn recover_refused<T: Transport>(
     else {
         return Err(err);
     };
-    let err = match retry_identity(engine, transport, &template).await {
+    let err = match retry_identity(engine, transport, &template, now(engine)).await {
         Ok(resp) => return Ok((resp, Some(template))),
         Err(e) if refusal(&e).is_some() => e,
         Err(e) => return Err(e),
@@ -51,20 +51,16 @@ pub(super) async fn recover_refused<T: Transport>(
         .await
         .is_some()
     {
-        match retry_identity(engine, transport, &template).await {
+        match retry_identity(engine, transport, &template, now(engine)).await {
             Ok(resp) => return Ok((resp, Some(template))),
             Err(e) if refusal(&e).is_some() => {
-                return Err(refused_for_good(
-                    engine,
-                    &e,
-                    "the newer one was refused too",
-                ));
+                return Err(refused_for_good(tls, &e, "the newer one was refused too"));
             }
             Err(e) => return Err(e),
         }
     }
     Err(refused_for_good(
-        engine,
+        tls,
         &err,
         &format!(
             "the source had no other certificate within {:?}",
@@ -73,18 +69,22 @@ pub(super) async fn recover_refused<T: Transport>(
     ))
 }
 
+/// A failure stamped now: the retry after a refused handshake has no earlier answer to share
+/// a refresh with.
+fn now(engine: &Engine) -> Failed {
+    let now = engine.time.now();
+    Failed { sent: now, at: now }
+}
+
 /// A retry of `template` with the current key, on the current generation (a new
-/// connection); a 401/403 goes down the key's recover path.
+/// connection); a 401/403 goes down the key's recover path, answering `failed`.
 async fn retry_identity<T: Transport>(
     engine: &Engine,
     transport: &T,
     template: &Request,
+    failed: Failed,
 ) -> Result<Response> {
     let cred = engine.store.current();
-    let failed = Failed {
-        sent: engine.time.now(),
-        at: engine.time.now(),
-    };
     match retry::retry(engine, transport, template, &cred).await? {
         Attempt::Accepted(resp) | Attempt::Resign(_, resp) => Ok(resp),
         Attempt::Rejected(resp) => {
@@ -103,8 +103,7 @@ async fn retry_identity<T: Transport>(
 
 /// The error after the recover path gave up: names the certificate's version, the source
 /// and why it gave up; its cause says how the server refused (the alert).
-fn refused_for_good(engine: &Engine, last: &Error, why: &str) -> Error {
-    let tls = engine.tls.as_ref().expect("an mTLS client");
+fn refused_for_good(tls: &Tls, last: &Error, why: &str) -> Error {
     let how = refusal(last).map_or(
         Refusal::Alert(rustls::AlertDescription::BadCertificate),
         |r| r.alert,
@@ -163,21 +162,7 @@ pub(super) async fn recover_rejected_identity<T: Transport>(
         return recover::recover(engine, transport, template, sent_with, failed, resp).await;
     };
     if changed {
-        let cred = engine.store.current();
-        return match retry::retry(engine, transport, template, &cred).await? {
-            Attempt::Accepted(resp) | Attempt::Resign(_, resp) => Ok(resp),
-            Attempt::Rejected(resp) => {
-                recover::recover(
-                    engine,
-                    transport,
-                    template,
-                    cred.fingerprint(),
-                    failed,
-                    resp,
-                )
-                .await
-            }
-        };
+        return retry_identity(engine, transport, template, failed).await;
     }
     let version = current.identity.version.clone();
     if !tls.identity_only {

@@ -32,10 +32,13 @@ impl AsyncRuntime {
     }
 }
 
+/// The most worker threads `KEYSWAP_WORKER_THREADS` asks for that are honoured.
+const MAX_WORKER_THREADS: usize = 256;
+
 /// The shared runtime of this generation, built on first use.
 ///
 /// `KEYSWAP_WORKER_THREADS` (read when the runtime is built) sets its number of worker
-/// threads; default: one per CPU, as Tokio does. One worker gives the lowest latency when the
+/// threads (at most [`MAX_WORKER_THREADS`]); default: one per CPU, as Tokio does. One worker gives the lowest latency when the
 /// Python side is a single thread or an event loop (no work stealing between workers); more
 /// workers help when many threads drive TLS-heavy traffic.
 pub(crate) fn runtime() -> Arc<AsyncRuntime> {
@@ -47,7 +50,10 @@ pub(crate) fn runtime() -> Arc<AsyncRuntime> {
         let workers = std::env::var("KEYSWAP_WORKER_THREADS")
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|n| *n > 0);
+            .filter(|n| *n > 0)
+            // A setting must not make the runtime unbuildable (a thread per worker is spawned
+            // at build, and a failed spawn would leave the process without keyswap).
+            .map(|n| n.min(MAX_WORKER_THREADS));
         if let Some(n) = workers {
             builder.worker_threads(n);
         }

@@ -391,6 +391,25 @@ def test_a_slow_sign_callback_does_not_hold_up_other_requests():
     assert float(took) < 1.0, f"the other request waited {took} s behind the callback"
 
 
+
+def test_an_absurd_worker_thread_count_still_builds_a_working_runtime(server):
+    """KEYSWAP_WORKER_THREADS=10**9 would fail to spawn; it is capped, not fatal."""
+    server.accept("k1")
+    proc = run_script(f"""
+        import asyncio, keyswap
+
+        async def main():
+            c = keyswap.AsyncClient(source=keyswap.FixedSource("k1"),
+                                    auth="header:X-API-Key", base_url={server.url!r})
+            print((await c.get("/echo")).status_code, flush=True)
+            await c.aclose()
+
+        asyncio.run(main())
+    """, env={"KEYSWAP_WORKER_THREADS": str(10**9)})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.split() == ["200"]
+
 GUNICORN_APP = """
 import os
 import keyswap
