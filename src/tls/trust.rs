@@ -116,28 +116,23 @@ impl ServerCertVerifier for RotatingTrust {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verify = || {
-            self.current.load().verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp_response,
-                now,
-            )
+        let in_use = self.current.load();
+        let verified =
+            in_use.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+        let Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) = verified
+        else {
+            return verified;
         };
-        match verify() {
-            Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
-                // The server may have moved to a CA the bundle file already has and the watch
-                // has not delivered yet.
-                match self.reload() {
-                    Ok(true) => verify(),
-                    Ok(false) | Err(_) => Err(rustls::Error::InvalidCertificate(
-                        CertificateError::UnknownIssuer,
-                    )),
-                }
-            }
-            other => other,
+        // The server may have moved to a CA the bundle file already has and the watch has not
+        // delivered yet: re-read it. Whoever swapped it in (this reload, or the watch's a moment
+        // earlier, whose bundle this reload then finds unchanged), the verifier in use now is
+        // the one to ask again if it is not the one that refused.
+        let _ = self.reload();
+        let now_in_use = self.current.load();
+        if Arc::ptr_eq(&*now_in_use, &*in_use) {
+            return verified;
         }
+        now_in_use.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(
