@@ -90,7 +90,10 @@ impl Client {
         request: Request,
     ) -> impl Future<Output = Result<Response>> + Send + 'static {
         let engine = self.engine.clone();
-        async move { crate::engine::execute_own(&engine, request, None).await }
+        async move {
+            crate::engine::execute_own(&engine, request, None, crate::engine::Built::Elsewhere)
+                .await
+        }
     }
 
     /// Loads the first credential and starts watching the source, if that has not happened

@@ -128,8 +128,14 @@ impl reqwest_middleware::Middleware for Middleware {
             next,
             extensions: tokio::sync::Mutex::new(extensions),
         };
-        crate::engine::execute(self.client.engine(), &chain, request, max_redirects)
-            .await
-            .map_err(to_chain)
+        crate::engine::execute(
+            self.client.engine(),
+            &chain,
+            request,
+            max_redirects,
+            crate::engine::Built::Elsewhere,
+        )
+        .await
+        .map_err(to_chain)
     }
 }

@@ -7,7 +7,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Body, Request, Response};
 use serde::Serialize;
 
-use crate::engine::Engine;
+use crate::engine::{Built, Engine};
 use crate::error::{Error, Result};
 
 /// A request being built; mirrors [`reqwest::RequestBuilder`]. Finish with
@@ -132,7 +132,7 @@ impl RequestBuilder {
             max_redirects,
         } = self;
         let request = inner?.build().map_err(Error::request)?;
-        crate::engine::execute_own(&engine, request, max_redirects).await
+        crate::engine::execute_own(&engine, request, max_redirects, Built::Here).await
     }
 
     /// Sends the request as [`send`](Self::send) does — the same credential store, recover
@@ -170,7 +170,7 @@ impl RequestBuilder {
             max_redirects,
         } = self;
         let request = inner?.build().map_err(Error::request)?;
-        crate::engine::execute(&engine, http, request, max_redirects).await
+        crate::engine::execute(&engine, http, request, max_redirects, Built::Here).await
     }
 
     /// A copy of this builder, `None` when the body is a stream.

@@ -212,8 +212,14 @@ where
             .map(|m| m.0);
         Box::pin(async move {
             let request = to_reqwest(request, max_replay_body).await?;
-            let resp =
-                crate::engine::execute(client.engine(), &inner, request, max_redirects).await?;
+            let resp = crate::engine::execute(
+                client.engine(),
+                &inner,
+                request,
+                max_redirects,
+                crate::engine::Built::Elsewhere,
+            )
+            .await?;
             Ok(http::Response::from(resp))
         })
     }

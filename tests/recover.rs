@@ -34,6 +34,39 @@ async fn a_401_refreshes_the_source_and_retries_with_the_fresh_key() {
     assert_eq!(client.credential_version(), common::version_of("k2"));
 }
 
+/// The retry is the caller's request again, whatever it was built with: method, path, query,
+/// headers (for a bodiless request the engine keeps its parts, not a whole copy).
+#[tokio::test]
+async fn the_retry_is_the_callers_request_again() {
+    let (server, api) = Api::start(&["k2"]).await;
+    let source = ManualSource::new("k1");
+    let client = client(&source, &server).await.build().await.unwrap();
+    source.set("k2");
+
+    let resp = client
+        .request(keyswap::reqwest::Method::DELETE, "/v1/orders/7")
+        .query(&[("symbol", "BTCUSDT"), ("side", "buy")])
+        .header("x-trace", "t-1")
+        .header("accept", "application/json")
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(resp.status(), 200);
+    assert_eq!(api.seen(), vec![Some("k1".into()), Some("k2".into())]);
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 2);
+    for request in &received {
+        assert_eq!(request.method.as_str(), "DELETE");
+        assert_eq!(request.url.path(), "/v1/orders/7");
+        assert_eq!(request.url.query(), Some("symbol=BTCUSDT&side=buy"));
+        assert_eq!(request.headers.get("x-trace").unwrap(), "t-1");
+        assert_eq!(request.headers.get("accept").unwrap(), "application/json");
+        assert!(request.body.is_empty());
+    }
+}
+
 #[tokio::test]
 async fn concurrent_failures_share_one_refresh() {
     let (server, api) = Api::start(&["k2"]).await;

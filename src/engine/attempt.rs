@@ -7,6 +7,7 @@ use url::Origin;
 
 use super::classify::{self, Attempt};
 use super::refresh::Failed;
+use super::replay::{Built, Replay};
 use super::state::Engine;
 use super::{attach, clock_sync, recover, recover_identity, renewal};
 use crate::error::{Error, Result};
@@ -30,7 +31,8 @@ pub(super) fn send_scoped<'a, T: Transport>(
     transport: &'a T,
     mut request: Request,
     first: Option<&'a Origin>,
-) -> impl Future<Output = Result<(Response, Option<Request>)>> + 'a {
+    built: Built,
+) -> impl Future<Output = Result<(Response, Option<Replay>)>> + 'a {
     async move {
         // `first` is `None` only on the caller's own request (not on a redirect's hop):
         // counted here, when its future is first polled.
@@ -38,8 +40,9 @@ pub(super) fn send_scoped<'a, T: Transport>(
             engine.counters.requests.inc();
         }
         // The one copy the request path makes: reqwest consumes the request it sends, and a
-        // retry needs it again. Bodies are reference-counted bytes; a stream yields `None`.
-        let replay = request.try_clone();
+        // retry needs it again (see `replay.rs`). Bodies are reference-counted bytes; a stream
+        // yields `None`.
+        let replay = Replay::of(&request, built);
         let (resp, replay) = 'sent: {
             if !engine.scope.admits(request.url(), first) {
                 let resp = transport.send(request).await?;
@@ -64,10 +67,14 @@ pub(super) fn send_scoped<'a, T: Transport>(
                     Ok(resp) => resp,
                     // mTLS: a refused client certificate has its own recover path (boxed: rare).
                     Err(err) if engine.tls.is_some() => {
-                        break 'sent Box::pin(recover_identity::recover_refused(
-                            engine, transport, replay, err,
+                        let (resp, template) = Box::pin(recover_identity::recover_refused(
+                            engine,
+                            transport,
+                            replay.map(Replay::into_request),
+                            err,
                         ))
                         .await?;
+                        break 'sent (resp, template.map(Replay::Whole));
                     }
                     Err(err) => return Err(err),
                 };
@@ -95,7 +102,7 @@ pub(super) fn send_scoped<'a, T: Transport>(
                         if kind == Rejection::Timestamp {
                             Box::pin(clock_sync::relearn_clock(engine, transport, &resp)).await;
                         }
-                        let Some(again) = replay.as_ref().and_then(Request::try_clone) else {
+                        let Some(again) = replay.as_ref().and_then(Replay::request) else {
                             break 'sent (resp, replay);
                         };
                         tracing::debug!(?kind, "signing again after a rejected timestamp or nonce");
@@ -110,7 +117,7 @@ pub(super) fn send_scoped<'a, T: Transport>(
                         resp
                     }
                 };
-                let Some(template) = replay else {
+                let Some(template) = replay.map(Replay::into_request) else {
                     tracing::debug!(
                         "authentication failed on a streamed body; it cannot be replayed, not retrying"
                     );
@@ -136,7 +143,7 @@ pub(super) fn send_scoped<'a, T: Transport>(
                                 .await?
                         }
                     };
-                    Ok::<_, Error>((resp, Some(template)))
+                    Ok::<_, Error>((resp, Some(Replay::Whole(template))))
                 })
                 .await?;
             }

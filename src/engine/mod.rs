@@ -29,6 +29,7 @@ mod recover_identity;
 mod redirect;
 mod refresh;
 mod renewal;
+mod replay;
 mod retry;
 mod signing;
 mod state;
@@ -45,6 +46,7 @@ use crate::health::{Health, HealthState};
 use crate::scope::display_url;
 use crate::transport::Transport;
 
+pub(crate) use replay::Built;
 pub(crate) use state::{Engine, Parts};
 
 /// Sends `request` through `transport` with the credential, the recover path and redirect
@@ -56,15 +58,22 @@ pub(crate) fn execute<'a, T: Transport>(
     transport: &'a T,
     request: Request,
     max_redirects: Option<usize>,
+    built: Built,
 ) -> impl Future<Output = Result<Response>> + Send + 'a {
     let span = request_span(&request);
     // A lazily built client loads its first credential on first use (boxed: once per client).
     let sent = if lifecycle::is_ready_here(engine) {
-        Either::Left(redirect::execute(engine, transport, request, max_redirects))
+        Either::Left(redirect::execute(
+            engine,
+            transport,
+            request,
+            max_redirects,
+            built,
+        ))
     } else {
         Either::Right(Box::pin(async move {
             lifecycle::start(engine).await?;
-            redirect::execute(engine, transport, request, max_redirects).await
+            redirect::execute(engine, transport, request, max_redirects, built).await
         }))
     };
     sent.instrument(span)
@@ -76,10 +85,11 @@ pub(crate) fn execute_own(
     engine: &Arc<Engine>,
     request: Request,
     max_redirects: Option<usize>,
+    built: Built,
 ) -> impl Future<Output = Result<Response>> + Send + '_ {
     match &engine.tls {
-        Some(tls) => Either::Left(execute(engine, &**tls, request, max_redirects)),
-        None => Either::Right(execute(engine, &engine.http, request, max_redirects)),
+        Some(tls) => Either::Left(execute(engine, &**tls, request, max_redirects, built)),
+        None => Either::Right(execute(engine, &engine.http, request, max_redirects, built)),
     }
 }
 

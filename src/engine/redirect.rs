@@ -8,6 +8,7 @@ use reqwest::{Request, Response};
 use url::Origin;
 
 use super::attempt;
+use super::replay::{Built, Replay};
 use super::state::Engine;
 use crate::error::{Error, Kind, Result};
 use crate::redirect::next_hop;
@@ -30,7 +31,7 @@ pin_project_lite::pin_project! {
 
 impl<'a, F, T> Future for Answer<'a, F, T>
 where
-    F: Future<Output = Result<(Response, Option<Request>)>>,
+    F: Future<Output = Result<(Response, Option<Replay>)>>,
     T: Transport,
 {
     type Output = Result<Response>;
@@ -48,6 +49,7 @@ where
         let engine: &'a Engine = this.engine;
         match replay.filter(|_| resp.status().is_redirection()) {
             Some(prev) if *this.max_redirects != 0 => {
+                let prev = prev.into_request();
                 let chain = follow(engine, *this.transport, resp, prev, *this.max_redirects);
                 this.following.insert(Box::pin(chain)).as_mut().poll(cx)
             }
@@ -63,9 +65,10 @@ pub(super) fn execute<'a, T: Transport>(
     transport: &'a T,
     request: Request,
     max_redirects: Option<usize>,
+    built: Built,
 ) -> impl Future<Output = Result<Response>> + Send + 'a {
     Answer {
-        hop: attempt::send_scoped(engine, transport, request, None),
+        hop: attempt::send_scoped(engine, transport, request, None, built),
         following: None,
         engine,
         transport,
@@ -103,12 +106,18 @@ async fn follow<T: Transport>(
             ));
         }
         tracing::debug!(to = %display_url(next.url()), "following redirect");
-        let (answer, replay) =
-            Box::pin(attempt::send_scoped(engine, transport, next, Some(&first))).await?;
+        let (answer, replay) = Box::pin(attempt::send_scoped(
+            engine,
+            transport,
+            next,
+            Some(&first),
+            Built::Elsewhere,
+        ))
+        .await?;
         let Some(again) = replay.filter(|_| answer.status().is_redirection()) else {
             return Ok(with_history(engine.auth.scrub(answer), history));
         };
-        (resp, prev) = (answer, again);
+        (resp, prev) = (answer, again.into_request());
     }
 }
 
