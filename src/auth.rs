@@ -173,15 +173,12 @@ impl Auth {
     /// The response as handed back to the caller: with query-parameter auth, the credential
     /// parameter is removed from the URL it reports (its `url()`, its `Debug`, the message of
     /// `error_for_status`). Other placements put nothing in the URL: the response is untouched.
+    #[inline] // the common case is one comparison; inlined, the response is not moved
     pub(crate) fn scrub(&self, resp: reqwest::Response) -> reqwest::Response {
-        let Placement::Query(name) = &self.0 else {
-            return resp;
-        };
-        if !resp.url().query_pairs().any(|(k, _)| k == name.as_str()) {
-            return resp;
+        match &self.0 {
+            Placement::Query(name) => without_query_credential(resp, name),
+            _ => resp,
         }
-        let url = without_param(resp.url(), name);
-        crate::response::with_url(resp, url)
     }
 
     /// The exchange signer, when this placement is one.
@@ -191,6 +188,15 @@ impl Auth {
             _ => None,
         }
     }
+}
+
+/// `resp` with the query parameter `name` removed from the URL it reports, if it is there.
+fn without_query_credential(resp: reqwest::Response, name: &str) -> reqwest::Response {
+    if !resp.url().query_pairs().any(|(k, _)| k == name) {
+        return resp;
+    }
+    let url = without_param(resp.url(), name);
+    crate::response::with_url(resp, url)
 }
 
 /// `url` without the query parameter `name` (every occurrence), other parameters kept.

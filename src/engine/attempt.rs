@@ -32,7 +32,7 @@ pub(super) fn send_scoped<'a, T: Transport>(
     mut request: Request,
     first: Option<&'a Origin>,
     built: Built,
-) -> impl Future<Output = Result<(Response, Option<Replay>)>> + 'a {
+) -> impl Future<Output = Result<Answered>> + 'a {
     async move {
         // `first` is `None` only on the caller's own request (not on a redirect's hop):
         // counted here, when its future is first polled.
@@ -148,6 +148,20 @@ pub(super) fn send_scoped<'a, T: Transport>(
                 .await?;
             }
         };
-        Ok((resp, replay))
+        // Only a redirect hands its request on; the common answer moves as a response alone.
+        Ok(match replay {
+            Some(replay) if resp.status().is_redirection() => {
+                Answered::Redirect(resp, Box::new(replay.into_request()))
+            }
+            _ => Answered::Final(resp),
+        })
     }
+}
+
+/// A hop's answer: final, or a redirect with the request it answered (replayable, without
+/// the credential), for the next hop to be built on.
+pub(super) enum Answered {
+    Final(Response),
+    /// Boxed: rare, and the state of every request moves this value.
+    Redirect(Response, Box<Request>),
 }

@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 use reqwest::{Request, Response};
 use url::Origin;
 
-use super::attempt;
-use super::replay::{Built, Replay};
+use super::attempt::{self, Answered};
+use super::replay::Built;
 use super::state::Engine;
 use crate::error::{Error, Kind, Result};
 use crate::redirect::next_hop;
@@ -31,7 +31,7 @@ pin_project_lite::pin_project! {
 
 impl<'a, F, T> Future for Answer<'a, F, T>
 where
-    F: Future<Output = Result<(Response, Option<Replay>)>>,
+    F: Future<Output = Result<Answered>>,
     T: Transport,
 {
     type Output = Result<Response>;
@@ -41,19 +41,20 @@ where
         if let Some(following) = this.following {
             return following.as_mut().poll(cx);
         }
-        let (resp, replay) = match this.hop.poll(cx) {
-            Poll::Ready(Ok(hop)) => hop,
+        let answered = match this.hop.poll(cx) {
+            Poll::Ready(Ok(answered)) => answered,
             Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
             Poll::Pending => return Poll::Pending,
         };
         let engine: &'a Engine = this.engine;
-        match replay.filter(|_| resp.status().is_redirection()) {
-            Some(prev) if *this.max_redirects != 0 => {
-                let prev = prev.into_request();
-                let chain = follow(engine, *this.transport, resp, prev, *this.max_redirects);
+        match answered {
+            Answered::Redirect(resp, prev) if *this.max_redirects != 0 => {
+                let chain = follow(engine, *this.transport, resp, *prev, *this.max_redirects);
                 this.following.insert(Box::pin(chain)).as_mut().poll(cx)
             }
-            _ => Poll::Ready(Ok(engine.auth.scrub(resp))),
+            Answered::Redirect(resp, _) | Answered::Final(resp) => {
+                Poll::Ready(Ok(engine.auth.scrub(resp)))
+            }
         }
     }
 }
@@ -106,7 +107,7 @@ async fn follow<T: Transport>(
             ));
         }
         tracing::debug!(to = %display_url(next.url()), "following redirect");
-        let (answer, replay) = Box::pin(attempt::send_scoped(
+        let answered = Box::pin(attempt::send_scoped(
             engine,
             transport,
             next,
@@ -114,10 +115,13 @@ async fn follow<T: Transport>(
             Built::Elsewhere,
         ))
         .await?;
-        let Some(again) = replay.filter(|_| answer.status().is_redirection()) else {
-            return Ok(with_history(engine.auth.scrub(answer), history));
+        let (answer, again) = match answered {
+            Answered::Redirect(answer, again) => (answer, *again),
+            Answered::Final(answer) => {
+                return Ok(with_history(engine.auth.scrub(answer), history));
+            }
         };
-        (resp, prev) = (answer, again.into_request());
+        (resp, prev) = (answer, again);
     }
 }
 
