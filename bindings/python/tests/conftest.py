@@ -15,6 +15,15 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """The tests' request handler base: HTTP/1.1 (keep-alive), no access log on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+
 class LocalServer:
     """A threaded HTTP/1.1 server on a free port of 127.0.0.1 (``self.url``), until ``close``."""
 
@@ -39,12 +48,7 @@ class FixedAnswer(LocalServer):
         self.requests = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _answer(self):
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 server.requests += 1
@@ -80,12 +84,7 @@ class KeyServer(LocalServer):
         self.seen_keys: list[str] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self):
                 parts = urlsplit(self.path)
                 query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -267,12 +266,7 @@ class SecretsServer(LocalServer):
         self.paths: list[str] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 server.fetches += 1
                 server.paths.append(self.path)

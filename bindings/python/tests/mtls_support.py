@@ -14,8 +14,10 @@ import socket
 import ssl
 import subprocess
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+
+from conftest import QuietHandler
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -106,12 +108,7 @@ class MtlsServer:
         self.ctx = self._context()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def setup(self):
                 self.refused_here = False
                 try:

@@ -5,6 +5,7 @@ import inspect
 from pathlib import Path
 
 import keyswap
+from conftest import FixedAnswer
 
 STUB = Path(keyswap.__file__).with_name("_keyswap.pyi")
 
@@ -111,21 +112,8 @@ def test_stub_methods_take_the_runtime_parameters():
 
 def test_a_403_is_a_credential_rejection_only_when_configured():
     """The core decides what a rejection is: 401 by default, 403 only with retry_on_status."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Forbidden(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(403)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Forbidden)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    forbidden = FixedAnswer(403)
+    url = forbidden.url
     try:
         for statuses, rejected in [(None, False), ([401, 403], True)]:
             with keyswap.Client(source=keyswap.FixedSource("k1"), base_url=url,
@@ -140,5 +128,4 @@ def test_a_403_is_a_credential_rejection_only_when_configured():
                     assert not rejected, "403 not counted as a rejection with retry_on_status"
                 assert c.stats()["auth_failures"] == (1 if rejected else 0)
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        forbidden.close()

@@ -18,14 +18,13 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 import keyswap
-from conftest import LocalServer, write_atomic
+from conftest import LocalServer, QuietHandler, write_atomic
 
 
 def host_ms() -> int:
@@ -60,11 +59,7 @@ class Exchange(LocalServer):
         self.bad_key_status = 401  # Binance: the status of a -2015 (it also sends 400)
         ex = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
+        class Handler(QuietHandler):
 
             def date_time_string(self, timestamp=None):
                 # The exchange's own clock in `Date`, as a real one sends it.
@@ -162,11 +157,7 @@ class Echo(LocalServer):
         server = self
         self.last: dict = {}
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
+        class Handler(QuietHandler):
 
             def _handle(self):
                 parts = urlsplit(self.path)
