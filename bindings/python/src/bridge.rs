@@ -253,34 +253,38 @@ pub(crate) fn spawn<F>(py: Python<'_>, fut: F) -> PyResult<Bound<'_, PyAny>>
 where
     F: std::future::Future<Output = Outcome> + Send + 'static,
 {
-    let (bridge, create_future) = for_running_loop(py)?;
-    let py_fut = create_future.bind(py).call0()?;
-    let id = bridge
-        .next_id
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let callback = Py::new(
-        py,
-        DoneCallback {
-            bridge: Arc::clone(&bridge),
+    // The runtime first: when it cannot be built, no loop has got a bridge or a future for
+    // nothing.
+    crate::shared_runtime::with_runtime(|rt| {
+        let (bridge, create_future) = for_running_loop(py)?;
+        let py_fut = create_future.bind(py).call0()?;
+        let id = bridge
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let callback = Py::new(
+            py,
+            DoneCallback {
+                bridge: Arc::clone(&bridge),
+                id,
+            },
+        )?;
+        py_fut.call_method1(intern!(py, "add_done_callback"), (callback.clone_ref(py),))?;
+        let worker_bridge = Arc::clone(&bridge);
+        let task = rt.spawn(async move {
+            let outcome = fut.await;
+            worker_bridge.complete(id, outcome);
+        });
+        // The loop's thread is this one: the result cannot be drained before this insert.
+        lock(&bridge.pending).insert(
             id,
-        },
-    )?;
-    py_fut.call_method1(intern!(py, "add_done_callback"), (callback.clone_ref(py),))?;
-    let worker_bridge = Arc::clone(&bridge);
-    let task = crate::shared_runtime::runtime().spawn(async move {
-        let outcome = fut.await;
-        worker_bridge.complete(id, outcome);
-    });
-    // The loop's thread is this one: the result cannot be drained before this insert.
-    lock(&bridge.pending).insert(
-        id,
-        Pending {
-            fut: py_fut.clone().unbind(),
-            callback,
-            abort: task.abort_handle(),
-        },
-    );
-    Ok(py_fut)
+            Pending {
+                fut: py_fut.clone().unbind(),
+                callback,
+                abort: task.abort_handle(),
+            },
+        );
+        Ok(py_fut)
+    })?
 }
 
 /// Runs `fut` on the shared runtime; returns an asyncio future of its value.

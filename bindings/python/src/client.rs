@@ -10,12 +10,12 @@ use pyo3::types::{PyDict, PyType};
 
 use crate::client_options::{Construction, Options, build_http, constructing};
 use crate::client_state::Inner;
-use crate::errors::to_py;
+use crate::errors::{no_runtime, to_py};
 use crate::health::Health;
 use crate::prepare::{Args, Prepared};
 use crate::response::Response;
 use crate::send::send;
-use crate::shared_runtime::runtime;
+use crate::shared_runtime::with_runtime;
 use crate::signals::{interruptible, is_main_thread};
 use crate::thread_runtime::{watch_thread_end, with_thread_runtime};
 
@@ -70,7 +70,9 @@ impl Client {
         if inner.mtls {
             // The identity's pool lives on the shared runtime (see `Inner::mtls`).
             return py
-                .detach(move || runtime().block_on(interruptible(send(request, None), main)))?
+                .detach(move || {
+                    with_runtime(|rt| rt.block_on(interruptible(send(request, None), main)))
+                })??
                 .map_err(to_py);
         }
         let config = inner.http_config()?;
@@ -88,11 +90,7 @@ impl Client {
             })
         });
         // Outside in: no runtime for this thread, Ctrl-C, the request's own outcome.
-        let sent = sent.map_err(|err| {
-            pyo3::exceptions::PyRuntimeError::new_err(format!(
-                "cannot start keyswap's runtime on this thread: {err}"
-            ))
-        })??;
+        let sent = sent.map_err(|err| no_runtime("runtime on this thread", err))??;
         sent.map_err(to_py)
     }
 }
@@ -114,9 +112,8 @@ impl AsyncClient {
             });
         }
         // The runtime's own pool for this client: a forked child's is new, never the parent's.
-        let http = runtime()
-            .pool(&config)
-            .map_err(|e| to_py(keyswap::Error::from(e)))?;
+        let http =
+            with_runtime(|rt| rt.pool(&config))?.map_err(|e| to_py(keyswap::Error::from(e)))?;
         crate::bridge::spawn(py, async move {
             crate::bridge::response(send(request, Some(&http)).await)
         })
@@ -377,7 +374,7 @@ client_class! {
     fn refresh(&self, py: Python<'_>) -> PyResult<String> {
         let client = self.inner.client()?;
         let main = is_main_thread(py);
-        py.detach(move || runtime().block_on(interruptible(client.refresh(), main)))?
+        py.detach(move || with_runtime(|rt| rt.block_on(interruptible(client.refresh(), main))))??
             .map_err(to_py)
     }
 

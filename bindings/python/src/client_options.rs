@@ -18,7 +18,7 @@ use crate::errors::{config_error, message, to_py};
 use crate::on_rotate::Callbacks;
 use crate::pools::HttpConfig;
 use crate::redact::shown_url;
-use crate::shared_runtime::runtime;
+use crate::shared_runtime::with_runtime;
 use crate::signals::{interruptible, is_main_thread};
 use crate::sources::Source;
 
@@ -221,8 +221,10 @@ impl Options<'_, '_> {
             let main = is_main_thread(py);
             let builder = builder.http_client(build_http(&http_config)?);
             Some(
-                py.detach(|| runtime().block_on(interruptible(builder.build(), main)))?
-                    .map_err(to_py)?,
+                py.detach(|| {
+                    with_runtime(|rt| rt.block_on(interruptible(builder.build(), main)))
+                })??
+                .map_err(to_py)?,
             )
         };
         let mut repr_fields = match (&source_name, &client) {

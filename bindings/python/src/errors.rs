@@ -5,7 +5,9 @@
 
 use std::error::Error as StdError;
 
-use pyo3::exceptions::{PyConnectionError, PyException, PyTimeoutError, PyValueError};
+use pyo3::exceptions::{
+    PyConnectionError, PyException, PyRuntimeError, PyTimeoutError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -192,6 +194,12 @@ pub(crate) fn register(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> 
 pub(crate) fn config_error(msg: impl Into<String>) -> PyErr {
     let msg = msg.into();
     Python::attach(|py| PyErr::from_type(exceptions(py).config.bind(py).clone(), msg))
+}
+
+/// A `RuntimeError` saying that keyswap's `which` (runtime) could not be started, and why (the
+/// OS refused it file descriptors or threads); the next call tries again.
+pub(crate) fn no_runtime(which: &str, err: std::io::Error) -> PyErr {
+    PyRuntimeError::new_err(format!("cannot start keyswap's {which}: {err}"))
 }
 
 pub(crate) fn closed_error() -> PyErr {

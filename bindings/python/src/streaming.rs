@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors::to_py;
-use crate::shared_runtime::runtime;
+use crate::shared_runtime::with_runtime;
 use crate::signals::{interruptible, is_main_thread};
 use crate::sync_runtime::SyncRuntime;
 
@@ -42,7 +42,7 @@ impl Stream {
             let fut = interruptible(fut, main);
             match rt {
                 Some(rt) => rt.block_on(fut),
-                None => runtime().block_on(fut),
+                None => with_runtime(|rt| rt.block_on(fut))?,
             }
         })
     }

@@ -17,13 +17,13 @@ import sys
 import textwrap
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 import keyswap
-from conftest import write_atomic
+from conftest import QuietHandler, write_atomic
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -223,11 +223,7 @@ class SlowKeyEndpoint:
     """An endpoint source answering ``{"key": "k1"}`` after ``delay`` seconds."""
 
     def __init__(self, delay: float):
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
+        class Handler(QuietHandler):
 
             def do_GET(self):
                 time.sleep(delay)
@@ -409,6 +405,44 @@ def test_an_absurd_worker_thread_count_still_builds_a_working_runtime(server):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out.split() == ["200"]
+
+
+def test_a_runtime_the_os_refuses_is_an_error_and_the_next_call_builds_it(server):
+    """Out of file descriptors when the shared runtime is first needed: the call raises a
+    RuntimeError naming the cause, not a PanicException, and once descriptors are free again
+    the next call builds the runtime and works."""
+    server.accept("k1")
+    proc = run_script(f"""
+        import asyncio, os, resource, keyswap
+
+        def create():
+            return keyswap.AsyncClient.create(source=keyswap.FixedSource("k1"),
+                                              auth="header:X-API-Key", base_url={server.url!r})
+
+        async def main():
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            lowest_free = os.open(os.devnull, os.O_RDONLY)
+            os.close(lowest_free)
+            # Every new descriptor would be numbered at least `lowest_free`: all are refused.
+            resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))
+            try:
+                await create()
+                print("built", flush=True)
+            except RuntimeError as e:
+                print(f"refused: {{e}}", flush=True)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            c = await create()
+            print((await c.get("/echo")).status_code, flush=True)
+            await c.aclose()
+
+        asyncio.run(main())
+    """)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    refused, status = out.splitlines()
+    assert refused.startswith("refused: cannot start keyswap's shared runtime"), refused
+    assert "Too many open files" in refused, refused
+    assert status == "200"
 
 GUNICORN_APP = """
 import os
