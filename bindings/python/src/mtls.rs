@@ -73,17 +73,5 @@ pub(crate) fn configure(
 ) -> impl Fn(keyswap::reqwest::ClientBuilder) -> keyswap::reqwest::ClientBuilder + Send + Sync + 'static
 {
     let config = Arc::clone(config);
-    move |mut b| {
-        b = b.default_headers(config.default_headers.clone());
-        if let Some(t) = config.timeout {
-            b = b.timeout(t);
-        }
-        if let Some(t) = config.connect_timeout {
-            b = b.connect_timeout(t);
-        }
-        if let Some(t) = config.read_timeout {
-            b = b.read_timeout(t);
-        }
-        b
-    }
+    move |b| config.apply(b)
 }

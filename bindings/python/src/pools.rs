@@ -22,19 +22,23 @@ pub(crate) struct HttpConfig {
 impl HttpConfig {
     pub(crate) fn build(&self) -> reqwest::Result<reqwest::Client> {
         // keyswap follows redirects itself (each hop decides whether the credential goes along).
-        let mut http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .default_headers(self.default_headers.clone());
+        self.apply(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()))
+            .build()
+    }
+
+    /// `builder` with these settings (also how an mTLS identity's own client is configured).
+    pub(crate) fn apply(&self, mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        builder = builder.default_headers(self.default_headers.clone());
         if let Some(t) = self.timeout {
-            http = http.timeout(t);
+            builder = builder.timeout(t);
         }
         if let Some(t) = self.connect_timeout {
-            http = http.connect_timeout(t);
+            builder = builder.connect_timeout(t);
         }
         if let Some(t) = self.read_timeout {
-            http = http.read_timeout(t);
+            builder = builder.read_timeout(t);
         }
-        http.build()
+        builder
     }
 }
 
