@@ -26,20 +26,12 @@ pub(crate) struct Inner {
 impl Inner {
     /// The core's client; `ClientClosedError` once closed.
     pub(crate) fn client(&self) -> pyo3::PyResult<keyswap::Client> {
-        self.client
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(closed_error)
+        open(&self.client)
     }
 
     /// The settings of this client's pools; `ClientClosedError` once closed.
     pub(crate) fn http_config(&self) -> pyo3::PyResult<Arc<HttpConfig>> {
-        self.http_config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(closed_error)
+        open(&self.http_config)
     }
 
     /// Installs the client `AsyncClient.create` built.
@@ -48,18 +40,9 @@ impl Inner {
     }
 
     pub(crate) fn close(&self) {
-        let taken = self
-            .client
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        drop(taken);
-        let config = self
-            .http_config
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        drop(config);
+        // Each dropped after its lock is released (dropping the client ends its watch).
+        drop(take(&self.client));
+        drop(take(&self.http_config));
     }
 
     pub(crate) fn repr(&self, class: &str) -> String {
@@ -72,4 +55,17 @@ impl Inner {
             None => format!("<keyswap.{class} {} closed>", self.repr_fields),
         }
     }
+}
+
+/// The value in `slot`; `ClientClosedError` once taken by `close`.
+fn open<T: Clone>(slot: &RwLock<Option<T>>) -> pyo3::PyResult<T> {
+    slot.read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or_else(closed_error)
+}
+
+/// The value in `slot`, leaving `None`.
+fn take<T>(slot: &RwLock<Option<T>>) -> Option<T> {
+    slot.write().unwrap_or_else(|p| p.into_inner()).take()
 }

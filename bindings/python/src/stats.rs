@@ -1,7 +1,7 @@
 //! `stats()`: the core's counters (`keyswap::Client::stats`, `tls_stats`) as a Python dict.
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{IntoPyDict, PyDict};
 
 /// A snapshot of `client`'s counters.
 pub(crate) fn stats_dict<'py>(
@@ -9,8 +9,7 @@ pub(crate) fn stats_dict<'py>(
     client: &keyswap::Client,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = client.stats();
-    let d = PyDict::new(py);
-    let counters = [
+    let d = [
         ("requests", s.requests),
         ("auth_failures", s.auth_failures),
         ("retries", s.retries),
@@ -22,23 +21,18 @@ pub(crate) fn stats_dict<'py>(
         ("probes", s.probes),
         ("resigns", s.resigns),
         ("background_failures", s.background_failures),
-    ];
-    for (name, value) in counters {
-        d.set_item(name, value)?;
-    }
+    ]
+    .into_py_dict(py)?;
     if let Some(t) = client.tls_stats() {
-        let tls = PyDict::new(py);
-        let counters = [
+        let tls = [
             ("handshakes", t.handshakes),
             ("identity_rotations", t.identity_rotations),
             ("identity_rejections", t.identity_rejections),
             ("identity_errors", t.identity_errors),
             ("generations", t.generations),
             ("trust_rotations", t.trust_rotations),
-        ];
-        for (name, value) in counters {
-            tls.set_item(name, value)?;
-        }
+        ]
+        .into_py_dict(py)?;
         d.set_item("tls", tls)?;
     }
     Ok(d)
