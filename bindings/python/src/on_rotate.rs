@@ -12,7 +12,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::fork::PerProcess;
+use crate::fork::PerProcessRetry;
 
 /// The Python callbacks of one client, shared with its rotation hook.
 pub(crate) struct Callbacks {
@@ -23,34 +23,35 @@ pub(crate) struct Callbacks {
 
 type RotateEvent = (Arc<Callbacks>, String, String);
 
-fn dispatcher() -> Arc<mpsc::Sender<RotateEvent>> {
-    static TX: PerProcess<mpsc::Sender<RotateEvent>> = PerProcess::new();
-    TX.get_or_init_recorded(|| {
-        let (tx, rx) = mpsc::channel::<RotateEvent>();
-        std::thread::Builder::new()
-            .name("keyswap-on-rotate".into())
-            .spawn(move || {
-                while let Ok(event) = rx.recv() {
-                    let attached = Python::try_attach(move |py| {
-                        let (callbacks, old, new) = event;
-                        let snapshot: Vec<_> = callbacks.list.bind(py).iter().collect();
-                        for cb in snapshot {
-                            if let Err(err) = cb.call1((old.as_str(), new.as_str())) {
-                                err.write_unraisable(py, Some(&cb));
-                            }
+/// Queues `event` for this generation's dispatcher thread, started on first use. Out of
+/// threads, the event is dropped (its callbacks do not run; rotation itself goes on) and the
+/// next rotation tries to start the thread again.
+fn dispatch(event: RotateEvent) {
+    static TX: PerProcessRetry<mpsc::Sender<RotateEvent>> = PerProcessRetry::new();
+    let _ = TX.with(start_dispatcher, |tx| tx.send(event));
+}
+
+fn start_dispatcher() -> std::io::Result<mpsc::Sender<RotateEvent>> {
+    let (tx, rx) = mpsc::channel::<RotateEvent>();
+    std::thread::Builder::new()
+        .name("keyswap-on-rotate".into())
+        .spawn(move || {
+            while let Ok(event) = rx.recv() {
+                let attached = Python::try_attach(move |py| {
+                    let (callbacks, old, new) = event;
+                    let snapshot: Vec<_> = callbacks.list.bind(py).iter().collect();
+                    for cb in snapshot {
+                        if let Err(err) = cb.call1((old.as_str(), new.as_str())) {
+                            err.write_unraisable(py, Some(&cb));
                         }
-                    });
-                    if attached.is_none() {
-                        break; // the interpreter is shutting down
                     }
+                });
+                if attached.is_none() {
+                    break; // the interpreter is shutting down
                 }
-            })
-            // Out of threads: the receiver went with the closure, so every `send` fails and the
-            // callbacks do not run; rotations themselves go on (a panic here would unwind into
-            // the core's rotation hook).
-            .ok();
-        tx
-    })
+            }
+        })?;
+    Ok(tx)
 }
 
 impl Callbacks {
@@ -96,7 +97,7 @@ impl Callbacks {
         let callbacks = Arc::clone(self);
         move |rotation| {
             if callbacks.count.load(Ordering::Acquire) > 0 {
-                let _ = dispatcher().send((
+                dispatch((
                     Arc::clone(&callbacks),
                     rotation.old_version.clone(),
                     rotation.new_version.clone(),

@@ -5,14 +5,13 @@
 //! `thread_runtime`.)
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use keyswap::reqwest;
 use pyo3::PyResult;
 
 use crate::errors::no_runtime;
-
-use crate::fork::PerProcess;
+use crate::fork::PerProcessRetry;
 use crate::pools::{HttpConfig, Pools};
 
 /// The shared runtime, with each `AsyncClient`'s connection pool on it (a forked child's
@@ -39,51 +38,23 @@ impl AsyncRuntime {
 /// The most worker threads `KEYSWAP_WORKER_THREADS` asks for that are honoured.
 const MAX_WORKER_THREADS: usize = 256;
 
-/// The shared runtime of this process generation: built on first use; a build the OS refused
-/// is tried again by the next call.
-#[derive(Default)]
-struct Slot {
-    built: OnceLock<AsyncRuntime>,
-    /// Held while building: one runtime per generation, never a second one built and dropped.
-    building: Mutex<()>,
-}
-
 /// Runs `f` with the shared runtime of this generation, built on first use.
 ///
-/// `KEYSWAP_WORKER_THREADS` (read when the runtime is built) sets its number of worker
-/// threads (at most [`MAX_WORKER_THREADS`]); default: one per CPU, as Tokio does. One worker gives the lowest latency when the
-/// Python side is a single thread or an event loop (no work stealing between workers); more
-/// workers help when many threads drive TLS-heavy traffic.
+/// `KEYSWAP_WORKER_THREADS` (read when the runtime is built) sets its number of worker threads
+/// (at most [`MAX_WORKER_THREADS`]); default: one per CPU, as Tokio does. One worker gives the
+/// lowest latency when the Python side is a single thread or an event loop (no work stealing
+/// between workers); more workers help when many threads drive TLS-heavy traffic.
 ///
 /// Errs (`RuntimeError`) when the OS refuses the runtime its file descriptors or threads; the
 /// next call tries again.
 pub(crate) fn with_runtime<R>(f: impl FnOnce(&AsyncRuntime) -> R) -> PyResult<R> {
-    static RUNTIME: PerProcess<Slot> = PerProcess::new();
-    // Told of forks by `os.register_at_fork`: no process-id check on this request path.
-    let slot = RUNTIME.get_or_init_recorded(Slot::default);
-    let rt = match slot.built.get() {
-        Some(rt) => rt,
-        None => slot.build().map_err(|e| no_runtime("shared runtime", e))?,
-    };
-    Ok(f(rt))
+    static RUNTIME: PerProcessRetry<AsyncRuntime> = PerProcessRetry::new();
+    RUNTIME
+        .with(build, f)
+        .map_err(|e| no_runtime("shared runtime", e))
 }
 
-impl Slot {
-    #[cold]
-    fn build(&self) -> std::io::Result<&AsyncRuntime> {
-        let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(rt) = self.built.get() {
-            return Ok(rt);
-        }
-        let rt = build_runtime()?;
-        Ok(self.built.get_or_init(|| AsyncRuntime {
-            rt,
-            pools: Pools::default(),
-        }))
-    }
-}
-
-fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+fn build() -> std::io::Result<AsyncRuntime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("keyswap-worker");
     let workers = std::env::var("KEYSWAP_WORKER_THREADS")
@@ -98,9 +69,14 @@ fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     }
     // Out of file descriptors (the I/O driver's epoll and eventfd), `build` errs; out of
     // threads, Tokio panics while spawning the workers: both become the caller's error.
-    std::panic::catch_unwind(AssertUnwindSafe(|| builder.build())).unwrap_or_else(|_| {
-        Err(std::io::Error::other(
-            "the OS refused to spawn its worker threads",
-        ))
+    let rt =
+        std::panic::catch_unwind(AssertUnwindSafe(|| builder.build())).unwrap_or_else(|_| {
+            Err(std::io::Error::other(
+                "the OS refused to spawn its worker threads",
+            ))
+        })?;
+    Ok(AsyncRuntime {
+        rt,
+        pools: Pools::default(),
     })
 }
