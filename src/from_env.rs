@@ -109,25 +109,12 @@ impl EnvConfig {
 
     /// [`read`](Self::read) over any lookup (testable without touching the environment).
     fn read_with(lookup: impl Fn(&str) -> Result<Option<String>>) -> Result<EnvConfig> {
-        let get = |name: &str| -> Result<Option<String>> {
-            Ok(lookup(name)?.filter(|v| !v.trim().is_empty()))
-        };
         Ok(EnvConfig {
-            source: get(ENV_SOURCE)?
-                .map(|s| parsed(ENV_SOURCE, Source::parse(&s)))
-                .transpose()?,
-            auth: get(ENV_AUTH)?
-                .map(|s| parsed(ENV_AUTH, Auth::parse(&s)))
-                .transpose()?,
-            base_url: get(ENV_BASE_URL)?
-                .map(|s| check_base_url(s.trim()).map(|()| s.trim().to_owned()))
-                .transpose()?,
-            identity: get(ENV_CERT)?
-                .map(|s| parsed(ENV_CERT, IdentitySource::parse(&s)))
-                .transpose()?,
-            trust: get(ENV_VERIFY)?
-                .map(|s| parsed(ENV_VERIFY, TrustSource::parse(&s)))
-                .transpose()?,
+            source: var(&lookup, ENV_SOURCE, Source::parse)?,
+            auth: var(&lookup, ENV_AUTH, Auth::parse)?,
+            base_url: var(&lookup, ENV_BASE_URL, base_url)?,
+            identity: var(&lookup, ENV_CERT, IdentitySource::parse)?,
+            trust: var(&lookup, ENV_VERIFY, TrustSource::parse)?,
         })
     }
 
@@ -171,23 +158,34 @@ impl EnvConfig {
     }
 }
 
-/// A value parsed from a variable; its error names the variable.
-fn parsed<T>(var: &str, value: Result<T>) -> Result<T> {
-    value.map_err(|err| Error::builder(format!("{var}: {err}")))
+/// Variable `name`, parsed with `parse` when set to something other than blanks; the error
+/// names the variable.
+fn var<T>(
+    lookup: impl Fn(&str) -> Result<Option<String>>,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T>,
+) -> Result<Option<T>> {
+    match lookup(name)? {
+        Some(value) if !value.trim().is_empty() => parse(&value)
+            .map(Some)
+            .map_err(|err| Error::builder(format!("{name}: {err}"))),
+        _ => Ok(None),
+    }
 }
 
-fn check_base_url(base: &str) -> Result<()> {
-    let bad = |why: String| Error::builder(format!("{ENV_BASE_URL}: {why}"));
-    let url = Url::parse(base).map_err(|e| bad(format!("not a valid URL ({e})")))?;
+/// `KEYSWAP_BASE_URL`'s value, trimmed: an `http` or `https` URL without credentials.
+fn base_url(text: &str) -> Result<String> {
+    let base = text.trim();
+    let url = Url::parse(base).map_err(|e| Error::builder(format!("not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("scheme: must be http or https".into()));
+        return Err(Error::builder("scheme: must be http or https"));
     }
     if has_userinfo(&url) {
-        return Err(bad(
-            "host: credentials in the URL (user:password@) are not accepted".into(),
+        return Err(Error::builder(
+            "host: credentials in the URL (user:password@) are not accepted",
         ));
     }
-    Ok(())
+    Ok(base.to_owned())
 }
 
 #[cfg(test)]

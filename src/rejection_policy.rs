@@ -67,11 +67,16 @@ impl RejectionPolicy {
                     })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(RejectionPolicy {
+        Ok(RejectionPolicy::of(statuses))
+    }
+
+    /// Exactly these statuses, no predicate, no body rule.
+    fn of(statuses: Vec<StatusCode>) -> Self {
+        RejectionPolicy {
             statuses,
             predicate: None,
             body_rule: None,
-        })
+        }
     }
 
     /// Also counts as a rejection any answer `predicate` accepts, judging by status and
@@ -103,21 +108,18 @@ impl RejectionPolicy {
     /// The default with a client certificate: a server that checks the certificate after the
     /// handshake answers 401 or 403.
     pub(crate) fn for_identity() -> Self {
-        RejectionPolicy {
-            statuses: vec![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN],
-            predicate: None,
-            body_rule: None,
-        }
+        RejectionPolicy::of(vec![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN])
     }
 }
 
 impl Default for RejectionPolicy {
+    /// [`DEFAULT_STATUSES`](Self::DEFAULT_STATUSES), no predicate, no body rule.
     fn default() -> Self {
-        RejectionPolicy {
-            statuses: vec![StatusCode::UNAUTHORIZED],
-            predicate: None,
-            body_rule: None,
-        }
+        let statuses = Self::DEFAULT_STATUSES
+            .iter()
+            .filter_map(|&code| StatusCode::from_u16(code).ok())
+            .collect();
+        RejectionPolicy::of(statuses)
     }
 }
 
@@ -143,5 +145,13 @@ mod tests {
             assert!(err.is_builder());
             assert!(err.to_string().contains(&bad.to_string()), "{err}");
         }
+    }
+
+    #[test]
+    fn the_default_is_its_documented_statuses_alone() {
+        let default = RejectionPolicy::default();
+        let codes: Vec<u16> = default.statuses.iter().map(|s| s.as_u16()).collect();
+        assert_eq!(codes, RejectionPolicy::DEFAULT_STATUSES);
+        assert!(default.predicate.is_none() && default.body_rule.is_none());
     }
 }

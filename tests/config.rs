@@ -266,6 +266,20 @@ fn malformed_sources_name_the_wrong_part() {
         &format!("vault+https://host/v1/secret/data/app#k&&secret={MARKER}"),
         "empty option",
     );
+    // The key named twice: before the first `&` and as `key=`, in a field and in a pointer form.
+    source_err(
+        &format!("vault+https://host/v1/secret/data/app#k&key={MARKER}"),
+        "fragment option `key`",
+    );
+    source_err(
+        &format!("https://h/creds#/k&key=/{MARKER}"),
+        "fragment option `key`",
+    );
+    // A bad key pointer is named before the options after it are looked at.
+    source_err(
+        &format!("https://h/creds#{MARKER}&{MARKER}=1"),
+        "invalid source string (https): fragment:",
+    );
 }
 
 #[test]

@@ -516,7 +516,19 @@ async fn classify_reads_body_rejections_whichever_way_the_signer_was_configured(
             );
         }
     }
-    // Status and headers alone cannot see a rejection in the body.
+    // Status and headers alone cannot see a rejection in the body: the signer asks for it,
+    // and without it the answer is no rejection.
+    let headers = answer(200, kraken_body()).headers().clone();
+    let signer = KrakenSigner::new();
+    assert!(keyswap::sign::Signer::needs_body(
+        &signer,
+        http::StatusCode::OK,
+        &headers
+    ));
+    assert_eq!(
+        keyswap::sign::Signer::classify(&signer, http::StatusCode::OK, &headers, None),
+        Rejection::None
+    );
     let kraken = client(Auth::parse("kraken").unwrap());
     assert_eq!(
         kraken.classify(answer(200, kraken_body())).await.0,

@@ -92,10 +92,7 @@ fn parse_auth(input: &str) -> Result<Auth> {
         (_, a) => a.unwrap_or_default(),
     };
     let opts = |allowed: &[&str]| -> Result<Opts<'_>> {
-        match query {
-            Some(q) if !q.is_empty() => Opts::parse(cx, "option", q, allowed),
-            _ => Ok(Opts::none()),
-        }
+        Opts::parse_opt(cx, "option", query.filter(|q| !q.is_empty()), allowed)
     };
     Ok(match kind {
         "bearer" => {

@@ -138,9 +138,52 @@ impl<'a> Opts<'a> {
         Ok(Opts { pairs })
     }
 
+    /// [`parse`](Self::parse) of a part the string may leave out (`None`: no options).
+    pub(crate) fn parse_opt(
+        cx: Cx,
+        part: &str,
+        text: Option<&'a str>,
+        allowed: &[&str],
+    ) -> Result<Self> {
+        match text {
+            Some(text) => Opts::parse(cx, part, text, allowed),
+            None => Ok(Opts::none()),
+        }
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
         self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
+}
+
+/// A fragment `HEAD[&name=value…]` or `name=value[&…]`, parsed: HEAD (its first item, unless
+/// that is a `name=value`) is what option `key` would give (a field, a pointer). Giving both is
+/// an error; the key is `None` when neither is given. `check_head` runs on HEAD before the
+/// options are parsed.
+pub(crate) fn key_and_opts<'a>(
+    cx: Cx,
+    fragment: &'a str,
+    allowed: &[&str],
+    check_head: impl FnOnce(&str) -> Result<()>,
+) -> Result<(Option<&'a str>, Opts<'a>)> {
+    let (first, rest) = match fragment.split_once('&') {
+        Some((f, r)) => (f, Some(r)),
+        None => (fragment, None),
+    };
+    let (head, opts_text) = if first.contains('=') {
+        (None, Some(fragment))
+    } else {
+        check_head(first)?;
+        (Some(first), rest)
+    };
+    let opts = Opts::parse_opt(cx, "fragment option", opts_text, allowed)?;
+    if head.is_some() && opts.get("key").is_some() {
+        return Err(cx.err(
+            "fragment option `key`",
+            "given twice (also before the first `&`)",
+        ));
+    }
+    Ok((head.or(opts.get("key")), opts))
 }
 
 /// Splits `body[?query][#fragment]`. Empty query or fragment count as absent.
@@ -252,4 +295,29 @@ pub(crate) fn number<T: std::str::FromStr>(
     value
         .parse::<T>()
         .map_err(|_| cx.err(&format!("option `{name}`"), format!("expected {unit}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fragment_names_its_key_first_or_as_an_option_never_both() {
+        let cx = Cx::source("test");
+        let allowed = ["key", "secret"];
+        let ok = |_: &str| Ok(());
+        let (key, opts) = key_and_opts(cx, "k&secret=s", &allowed, ok).unwrap();
+        assert_eq!((key, opts.get("secret")), (Some("k"), Some("s")));
+        let (key, opts) = key_and_opts(cx, "secret=s&key=k", &allowed, ok).unwrap();
+        assert_eq!((key, opts.get("secret")), (Some("k"), Some("s")));
+        let (key, _) = key_and_opts(cx, "secret=s", &allowed, ok).unwrap();
+        assert_eq!(key, None);
+        let err = key_and_opts(cx, "k&key=j", &allowed, ok).err().unwrap();
+        assert!(err.to_string().contains("given twice"), "{err}");
+        // The head is checked before the options are parsed, and only a head is.
+        let refuse = |_: &str| Err(cx.err("fragment", "refused"));
+        let err = key_and_opts(cx, "k&bogus", &allowed, refuse).err().unwrap();
+        assert!(err.to_string().contains("refused"), "{err}");
+        assert!(key_and_opts(cx, "key=k", &allowed, refuse).is_ok());
+    }
 }

@@ -7,21 +7,13 @@ use std::time::{Duration, Instant};
 
 use super::change_signal::Changes;
 use super::credential_source::{BoxFuture, CredentialSource};
+use super::handle::Source;
 use super::parse;
-use super::read::{MAX_CREDENTIAL_BYTES, describe_io, read_capped};
+use super::read::{describe_io, read_capped};
 use super::shared_file::{self, SharedFile};
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::time::AsyncSleep;
-
-/// Default time between polls of a file whose change events may be lost (NFS, some FUSE
-/// mounts, a full inotify queue). Events make rotation near-instant; the poll bounds the delay
-/// when they do not arrive.
-pub(crate) const DEFAULT_FILE_POLL_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Default quiet time after a file event before re-reading: writers that truncate and then
-/// write raise several events, and a read on the first can see an empty file.
-pub(crate) const DEFAULT_FILE_DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// How long apart the two reads are that must agree before content is trusted.
 const STABLE_READ_GAP: Duration = Duration::from_millis(5);
@@ -78,17 +70,17 @@ impl FileSource {
     /// Default time between polls of a file whose change events may be lost (NFS, some FUSE
     /// mounts, a full inotify queue). Events make rotation near-instant; the poll bounds the delay
     /// when they do not arrive.
-    pub const DEFAULT_POLL_INTERVAL: Duration = DEFAULT_FILE_POLL_INTERVAL;
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
     /// Default quiet time after a file event before re-reading: writers that truncate and then
     /// write raise several events, and a read on the first can see an empty file.
-    pub const DEFAULT_DEBOUNCE: Duration = DEFAULT_FILE_DEBOUNCE;
+    pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(25);
 
     pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         FileSource {
             path: path.into(),
             watch: true,
-            poll_interval: Some(DEFAULT_FILE_POLL_INTERVAL),
-            debounce: DEFAULT_FILE_DEBOUNCE,
+            poll_interval: Some(Self::DEFAULT_POLL_INTERVAL),
+            debounce: Self::DEFAULT_DEBOUNCE,
             sleep: None,
             shared: OnceLock::new(),
         }
@@ -182,7 +174,7 @@ impl CredentialSource for FileSource {
 /// built on an untouched file costs one read, not two and a pause), or the last change was
 /// atomic (a rename into place, a Kubernetes `..data` swap).
 fn read_stable(path: &Path, atomic: bool) -> io::Result<Vec<u8>> {
-    let first = read_capped(path, MAX_CREDENTIAL_BYTES)?;
+    let first = read_capped(path, Source::MAX_CREDENTIAL_BYTES)?;
     // The last change was a rename into place: the new file was complete before it appeared.
     if atomic {
         return Ok(first);
@@ -199,7 +191,7 @@ fn read_stable(path: &Path, atomic: bool) -> io::Result<Vec<u8>> {
     read_until_stable(
         || match first.take() {
             Some(bytes) => Ok(bytes),
-            None => read_capped(path, MAX_CREDENTIAL_BYTES),
+            None => read_capped(path, Source::MAX_CREDENTIAL_BYTES),
         },
         || std::thread::sleep(STABLE_READ_GAP),
     )

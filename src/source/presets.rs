@@ -22,7 +22,6 @@ mod vault;
 
 // The SDK source (`aws_sm.rs`, feature `aws`) points into the same `GetSecretValue` shape.
 #[cfg(feature = "aws")]
-#[cfg(feature = "aws")]
 pub(in crate::source) use fields::{SECRET_STRING, member};
 
 const SOURCE_SCHEMES: &str = "file:, env:, vault+https://, aws-sm://, aws-sm-agent://, gcp-sm://, \

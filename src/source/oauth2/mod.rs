@@ -31,19 +31,7 @@ use crate::scope::display_url;
 
 pub use client_auth::ClientAuthMethod;
 use grant::GrantFailure;
-pub(crate) use windows::{
-    DEFAULT_ADVISORY_MARGIN, DEFAULT_MANDATORY_MARGIN, DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME,
-};
 
-/// Default for [`OAuth2ClientCredentials::timeout`]: the bound on one token request.
-pub(crate) const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(2);
-/// Default for [`OAuth2ClientCredentials::await_secret`]: how long a grant refused with
-/// `invalid_client` waits for the client secret's source to deliver a new secret (the same
-/// bound as [`RotationPolicy::DEFAULT_AWAIT_ROTATION`](crate::RotationPolicy::DEFAULT_AWAIT_ROTATION) for keys).
-pub(crate) const DEFAULT_AWAIT_SECRET: Duration = Duration::from_secs(1);
-/// Default for [`OAuth2ClientCredentials::retry_spacing`]: after a failed token request, no new
-/// one before this has passed (or the endpoint's longer `Retry-After`).
-pub(crate) const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(1);
 /// While waiting for a new client secret, how often its source is read.
 const SECRET_POLL_STEP: Duration = Duration::from_millis(100);
 
@@ -128,23 +116,23 @@ struct State {
 
 impl OAuth2ClientCredentials {
     /// Default for [`OAuth2ClientCredentials::timeout`]: the bound on one token request.
-    pub const DEFAULT_TOKEN_TIMEOUT: Duration = DEFAULT_TOKEN_TIMEOUT;
+    pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(2);
     /// Default for [`OAuth2ClientCredentials::await_secret`]: how long a grant refused with
     /// `invalid_client` waits for the client secret's source to deliver a new secret (the same
     /// bound as [`RotationPolicy::DEFAULT_AWAIT_ROTATION`](crate::RotationPolicy::DEFAULT_AWAIT_ROTATION) for keys).
-    pub const DEFAULT_AWAIT_SECRET: Duration = DEFAULT_AWAIT_SECRET;
+    pub const DEFAULT_AWAIT_SECRET: Duration = Duration::from_secs(1);
     /// Default for [`OAuth2ClientCredentials::retry_spacing`]: after a failed token request, no new
     /// one before this has passed (or the endpoint's longer `Retry-After`).
-    pub const DEFAULT_RETRY_SPACING: Duration = DEFAULT_RETRY_SPACING;
+    pub const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(1);
     /// Default for [`OAuth2ClientCredentials::advisory_margin`](super::OAuth2ClientCredentials::advisory_margin).
-    pub const DEFAULT_ADVISORY_MARGIN: Duration = DEFAULT_ADVISORY_MARGIN;
+    pub const DEFAULT_ADVISORY_MARGIN: Duration = Duration::from_secs(300);
     /// Default for [`OAuth2ClientCredentials::mandatory_margin`](super::OAuth2ClientCredentials::mandatory_margin).
-    pub const DEFAULT_MANDATORY_MARGIN: Duration = DEFAULT_MANDATORY_MARGIN;
+    pub const DEFAULT_MANDATORY_MARGIN: Duration = Duration::from_secs(60);
     /// Default for [`OAuth2ClientCredentials::default_lifetime`](super::OAuth2ClientCredentials::default_lifetime):
     /// the lifetime assumed when a token response has no `expires_in` (aws-smithy assumes the same).
-    pub const DEFAULT_TOKEN_LIFETIME: Duration = DEFAULT_TOKEN_LIFETIME;
+    pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(900);
     /// The longest `expires_in` accepted (a year): anything longer is a broken server.
-    pub const MAX_TOKEN_LIFETIME: Duration = MAX_TOKEN_LIFETIME;
+    pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
     pub(crate) fn new(
         token_url: &str,
@@ -167,12 +155,12 @@ impl OAuth2ClientCredentials {
             resource: None,
             extra: Vec::new(),
             key_id: None,
-            advisory: DEFAULT_ADVISORY_MARGIN,
-            mandatory: DEFAULT_MANDATORY_MARGIN,
-            default_lifetime: DEFAULT_TOKEN_LIFETIME,
-            timeout: DEFAULT_TOKEN_TIMEOUT,
-            await_secret: DEFAULT_AWAIT_SECRET,
-            retry_spacing: DEFAULT_RETRY_SPACING,
+            advisory: Self::DEFAULT_ADVISORY_MARGIN,
+            mandatory: Self::DEFAULT_MANDATORY_MARGIN,
+            default_lifetime: Self::DEFAULT_TOKEN_LIFETIME,
+            timeout: Self::DEFAULT_TOKEN_TIMEOUT,
+            await_secret: Self::DEFAULT_AWAIT_SECRET,
+            retry_spacing: Self::DEFAULT_RETRY_SPACING,
             http: None,
             state: tokio::sync::Mutex::new(State::default()),
         }
@@ -232,7 +220,7 @@ impl OAuth2ClientCredentials {
     /// The lifetime assumed when a token response has no `expires_in` (1 s to a year, clamped). Default:
     /// [`OAuth2ClientCredentials::DEFAULT_TOKEN_LIFETIME`](crate::OAuth2ClientCredentials::DEFAULT_TOKEN_LIFETIME) (15 min).
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.default_lifetime = lifetime.clamp(grant::MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME);
+        self.default_lifetime = lifetime.clamp(grant::MIN_TOKEN_LIFETIME, Self::MAX_TOKEN_LIFETIME);
         self
     }
 

@@ -95,10 +95,7 @@ pub(super) fn parse_sm(rest: &str) -> Result<Source> {
         let rest = after_slashes(cx, rest, "aws-sm://SECRET_ID")?;
         let (body, query, fragment) = split_parts(rest);
         let id = aws_secret_id(cx, body)?;
-        let opts = match query {
-            Some(q) => Opts::parse(cx, "option", q, &["region"])?,
-            None => Opts::none(),
-        };
+        let opts = Opts::parse_opt(cx, "option", query, &["region"])?;
         let f = fields(cx, fragment, false)?;
         let mut src = Source::aws_secrets_manager(id);
         if let Some(region) = opts.get("region") {
@@ -125,10 +122,7 @@ pub(super) fn parse_agent(rest: &str) -> Result<HttpSource> {
     let rest = after_slashes(cx, rest, "aws-sm-agent://SECRET_ID")?;
     let (body, query, fragment) = split_parts(rest);
     let id = aws_secret_id(cx, body)?;
-    let opts = match query {
-        Some(q) => Opts::parse(cx, "option", q, &["token_env", "token_file", "port"])?,
-        None => Opts::none(),
-    };
+    let opts = Opts::parse_opt(cx, "option", query, &["token_env", "token_file", "port"])?;
     let token = token(cx, "option", &opts, TOKEN_ENV)?;
     let f = fields(cx, fragment, true)?;
     let mut src = HttpSource::aws_secrets_manager_agent(id).header(TOKEN_HEADER, token);

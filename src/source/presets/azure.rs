@@ -78,10 +78,7 @@ pub(super) fn parse(rest: &str) -> Result<HttpSource> {
     if !azure_name(&name, 127) {
         return Err(cx.err("path", "a secret name is 1-127 letters, digits and `-`"));
     }
-    let opts = match query {
-        Some(q) => Opts::parse(cx, "option", q, &["token_env", "token_file"])?,
-        None => Opts::none(),
-    };
+    let opts = Opts::parse_opt(cx, "option", query, &["token_env", "token_file"])?;
     let token = token(cx, "option", &opts, TOKEN_ENV)?;
     let f = fields(cx, fragment, true)?;
     let src = HttpSource::azure_key_vault(&vault_url, &name, token);

@@ -1,7 +1,7 @@
 //! The rules the endpoint presets share: a member of a JSON secret as a pointer, the
 //! `#FIELD[&secret=FIELD][&passphrase=FIELD]` fragment, and the token options.
 
-use crate::config::grammar::{Cx, Opts, check_field, is_env_name};
+use crate::config::grammar::{Cx, Opts, check_field, is_env_name, key_and_opts};
 use crate::error::Result;
 use crate::source::http::{HeaderValueFrom, HttpSource};
 
@@ -65,31 +65,12 @@ pub(super) fn fields<'a>(
             passphrase: None,
         });
     };
-    let (first, rest) = match fragment.split_once('&') {
-        Some((f, r)) => (f, Some(r)),
-        None => (fragment, None),
-    };
-    let (key, opts_text) = if first.contains('=') {
-        (None, Some(fragment))
-    } else {
-        (Some(first), rest)
-    };
     let allowed: &[&str] = if passphrase {
         &["key", "secret", "passphrase"]
     } else {
         &["key", "secret"]
     };
-    let opts = match opts_text {
-        Some(text) => Opts::parse(cx, "fragment option", text, allowed)?,
-        None => Opts::none(),
-    };
-    if key.is_some() && opts.get("key").is_some() {
-        return Err(cx.err(
-            "fragment option `key`",
-            "given twice (also before the first `&`)",
-        ));
-    }
-    let key = key.or(opts.get("key"));
+    let (key, opts) = key_and_opts(cx, fragment, allowed, |_| Ok(()))?;
     if let Some(key) = key {
         check_field(cx, "fragment", key)?;
     }

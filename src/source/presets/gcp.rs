@@ -71,10 +71,7 @@ pub(super) fn parse(rest: &str) -> Result<HttpSource> {
             "project and secret ids are letters, digits, `-` and `_`",
         ));
     }
-    let opts = match query {
-        Some(q) => Opts::parse(cx, "option", q, &["token_env", "token_file"])?,
-        None => Opts::none(),
-    };
+    let opts = Opts::parse_opt(cx, "option", query, &["token_env", "token_file"])?;
     let token = token(cx, "option", &opts, TOKEN_ENV)?;
     let f = fields(cx, fragment, true)?;
     let src = HttpSource::gcp_secret_manager(project, secret, token);

@@ -4,7 +4,7 @@
 use reqwest::header::HeaderName;
 
 use super::fields::token;
-use crate::config::grammar::{Cx, Opts, check_pointer, endpoint_url};
+use crate::config::grammar::{Cx, Opts, check_pointer, endpoint_url, key_and_opts};
 use crate::error::Result;
 use crate::source::http::HttpSource;
 
@@ -16,31 +16,18 @@ pub(super) fn parse(s: &str) -> Result<HttpSource> {
         None => (s, None),
     };
     let url = endpoint_url(cx, url_text)?;
-    let mut key = "/key";
-    let mut opts = Opts::none();
-    if let Some(fragment) = fragment {
-        if fragment.contains('?') {
-            return Err(cx.err(
-                "fragment",
-                "contains `?`: a generic endpoint takes its options in the fragment, after `&`",
-            ));
-        }
-        let (first, rest) = match fragment.split_once('&') {
-            Some((f, r)) => (f, Some(r)),
-            None => (fragment, None),
-        };
-        let opts_text = if first.contains('=') {
-            Some(fragment)
-        } else {
-            check_pointer(cx, "fragment", first)?;
-            key = first;
-            rest
-        };
-        if let Some(text) = opts_text {
-            opts = Opts::parse(
+    let (key, opts) = match fragment {
+        None => (None, Opts::none()),
+        Some(fragment) => {
+            if fragment.contains('?') {
+                return Err(cx.err(
+                    "fragment",
+                    "contains `?`: a generic endpoint takes its options in the fragment, after `&`",
+                ));
+            }
+            key_and_opts(
                 cx,
-                "fragment option",
-                text,
+                fragment,
                 &[
                     "key",
                     "secret",
@@ -51,24 +38,16 @@ pub(super) fn parse(s: &str) -> Result<HttpSource> {
                     "token_file",
                     "token_header",
                 ],
-            )?;
+                |head| check_pointer(cx, "fragment", head),
+            )?
         }
-        if let Some(k) = opts.get("key") {
-            if !first.contains('=') {
-                return Err(cx.err(
-                    "fragment option `key`",
-                    "given twice (also before the first `&`)",
-                ));
-            }
-            key = k;
-        }
-        for name in ["key", "secret", "passphrase", "version", "expiry"] {
-            if let Some(p) = opts.get(name) {
-                check_pointer(cx, &format!("fragment option `{name}`"), p)?;
-            }
+    };
+    for name in ["key", "secret", "passphrase", "version", "expiry"] {
+        if let Some(p) = opts.get(name) {
+            check_pointer(cx, &format!("fragment option `{name}`"), p)?;
         }
     }
-    let mut src = HttpSource::new(url.as_str()).key_pointer(key);
+    let mut src = HttpSource::new(url.as_str()).key_pointer(key.unwrap_or("/key"));
     if let Some(p) = opts.get("secret") {
         src = src.secret_pointer(p);
     }

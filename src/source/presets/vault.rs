@@ -82,10 +82,12 @@ pub(super) fn parse(url: &str) -> Result<HttpSource> {
             "expected /v1/MOUNT/data/PATH with MOUNT and PATH non-empty",
         ));
     }
-    let opts = match query {
-        Some(q) => Opts::parse(cx, "option", q, &["token_env", "token_file", "namespace"])?,
-        None => Opts::none(),
-    };
+    let opts = Opts::parse_opt(
+        cx,
+        "option",
+        query,
+        &["token_env", "token_file", "namespace"],
+    )?;
     let token = token(cx, "option", &opts, TOKEN_ENV)?;
     let f = fields(cx, fragment, true)?;
     let Some(key) = f.key else {
