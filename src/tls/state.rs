@@ -332,10 +332,8 @@ impl Tls {
     ) -> Option<Arc<Generation>> {
         let mut rx = self.subscribe();
         // Saturating: `await_rotation` may be as large as `Duration::MAX`.
-        let now = tokio::time::Instant::now();
-        let deadline = now
-            .checked_add(wait)
-            .unwrap_or(now + Duration::from_secs(86_400 * 365));
+        let now = tokio::time::Instant::now().into_std();
+        let deadline = tokio::time::Instant::from_std(crate::time::saturating_add(now, wait));
         loop {
             if let Some(cur) = self.current().filter(|g| g.identity.version != version) {
                 return Some(cur);
