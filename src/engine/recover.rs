@@ -47,23 +47,20 @@ pub(super) async fn recover<T: Transport>(
     resp: Response,
 ) -> Result<Response> {
     engine.store.rejected(failed, when.at);
-    let mut last = resp;
-    let mut tried = vec![failed];
-    // The newest credential refused so far: what a rotation wait must move away from.
-    let mut refused = failed;
+    let mut episode = Episode {
+        tried: vec![failed],
+        refused: failed,
+        last: resp,
+    };
 
     if let Some(cred) = other_than(engine, failed, when).await {
         match try_with(engine, transport, template, &cred).await? {
             Tried::Accepted(resp) => return Ok(resp),
-            Tried::Rejected(resp) => {
-                tried.push(cred.fingerprint());
-                refused = cred.fingerprint();
-                last = resp;
-            }
+            Tried::Rejected(resp) => episode.refused_with(&cred, resp),
         }
     }
 
-    if let Some((prev, _testing)) = fallback(engine, &tried).await {
+    if let Some((prev, _testing)) = fallback(engine, &episode.tried).await {
         engine.counters.fallbacks.inc();
         engine.metrics.fallback();
         // `_testing` (held for an untried previous) keeps other requests from sending it
@@ -76,13 +73,13 @@ pub(super) async fn recover<T: Transport>(
             Tried::Rejected(resp) => {
                 // Revoked (the store retired it): the server moved on after it refused
                 // the newest, which may be accepted now.
-                tried.push(prev.fingerprint());
-                last = resp;
+                episode.tried.push(prev.fingerprint());
+                episode.last = resp;
                 let newest = engine.store.current();
-                if newest.fingerprint() == refused {
+                if newest.fingerprint() == episode.refused {
                     match try_with(engine, transport, template, &newest).await? {
                         Tried::Accepted(resp) => return Ok(resp),
-                        Tried::Rejected(resp) => last = resp,
+                        Tried::Rejected(resp) => episode.last = resp,
                     }
                 }
             }
@@ -94,24 +91,40 @@ pub(super) async fn recover<T: Transport>(
     // the same deadline.
     let mut cap = None;
     for _ in 0..AWAITED_ATTEMPTS {
-        let Some((cred, deadline)) = refresh::await_rotation(engine, refused, when, cap).await
+        let Some((cred, deadline)) =
+            refresh::await_rotation(engine, episode.refused, when, cap).await
         else {
             break;
         };
-        if tried.contains(&cred.fingerprint()) {
+        if episode.tried.contains(&cred.fingerprint()) {
             break;
         }
         match try_with(engine, transport, template, &cred).await? {
             Tried::Accepted(resp) => return Ok(resp),
-            Tried::Rejected(resp) => {
-                tried.push(cred.fingerprint());
-                refused = cred.fingerprint();
-                last = resp;
-            }
+            Tried::Rejected(resp) => episode.refused_with(&cred, resp),
         }
         cap = Some(deadline);
     }
-    Ok(last)
+    Ok(episode.last)
+}
+
+/// What one request's recovery has learned so far.
+struct Episode {
+    /// Every credential sent and refused: none is tried twice.
+    tried: Vec<u64>,
+    /// The newest credential refused: what a rotation wait must move away from.
+    refused: u64,
+    /// The server's last answer, the caller's if nothing is accepted.
+    last: Response,
+}
+
+impl Episode {
+    /// A credential newer than those refused before was refused too.
+    fn refused_with(&mut self, cred: &Credential, resp: Response) {
+        self.tried.push(cred.fingerprint());
+        self.refused = cred.fingerprint();
+        self.last = resp;
+    }
 }
 
 /// Retries with `cred` and reports the answer to the store.
