@@ -82,13 +82,13 @@ impl Error {
         self
     }
 
-    /// Marks the error as a caught panic (counted in `Stats::background_failures`).
     /// Marks an error whose cause is the server's refusal of the client certificate.
     pub(crate) fn certificate_rejected(mut self) -> Self {
         self.inner.certificate_rejected = true;
         self
     }
 
+    /// Marks the error as a caught panic (counted in `Stats::background_failures`).
     pub(crate) fn panicked(mut self) -> Self {
         self.inner.panicked = true;
         self

@@ -1,5 +1,5 @@
-//! [`Client::health`](crate::Client::health)(crate::Client::health): whether the client has a fresh credential, is serving the last good one
-//! while its source fails, or has no valid credential at all.
+//! [`Client::health`](crate::Client::health): whether the client has a fresh credential, is
+//! serving the last good one while its source fails, or has no valid credential at all.
 
 use std::sync::Mutex;
 use std::time::SystemTime;

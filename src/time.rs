@@ -306,7 +306,8 @@ pub(crate) fn after(d: Duration) -> Instant {
     saturating_add(Instant::now(), d)
 }
 
-fn saturating_add(at: Instant, d: Duration) -> Instant {
+/// `at + d`, saturating at an instant further away than any wait keyswap makes.
+pub(crate) fn saturating_add(at: Instant, d: Duration) -> Instant {
     at.checked_add(d).unwrap_or_else(|| far_future(at))
 }
 
@@ -465,6 +466,20 @@ mod tests {
         manual.advance(Duration::from_secs(1));
         assert!(waiter.await.unwrap().is_err());
         assert_eq!(manual.system_time(), wall_start + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn adding_to_an_instant_saturates_far_ahead() {
+        let now = Instant::now();
+        assert_eq!(
+            saturating_add(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        // `Duration::MAX` (an `await_rotation` of "forever") neither panics nor wraps: it
+        // lands further ahead than any wait keyswap makes.
+        let forever = saturating_add(now, Duration::MAX);
+        assert!(forever >= now + Duration::from_secs(86_400 * 365));
+        assert_eq!(far_future(now), forever);
     }
 
     #[test]

@@ -74,11 +74,15 @@ impl Drop for Tls {
     fn drop(&mut self) {
         let watcher = self.watcher.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some((generation, handle)) = watcher.take() {
-            if generation == crate::fork::generation() {
+            // `check`, not `generation`: a child that was forked without `after_fork` and never
+            // sent a request has not noticed its new process id yet.
+            if generation == crate::fork::check() {
                 handle.abort();
             } else {
                 // The parent's task (a forked child that never sent a request): aborting it
-                // would wake the parent's runtime through a descriptor both processes share.
+                // would take the parent's runtime's locks, which a thread that is not in this
+                // process may have held at the fork, and wake that runtime through a
+                // descriptor both processes share.
                 std::mem::forget(handle);
             }
         }
@@ -332,10 +336,8 @@ impl Tls {
     ) -> Option<Arc<Generation>> {
         let mut rx = self.subscribe();
         // Saturating: `await_rotation` may be as large as `Duration::MAX`.
-        let now = tokio::time::Instant::now();
-        let deadline = now
-            .checked_add(wait)
-            .unwrap_or(now + Duration::from_secs(86_400 * 365));
+        let now = tokio::time::Instant::now().into_std();
+        let deadline = tokio::time::Instant::from_std(crate::time::saturating_add(now, wait));
         loop {
             if let Some(cur) = self.current().filter(|g| g.identity.version != version) {
                 return Some(cur);
