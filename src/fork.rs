@@ -40,6 +40,20 @@ pub fn generation() -> u64 {
     GENERATION.load(Ordering::Acquire)
 }
 
+/// Stops a background task spawned in generation `spawned_in` whose owner is gone: aborted in
+/// the process that spawned it; in a forked child, forgotten. The parent's task does not run
+/// here, and aborting it would take the parent's runtime's locks (which a thread that is not
+/// in this process may have held at the fork) and wake that runtime through a descriptor both
+/// processes share. `check`, not `generation`: a child forked without `after_fork` that never
+/// sent a request has not noticed its new process id yet.
+pub(crate) fn stop_task(spawned_in: u64, task: tokio::task::AbortHandle) {
+    if spawned_in == check() {
+        task.abort();
+    } else {
+        std::mem::forget(task);
+    }
+}
+
 /// The current generation after checking the process id (a system call): a new process id
 /// starts a new generation.
 pub(crate) fn check() -> u64 {

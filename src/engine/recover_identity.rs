@@ -108,23 +108,19 @@ fn refused_for_good(tls: &Tls, last: &Error, why: &str) -> Error {
         Refusal::Alert(rustls::AlertDescription::BadCertificate),
         |r| r.alert,
     );
-    Error::new(
-        crate::error::Kind::Request,
-        format!(
-            "client certificate {} from {} refused ({}); {why}",
-            tls.version(),
-            tls.source_name,
-            refusal_name(how)
-        ),
-    )
-    .with_cause(Refused {
+    Refused {
         generation: 0,
         version: tls.version(),
         at: std::time::Instant::now(),
         alert: how,
         source: Box::new(std::io::Error::other(refusal_name(how))),
-    })
-    .certificate_rejected()
+    }
+    .into_error(format!(
+        "client certificate {} from {} refused ({}); {why}",
+        tls.version(),
+        tls.source_name,
+        refusal_name(how)
+    ))
 }
 
 /// After a 401/403 on an mTLS client (`resp`, sent with key `sent_with`): a server that

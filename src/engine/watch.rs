@@ -16,13 +16,7 @@ impl Watch {
     pub(crate) fn stop(&mut self) {
         let task = self.task.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(handle) = task.take() {
-            if self.generation.load(Ordering::Relaxed) == crate::fork::generation() {
-                handle.abort();
-            } else {
-                // A task of the parent's runtime: nothing runs it here, and aborting it would
-                // wake the parent's runtime through a file descriptor both processes share.
-                std::mem::forget(handle);
-            }
+            crate::fork::stop_task(self.generation.load(Ordering::Relaxed), handle);
         }
     }
 }

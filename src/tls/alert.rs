@@ -80,6 +80,17 @@ pub(crate) struct Refused {
     pub(crate) source: Box<dyn StdError + Send + Sync>,
 }
 
+impl Refused {
+    /// The request's error with this refusal as its cause, marked so that
+    /// [`Error::is_certificate_rejected`](crate::Error::is_certificate_rejected) says so: the
+    /// one way such an error is made.
+    pub(crate) fn into_error(self, message: impl Into<String>) -> crate::Error {
+        crate::Error::new(crate::error::Kind::Request, message)
+            .with_cause(self)
+            .certificate_rejected()
+    }
+}
+
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.alert {

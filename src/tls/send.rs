@@ -9,7 +9,7 @@ use reqwest::{Request, Response};
 use super::alert::{Refused, identity_refusal};
 use super::identity::ClientIdentity;
 use super::state::Tls;
-use crate::error::{Error, Kind, Result, redact_reqwest};
+use crate::error::{Error, Result, redact_reqwest};
 use crate::transport::Transport;
 
 /// On a response: the generation whose connection carried it, and its identity.
@@ -42,15 +42,14 @@ impl Transport for Tls {
                     Ok(resp)
                 }
                 Err(err) => Err(match identity_refusal(&err) {
-                    Some(alert) => Error::new(Kind::Request, "HTTP request failed")
-                        .with_cause(Refused {
-                            generation: generation.id,
-                            version: generation.identity.version.clone(),
-                            at: std::time::Instant::now(),
-                            alert,
-                            source: Box::new(redact_reqwest(err)),
-                        })
-                        .certificate_rejected(),
+                    Some(alert) => Refused {
+                        generation: generation.id,
+                        version: generation.identity.version.clone(),
+                        at: std::time::Instant::now(),
+                        alert,
+                        source: Box::new(redact_reqwest(err)),
+                    }
+                    .into_error("HTTP request failed"),
                     None => Error::request(err),
                 }),
             }

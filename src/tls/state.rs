@@ -74,17 +74,7 @@ impl Drop for Tls {
     fn drop(&mut self) {
         let watcher = self.watcher.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some((generation, handle)) = watcher.take() {
-            // `check`, not `generation`: a child that was forked without `after_fork` and never
-            // sent a request has not noticed its new process id yet.
-            if generation == crate::fork::check() {
-                handle.abort();
-            } else {
-                // The parent's task (a forked child that never sent a request): aborting it
-                // would take the parent's runtime's locks, which a thread that is not in this
-                // process may have held at the fork, and wake that runtime through a
-                // descriptor both processes share.
-                std::mem::forget(handle);
-            }
+            crate::fork::stop_task(generation, handle);
         }
     }
 }
