@@ -1,8 +1,8 @@
 //! A credential in an environment variable, re-read on every load.
 
 use super::credential_source::{BoxFuture, CredentialSource};
-use super::handle::Source;
 use super::parse;
+use super::read::MAX_CREDENTIAL_BYTES;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 
@@ -40,11 +40,10 @@ impl CredentialSource for EnvSource {
             let value = std::env::var_os(&self.var)
                 .ok_or_else(|| Error::source(&self.name(), "variable is not set"))?;
             let len = value.as_encoded_bytes().len();
-            let max = Source::MAX_CREDENTIAL_BYTES;
-            if len > max {
+            if len > MAX_CREDENTIAL_BYTES {
                 return Err(Error::source(
                     &self.name(),
-                    format!("the value is {len} bytes, over the limit of {max}"),
+                    format!("the value is {len} bytes, over the limit of {MAX_CREDENTIAL_BYTES}"),
                 ));
             }
             parse::parse(value.as_encoded_bytes())

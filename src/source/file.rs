@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::change_signal::Changes;
 use super::credential_source::{BoxFuture, CredentialSource};
-use super::handle::Source;
 use super::parse;
-use super::read::{describe_io, read_capped};
+use super::read::{MAX_CREDENTIAL_BYTES, describe_io, read_capped};
 use super::shared_file::{self, SharedFile};
 use crate::credential::Credential;
 use crate::error::{Error, Result};
@@ -174,7 +173,7 @@ impl CredentialSource for FileSource {
 /// built on an untouched file costs one read, not two and a pause), or the last change was
 /// atomic (a rename into place, a Kubernetes `..data` swap).
 fn read_stable(path: &Path, atomic: bool) -> io::Result<Vec<u8>> {
-    let first = read_capped(path, Source::MAX_CREDENTIAL_BYTES)?;
+    let first = read_capped(path, MAX_CREDENTIAL_BYTES)?;
     // The last change was a rename into place: the new file was complete before it appeared.
     if atomic {
         return Ok(first);
@@ -191,7 +190,7 @@ fn read_stable(path: &Path, atomic: bool) -> io::Result<Vec<u8>> {
     read_until_stable(
         || match first.take() {
             Some(bytes) => Ok(bytes),
-            None => read_capped(path, Source::MAX_CREDENTIAL_BYTES),
+            None => read_capped(path, MAX_CREDENTIAL_BYTES),
         },
         || std::thread::sleep(STABLE_READ_GAP),
     )

@@ -20,7 +20,7 @@ pub struct Source(pub(crate) Arc<dyn CredentialSource>);
 impl Source {
     /// The largest key file or environment value accepted as a credential. A JSON credential
     /// with a key, a secret, a passphrase and a PEM private key fits in a few KiB.
-    pub const MAX_CREDENTIAL_BYTES: usize = 64 * 1024;
+    pub const MAX_CREDENTIAL_BYTES: usize = crate::source::read::MAX_CREDENTIAL_BYTES;
 
     /// A file holding the key as plain text (trimmed), or JSON
     /// `{"key": .., "secret": .., "version": .., "expires_at": ..}`. Watched for changes,

@@ -7,6 +7,13 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
+/// The largest key file or environment value accepted as a credential. A JSON credential
+/// with a key, a secret, a passphrase and a PEM private key fits in a few KiB.
+pub(crate) const MAX_CREDENTIAL_BYTES: usize = 64 * 1024;
+/// The largest file accepted as a header value of an endpoint source (a Vault token, a
+/// Kubernetes service-account token).
+pub(crate) const MAX_HEADER_FILE_BYTES: usize = 64 * 1024;
+
 /// Reads `path` whole if it is a regular file of at most `max` bytes. Error messages name the
 /// cause (never the content).
 pub(crate) fn read_capped(path: &Path, max: usize) -> io::Result<Vec<u8>> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::source::read::{describe_io, read_capped};
+use crate::source::read::{MAX_HEADER_FILE_BYTES, describe_io, read_capped};
 
 /// Where the value of a request header comes from; read again on every fetch, so a token
 /// that is itself rotated (a Vault agent's sink file, a refreshed cloud access token) is
@@ -29,7 +29,7 @@ enum ValueFrom {
 impl HeaderValueFrom {
     /// The largest file accepted as a header value of an endpoint source (a Vault token, a
     /// Kubernetes service-account token).
-    pub const MAX_FILE_BYTES: usize = 64 * 1024;
+    pub const MAX_FILE_BYTES: usize = crate::source::read::MAX_HEADER_FILE_BYTES;
 
     /// A fixed value.
     pub fn literal(value: impl Into<String>) -> Self {
@@ -69,7 +69,7 @@ impl HeaderValueFrom {
         let raw = match &self.from {
             ValueFrom::Literal(s) => s.expose_secret().to_owned(),
             ValueFrom::File(p) => {
-                let bytes = read_capped(p, Self::MAX_FILE_BYTES)
+                let bytes = read_capped(p, MAX_HEADER_FILE_BYTES)
                     .map_err(|e| format!("cannot read {}: {}", self.describe(), describe_io(&e)))?;
                 String::from_utf8(bytes)
                     .map_err(|_| format!("{} is not UTF-8 text", self.describe()))?

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
-use super::OAuth2ClientCredentials;
+use super::windows::MAX_TOKEN_LIFETIME;
 use crate::source::http::{describe_reqwest, parse_retry_after, read_capped};
 
 /// The largest token response read; a bigger one is refused while streaming.
@@ -164,7 +164,7 @@ fn lifetime(v: &serde_json::Value) -> Result<Duration, String> {
         _ => None,
     }
     .ok_or_else(|| "expires_in is not a number".to_owned())?;
-    let max = OAuth2ClientCredentials::MAX_TOKEN_LIFETIME.as_secs();
+    let max = MAX_TOKEN_LIFETIME.as_secs();
     // A token that is gone before it can be used would cost a grant per request.
     let min = MIN_TOKEN_LIFETIME.as_secs_f64();
     if !secs.is_finite() || secs < min || secs > max as f64 {

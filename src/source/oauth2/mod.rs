@@ -31,6 +31,9 @@ use crate::scope::display_url;
 
 pub use client_auth::ClientAuthMethod;
 use grant::GrantFailure;
+pub(crate) use windows::{
+    DEFAULT_ADVISORY_MARGIN, DEFAULT_MANDATORY_MARGIN, DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME,
+};
 
 /// While waiting for a new client secret, how often its source is read.
 const SECRET_POLL_STEP: Duration = Duration::from_millis(100);
@@ -125,14 +128,14 @@ impl OAuth2ClientCredentials {
     /// one before this has passed (or the endpoint's longer `Retry-After`).
     pub const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(1);
     /// Default for [`OAuth2ClientCredentials::advisory_margin`](super::OAuth2ClientCredentials::advisory_margin).
-    pub const DEFAULT_ADVISORY_MARGIN: Duration = Duration::from_secs(300);
+    pub const DEFAULT_ADVISORY_MARGIN: Duration = DEFAULT_ADVISORY_MARGIN;
     /// Default for [`OAuth2ClientCredentials::mandatory_margin`](super::OAuth2ClientCredentials::mandatory_margin).
-    pub const DEFAULT_MANDATORY_MARGIN: Duration = Duration::from_secs(60);
+    pub const DEFAULT_MANDATORY_MARGIN: Duration = DEFAULT_MANDATORY_MARGIN;
     /// Default for [`OAuth2ClientCredentials::default_lifetime`](super::OAuth2ClientCredentials::default_lifetime):
     /// the lifetime assumed when a token response has no `expires_in` (aws-smithy assumes the same).
-    pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(900);
+    pub const DEFAULT_TOKEN_LIFETIME: Duration = DEFAULT_TOKEN_LIFETIME;
     /// The longest `expires_in` accepted (a year): anything longer is a broken server.
-    pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+    pub const MAX_TOKEN_LIFETIME: Duration = MAX_TOKEN_LIFETIME;
 
     pub(crate) fn new(
         token_url: &str,
@@ -155,9 +158,9 @@ impl OAuth2ClientCredentials {
             resource: None,
             extra: Vec::new(),
             key_id: None,
-            advisory: Self::DEFAULT_ADVISORY_MARGIN,
-            mandatory: Self::DEFAULT_MANDATORY_MARGIN,
-            default_lifetime: Self::DEFAULT_TOKEN_LIFETIME,
+            advisory: DEFAULT_ADVISORY_MARGIN,
+            mandatory: DEFAULT_MANDATORY_MARGIN,
+            default_lifetime: DEFAULT_TOKEN_LIFETIME,
             timeout: Self::DEFAULT_TOKEN_TIMEOUT,
             await_secret: Self::DEFAULT_AWAIT_SECRET,
             retry_spacing: Self::DEFAULT_RETRY_SPACING,
@@ -220,7 +223,7 @@ impl OAuth2ClientCredentials {
     /// The lifetime assumed when a token response has no `expires_in` (1 s to a year, clamped). Default:
     /// [`OAuth2ClientCredentials::DEFAULT_TOKEN_LIFETIME`](crate::OAuth2ClientCredentials::DEFAULT_TOKEN_LIFETIME) (15 min).
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.default_lifetime = lifetime.clamp(grant::MIN_TOKEN_LIFETIME, Self::MAX_TOKEN_LIFETIME);
+        self.default_lifetime = lifetime.clamp(grant::MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME);
         self
     }
 

@@ -5,6 +5,16 @@ use std::time::{Duration, SystemTime};
 
 use crate::credential::RefreshWindows;
 
+/// Default for [`OAuth2ClientCredentials::advisory_margin`](super::OAuth2ClientCredentials::advisory_margin).
+pub(crate) const DEFAULT_ADVISORY_MARGIN: Duration = Duration::from_secs(300);
+/// Default for [`OAuth2ClientCredentials::mandatory_margin`](super::OAuth2ClientCredentials::mandatory_margin).
+pub(crate) const DEFAULT_MANDATORY_MARGIN: Duration = Duration::from_secs(60);
+/// Default for [`OAuth2ClientCredentials::default_lifetime`](super::OAuth2ClientCredentials::default_lifetime):
+/// the lifetime assumed when a token response has no `expires_in` (aws-smithy assumes the same).
+pub(crate) const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(900);
+/// The longest `expires_in` accepted (a year): anything longer is a broken server.
+pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// A short token's margins are at most these fractions of its lifetime, so that a 2 s token is
 /// renewed at 1.9 s rather than at once (and not at every request); a short token's renewal is
 /// a few milliseconds of a local round trip, well inside 5 % of its life.
@@ -37,9 +47,6 @@ pub(crate) fn windows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::oauth2::OAuth2ClientCredentials as O;
-    const DEFAULT_ADVISORY_MARGIN: Duration = O::DEFAULT_ADVISORY_MARGIN;
-    const DEFAULT_MANDATORY_MARGIN: Duration = O::DEFAULT_MANDATORY_MARGIN;
 
     #[test]
     fn long_tokens_use_the_margins_and_short_ones_a_fraction_of_their_lifetime() {
