@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use super::change_signal::Changes;
 use super::credential_source::{BoxFuture, CredentialSource};
 use super::http::{
-    Extract, Failure, Fetched, Fetcher, HttpSource, check_transport, describe_reqwest, read_capped,
+    DEFAULT_HTTP_POLL_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REUSE_WINDOW,
+    Extract, Failure, Fetched, Fetcher, check_transport, describe_reqwest, read_capped,
     status_failure,
 };
 use super::presets::{SECRET_STRING, member};
@@ -85,10 +86,10 @@ impl AwsSecretsManagerSource {
             region: None,
             json: false,
             extract,
-            poll_interval: Some(HttpSource::DEFAULT_POLL_INTERVAL),
-            timeout: HttpSource::DEFAULT_TIMEOUT,
+            poll_interval: Some(DEFAULT_HTTP_POLL_INTERVAL),
+            timeout: DEFAULT_HTTP_TIMEOUT,
             http: None,
-            fetcher: Fetcher::new(HttpSource::DEFAULT_REUSE_WINDOW),
+            fetcher: Fetcher::new(DEFAULT_REUSE_WINDOW),
             previous: Mutex::new(None),
         }
     }
@@ -231,7 +232,7 @@ impl AwsSecretsManagerSource {
         let resp = request.body(body).send().await.map_err(describe_reqwest)?;
         let status = resp.status();
         if status.is_success() {
-            let bytes = read_capped(resp, HttpSource::DEFAULT_MAX_BODY).await?;
+            let bytes = read_capped(resp, DEFAULT_MAX_BODY).await?;
             let doc = serde_json::from_slice(&bytes)
                 .map_err(|_| Failure::new("GetSecretValue answer is not JSON"))?;
             return Ok(Some(doc));

@@ -14,6 +14,15 @@ use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::time::AsyncSleep;
 
+/// Default time between polls of a file whose change events may be lost (NFS, some FUSE
+/// mounts, a full inotify queue). Events make rotation near-instant; the poll bounds the delay
+/// when they do not arrive.
+pub(crate) const DEFAULT_FILE_POLL_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Default quiet time after a file event before re-reading: writers that truncate and then
+/// write raise several events, and a read on the first can see an empty file.
+pub(crate) const DEFAULT_FILE_DEBOUNCE: Duration = Duration::from_millis(25);
+
 /// How long apart the two reads are that must agree before content is trusted.
 const STABLE_READ_GAP: Duration = Duration::from_millis(5);
 /// A file not modified for this long before it is read has no writer at work: one read will do.
@@ -69,17 +78,17 @@ impl FileSource {
     /// Default time between polls of a file whose change events may be lost (NFS, some FUSE
     /// mounts, a full inotify queue). Events make rotation near-instant; the poll bounds the delay
     /// when they do not arrive.
-    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
+    pub const DEFAULT_POLL_INTERVAL: Duration = DEFAULT_FILE_POLL_INTERVAL;
     /// Default quiet time after a file event before re-reading: writers that truncate and then
     /// write raise several events, and a read on the first can see an empty file.
-    pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(25);
+    pub const DEFAULT_DEBOUNCE: Duration = DEFAULT_FILE_DEBOUNCE;
 
     pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         FileSource {
             path: path.into(),
             watch: true,
-            poll_interval: Some(Self::DEFAULT_POLL_INTERVAL),
-            debounce: Self::DEFAULT_DEBOUNCE,
+            poll_interval: Some(DEFAULT_FILE_POLL_INTERVAL),
+            debounce: DEFAULT_FILE_DEBOUNCE,
             sleep: None,
             shared: OnceLock::new(),
         }

@@ -35,6 +35,17 @@ pub(crate) use extract::Extract;
 pub(crate) use fetch::*;
 pub use header::HeaderValueFrom;
 
+/// Default time between polls of an endpoint source (±20 % jitter).
+pub(crate) const DEFAULT_HTTP_POLL_INTERVAL: Duration = Duration::from_secs(300);
+/// Default bound on one request to an endpoint source (connect to last byte).
+pub(crate) const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default cap on an endpoint's response body: bigger bodies are rejected while streaming.
+pub(crate) const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// Default time a fetch's outcome is reused by later loads (see [`HttpSource::reuse_window`]).
+/// Short on purpose: a refresh after a 401 may be served an outcome this old, and the
+/// client's bounded wait for a rotation (1 s by default) must outlast it.
+pub(crate) const DEFAULT_REUSE_WINDOW: Duration = Duration::from_millis(250);
+
 /// A credential fetched from an HTTP endpoint that answers JSON; create with
 /// [`Source::http`](crate::Source::http), or with one of the presets
 /// ([`vault_kv2`](crate::Source::vault_kv2),
@@ -97,15 +108,15 @@ impl HttpSource {
 
 impl HttpSource {
     /// Default time between polls of an endpoint source (±20 % jitter).
-    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
+    pub const DEFAULT_POLL_INTERVAL: Duration = DEFAULT_HTTP_POLL_INTERVAL;
     /// Default bound on one request to an endpoint source (connect to last byte).
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const DEFAULT_TIMEOUT: Duration = DEFAULT_HTTP_TIMEOUT;
     /// Default cap on an endpoint's response body: bigger bodies are rejected while streaming.
-    pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+    pub const DEFAULT_MAX_BODY: usize = DEFAULT_MAX_BODY;
     /// Default time a fetch's outcome is reused by later loads (see [`HttpSource::reuse_window`]).
     /// Short on purpose: a refresh after a 401 may be served an outcome this old, and the
     /// client's bounded wait for a rotation (1 s by default) must outlast it.
-    pub const DEFAULT_REUSE_WINDOW: Duration = Duration::from_millis(250);
+    pub const DEFAULT_REUSE_WINDOW: Duration = DEFAULT_REUSE_WINDOW;
 
     pub(crate) fn new(url: &str) -> Self {
         let url = Url::parse(url).map_err(|e| {
@@ -118,12 +129,12 @@ impl HttpSource {
             url,
             headers: Vec::new(),
             extract: Extract::new(""),
-            poll_interval: Some(Self::DEFAULT_POLL_INTERVAL),
-            timeout: Self::DEFAULT_TIMEOUT,
-            max_body: Self::DEFAULT_MAX_BODY,
+            poll_interval: Some(DEFAULT_HTTP_POLL_INTERVAL),
+            timeout: DEFAULT_HTTP_TIMEOUT,
+            max_body: DEFAULT_MAX_BODY,
             http: None,
             bypass: None,
-            fetcher: Fetcher::new(Self::DEFAULT_REUSE_WINDOW),
+            fetcher: Fetcher::new(DEFAULT_REUSE_WINDOW),
         }
     }
 

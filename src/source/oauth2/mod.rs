@@ -35,6 +35,15 @@ pub(crate) use windows::{
     DEFAULT_ADVISORY_MARGIN, DEFAULT_MANDATORY_MARGIN, DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME,
 };
 
+/// Default for [`OAuth2ClientCredentials::timeout`]: the bound on one token request.
+pub(crate) const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default for [`OAuth2ClientCredentials::await_secret`]: how long a grant refused with
+/// `invalid_client` waits for the client secret's source to deliver a new secret (the same
+/// bound as [`RotationPolicy::DEFAULT_AWAIT_ROTATION`](crate::RotationPolicy::DEFAULT_AWAIT_ROTATION) for keys).
+pub(crate) const DEFAULT_AWAIT_SECRET: Duration = Duration::from_secs(1);
+/// Default for [`OAuth2ClientCredentials::retry_spacing`]: after a failed token request, no new
+/// one before this has passed (or the endpoint's longer `Retry-After`).
+pub(crate) const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(1);
 /// While waiting for a new client secret, how often its source is read.
 const SECRET_POLL_STEP: Duration = Duration::from_millis(100);
 
@@ -119,14 +128,14 @@ struct State {
 
 impl OAuth2ClientCredentials {
     /// Default for [`OAuth2ClientCredentials::timeout`]: the bound on one token request.
-    pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_TOKEN_TIMEOUT: Duration = DEFAULT_TOKEN_TIMEOUT;
     /// Default for [`OAuth2ClientCredentials::await_secret`]: how long a grant refused with
     /// `invalid_client` waits for the client secret's source to deliver a new secret (the same
     /// bound as [`RotationPolicy::DEFAULT_AWAIT_ROTATION`](crate::RotationPolicy::DEFAULT_AWAIT_ROTATION) for keys).
-    pub const DEFAULT_AWAIT_SECRET: Duration = Duration::from_secs(1);
+    pub const DEFAULT_AWAIT_SECRET: Duration = DEFAULT_AWAIT_SECRET;
     /// Default for [`OAuth2ClientCredentials::retry_spacing`]: after a failed token request, no new
     /// one before this has passed (or the endpoint's longer `Retry-After`).
-    pub const DEFAULT_RETRY_SPACING: Duration = Duration::from_secs(1);
+    pub const DEFAULT_RETRY_SPACING: Duration = DEFAULT_RETRY_SPACING;
     /// Default for [`OAuth2ClientCredentials::advisory_margin`](super::OAuth2ClientCredentials::advisory_margin).
     pub const DEFAULT_ADVISORY_MARGIN: Duration = DEFAULT_ADVISORY_MARGIN;
     /// Default for [`OAuth2ClientCredentials::mandatory_margin`](super::OAuth2ClientCredentials::mandatory_margin).
@@ -161,9 +170,9 @@ impl OAuth2ClientCredentials {
             advisory: DEFAULT_ADVISORY_MARGIN,
             mandatory: DEFAULT_MANDATORY_MARGIN,
             default_lifetime: DEFAULT_TOKEN_LIFETIME,
-            timeout: Self::DEFAULT_TOKEN_TIMEOUT,
-            await_secret: Self::DEFAULT_AWAIT_SECRET,
-            retry_spacing: Self::DEFAULT_RETRY_SPACING,
+            timeout: DEFAULT_TOKEN_TIMEOUT,
+            await_secret: DEFAULT_AWAIT_SECRET,
+            retry_spacing: DEFAULT_RETRY_SPACING,
             http: None,
             state: tokio::sync::Mutex::new(State::default()),
         }
