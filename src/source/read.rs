@@ -9,6 +9,8 @@ use std::path::Path;
 
 /// The largest key file or environment value accepted as a credential. A JSON credential
 /// with a key, a secret, a passphrase and a PEM private key fits in a few KiB.
+// Defined here and aliased by `Source::MAX_CREDENTIAL_BYTES`: the readers below `Source` must
+// not import the handle that names them (the module graph stays acyclic, checked in CI).
 pub(crate) const MAX_CREDENTIAL_BYTES: usize = 64 * 1024;
 /// The largest file accepted as a header value of an endpoint source (a Vault token, a
 /// Kubernetes service-account token).
