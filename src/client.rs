@@ -89,11 +89,13 @@ impl Client {
         &self,
         request: Request,
     ) -> impl Future<Output = Result<Response>> + Send + 'static {
-        let engine = self.engine.clone();
-        async move {
-            crate::engine::execute_own(&engine, request, None, crate::engine::Built::Elsewhere)
-                .await
-        }
+        crate::engine::execute(
+            self.engine.clone(),
+            crate::engine::Own,
+            Ok(request),
+            None,
+            crate::engine::Built::Elsewhere,
+        )
     }
 
     /// Loads the first credential and starts watching the source, if that has not happened

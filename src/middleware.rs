@@ -131,7 +131,7 @@ impl reqwest_middleware::Middleware for Middleware {
         crate::engine::execute(
             self.client.engine(),
             &chain,
-            request,
+            Ok(request),
             max_redirects,
             crate::engine::Built::Elsewhere,
         )

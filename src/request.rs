@@ -7,7 +7,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Body, Request, Response};
 use serde::Serialize;
 
-use crate::engine::{Built, Engine};
+use crate::engine::{Built, Engine, Own};
 use crate::error::{Error, Result};
 
 /// A request being built; mirrors [`reqwest::RequestBuilder`]. Finish with
@@ -124,15 +124,16 @@ impl RequestBuilder {
 
     /// Sends the request: attaches the credential, and on an authentication failure runs the
     /// recover path (refresh, retry, fallback, bounded wait) before returning.
-    pub async fn send(self) -> Result<Response> {
-        // The builder's own handle: no second reference-count round trip on the shared client.
+    pub fn send(self) -> impl Future<Output = Result<Response>> + Send + 'static {
+        // The builder's own handle, moved into the future: no second reference-count round
+        // trip on the shared client, and no future around the engine's.
         let RequestBuilder {
             engine,
             inner,
             max_redirects,
         } = self;
-        let request = inner?.build().map_err(Error::request)?;
-        crate::engine::execute_own(&engine, request, max_redirects, Built::Here).await
+        let request = inner.and_then(|b| b.build().map_err(Error::request));
+        crate::engine::execute(engine, Own, request, max_redirects, Built::Here)
     }
 
     /// Sends the request as [`send`](Self::send) does — the same credential store, recover
@@ -163,14 +164,17 @@ impl RequestBuilder {
     /// # drop(resp);
     /// # Ok(()) }
     /// ```
-    pub async fn send_with(self, http: &reqwest::Client) -> Result<Response> {
+    pub fn send_with(
+        self,
+        http: &reqwest::Client,
+    ) -> impl Future<Output = Result<Response>> + Send + '_ {
         let RequestBuilder {
             engine,
             inner,
             max_redirects,
         } = self;
-        let request = inner?.build().map_err(Error::request)?;
-        crate::engine::execute(&engine, http, request, max_redirects, Built::Here).await
+        let request = inner.and_then(|b| b.build().map_err(Error::request));
+        crate::engine::execute(engine, http, request, max_redirects, Built::Here)
     }
 
     /// A copy of this builder, `None` when the body is a stream.

@@ -215,7 +215,7 @@ where
             let resp = crate::engine::execute(
                 client.engine(),
                 &inner,
-                request,
+                Ok(request),
                 max_redirects,
                 crate::engine::Built::Elsewhere,
             )

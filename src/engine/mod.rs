@@ -4,9 +4,10 @@
 //! Python bindings are skins over it: they build requests and hand them to [`execute`].
 //!
 //! The walk of a request reads in one direction, a file per step:
-//! skin → [`execute`] (here) → `redirect.rs` (the caller's request, then the redirects it leads
-//! to) → `attempt.rs` (one hop: the loop) → `attach.rs` → `classify.rs` (send, then classify)
-//! → `recover.rs` (what to retry with: `refresh.rs` for a new load, `load.rs` to read the
+//! skin → [`execute`] (here; `route.rs` picks the transport) → `attempt.rs` (the caller's
+//! request and the redirects it leads to, hop by hop, in one future; `redirect.rs` decides
+//! whether there is another hop) → `attach.rs` → `classify.rs` (send, then classify) →
+//! `recover.rs` (what to retry with: `refresh.rs` for a new load, `load.rs` to read the
 //! source) → `retry.rs`. With a client certificate, `recover_identity.rs` runs first. Off the
 //! request path: `lifecycle.rs` (the first load, the watch, forks), `driver.rs` (the watch
 //! itself), `renewal.rs` (the mandatory window of a short-lived credential), `clock_sync.rs`
@@ -31,66 +32,46 @@ mod refresh;
 mod renewal;
 mod replay;
 mod retry;
+mod route;
 mod signing;
 mod state;
 mod watch;
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
-use futures_util::future::Either;
 use reqwest::{Request, Response};
 use tracing::Instrument;
 
 use crate::error::Result;
 use crate::health::{Health, HealthState};
 use crate::scope::display_url;
-use crate::transport::Transport;
 
 pub(crate) use replay::Built;
+pub(crate) use route::{Own, Route};
 pub(crate) use state::{Engine, Parts};
 
-/// Sends `request` through `transport` with the credential, the recover path and redirect
-/// handling: the one entry of every skin. A lazily built client (or one in a forked child)
-/// starts first. `max_redirects`: the request's own redirect limit, `None` for the
+/// Sends `request` (`Err`: it could not be built, returned at the first poll) through the
+/// transport `route` picks, with the credential, the recover path and redirect handling: the
+/// one entry of every skin (see `attempt.rs`). `engine`: an `Arc` for a `'static` future, or
+/// a borrow of one. `max_redirects`: the request's own redirect limit, `None` for the
 /// client's.
-pub(crate) fn execute<'a, T: Transport>(
-    engine: &'a Arc<Engine>,
-    transport: &'a T,
-    request: Request,
+pub(crate) fn execute<E, R>(
+    engine: E,
+    route: R,
+    request: Result<Request>,
     max_redirects: Option<usize>,
     built: Built,
-) -> impl Future<Output = Result<Response>> + Send + 'a {
-    let span = request_span(&request);
-    // A lazily built client loads its first credential on first use (boxed: once per client).
-    let sent = if lifecycle::is_ready_here(engine) {
-        Either::Left(redirect::execute(
-            engine,
-            transport,
-            request,
-            max_redirects,
-            built,
-        ))
-    } else {
-        Either::Right(Box::pin(async move {
-            lifecycle::start(engine).await?;
-            redirect::execute(engine, transport, request, max_redirects, built).await
-        }))
+) -> impl Future<Output = Result<Response>> + Send
+where
+    E: Borrow<Arc<Engine>> + Send + Sync,
+    R: Route,
+{
+    let span = match &request {
+        Ok(request) => request_span(request),
+        Err(_) => tracing::Span::none(),
     };
-    sent.instrument(span)
-}
-
-/// [`execute`] through the engine's own transport: its `reqwest::Client`, or
-/// with a TLS identity, the identity's current generation.
-pub(crate) fn execute_own(
-    engine: &Arc<Engine>,
-    request: Request,
-    max_redirects: Option<usize>,
-    built: Built,
-) -> impl Future<Output = Result<Response>> + Send + '_ {
-    match &engine.tls {
-        Some(tls) => Either::Left(execute(engine, &**tls, request, max_redirects, built)),
-        None => Either::Right(execute(engine, &engine.http, request, max_redirects, built)),
-    }
+    attempt::run(engine, route, request, max_redirects, built).instrument(span)
 }
 
 /// Loads the first credential and starts the watch, once (see `lifecycle.rs`).
