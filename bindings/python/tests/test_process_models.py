@@ -317,8 +317,12 @@ def run_script(script: str, env: dict | None = None) -> subprocess.Popen:
 def test_ctrl_c_reaches_a_blocking_get_with_no_timeout():
     """A server that accepts and never answers; `get(timeout=None)` blocks until SIGINT."""
     proc = run_script("""
-        import socket, sys, time
+        import signal, socket, sys, time
         import keyswap
+        # Ctrl-C as a terminal delivers it: a suite started in the background by a shell
+        # without job control (`nohup ... &`, some CI runners) has SIGINT ignored, and a
+        # child inherits that, so Python would not install its handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         silent = socket.socket()
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
