@@ -18,7 +18,9 @@
 //! - `mtls_cost --cpu [--rounds R] [--requests N]`: the client process's CPU time
 //!   (`getrusage(RUSAGE_SELF)`, user + system) per request, the same sequential loop, each
 //!   contender `N` requests per round in rotating order; medians, and the median of the
-//!   per-round ratios.
+//!   per-round ratios. `--windows` also prints, on standard error, when each contender's
+//!   requests ran (`window <contender> <start> <end>`, `CLOCK_MONOTONIC` seconds):
+//!   `scripts/bench-cpu-profile.sh` attributes `perf` samples to contenders with it.
 //!
 //! Contenders (`support/mtls_stage.rs`): `reqwest` (fixed `Identity`), `keyswap` (rotating
 //! identity, no key) and `keyswap-fixed` (keyswap's request path over the `reqwest` contender's
@@ -67,7 +69,24 @@ fn usage() -> [f64; 3] {
     ]
 }
 
-fn cpu_rounds(rt: &tokio::runtime::Runtime, clients: &Clients, rounds: usize, requests: usize) {
+/// `CLOCK_MONOTONIC` in seconds.
+fn monotonic_s() -> f64 {
+    // SAFETY: `clock_gettime` fills the struct it is given; a zeroed `timespec` is a valid value.
+    let t = unsafe {
+        let mut t: libc::timespec = std::mem::zeroed();
+        assert_eq!(libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t), 0);
+        t
+    };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+fn cpu_rounds(
+    rt: &tokio::runtime::Runtime,
+    clients: &Clients,
+    rounds: usize,
+    requests: usize,
+    windows: bool,
+) {
     let all = Contender::ALL;
     // Per round and contender, per request: CPU ns (total, user, system), context switches.
     let mut per_round: Vec<[[f64; 4]; 3]> = Vec::new();
@@ -76,9 +95,15 @@ fn cpu_rounds(rt: &tokio::runtime::Runtime, clients: &Clients, rounds: usize, re
         order.rotate_left(r % all.len());
         let mut per = [[0.0; 4]; 3];
         for who in order {
+            let start = monotonic_s();
             let before = usage();
             measured_requests(rt, clients, who, requests);
             let after = usage();
+            if windows {
+                // For `scripts/bench-cpu-profile.sh`: which contender ran when, on the clock
+                // `perf record -k CLOCK_MONOTONIC` stamps its samples with.
+                eprintln!("window {} {start:.6} {:.6}", who.name(), monotonic_s());
+            }
             let [user, sys, switches] = [0, 1, 2].map(|i| (after[i] - before[i]) / requests as f64);
             per[who as usize] = [user + sys, user, sys, switches];
         }
@@ -138,6 +163,7 @@ fn main() {
             &clients,
             arg(&args, "--rounds", 21),
             arg(&args, "--requests", 3000),
+            args.iter().any(|a| a == "--windows"),
         );
         return;
     }
