@@ -91,7 +91,7 @@ impl Client {
     ) -> impl Future<Output = Result<Response>> + Send + 'static {
         crate::engine::execute(
             self.engine.clone(),
-            crate::engine::Own,
+            crate::engine::OWN,
             Ok(request),
             None,
             crate::engine::Built::Elsewhere,

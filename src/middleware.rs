@@ -130,7 +130,7 @@ impl reqwest_middleware::Middleware for Middleware {
         };
         crate::engine::execute(
             self.client.engine(),
-            &chain,
+            crate::engine::Route::Skin(&chain),
             Ok(request),
             max_redirects,
             crate::engine::Built::Elsewhere,

@@ -7,7 +7,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Body, Request, Response};
 use serde::Serialize;
 
-use crate::engine::{Built, Engine, Own};
+use crate::engine::{Built, Engine, OWN, Route};
 use crate::error::{Error, Result};
 
 /// A request being built; mirrors [`reqwest::RequestBuilder`]. Finish with
@@ -133,7 +133,7 @@ impl RequestBuilder {
             max_redirects,
         } = self;
         let request = inner.and_then(|b| b.build().map_err(Error::request));
-        crate::engine::execute(engine, Own, request, max_redirects, Built::Here)
+        crate::engine::execute(engine, OWN, request, max_redirects, Built::Here)
     }
 
     /// Sends the request as [`send`](Self::send) does — the same credential store, recover
@@ -174,7 +174,13 @@ impl RequestBuilder {
             max_redirects,
         } = self;
         let request = inner.and_then(|b| b.build().map_err(Error::request));
-        crate::engine::execute(engine, http, request, max_redirects, Built::Here)
+        crate::engine::execute(
+            engine,
+            Route::Skin(http),
+            request,
+            max_redirects,
+            Built::Here,
+        )
     }
 
     /// A copy of this builder, `None` when the body is a stream.

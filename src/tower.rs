@@ -214,7 +214,7 @@ where
             let request = to_reqwest(request, max_replay_body).await?;
             let resp = crate::engine::execute(
                 client.engine(),
-                &inner,
+                crate::engine::Route::Skin(&inner),
                 Ok(request),
                 max_redirects,
                 crate::engine::Built::Elsewhere,

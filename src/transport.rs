@@ -20,9 +20,3 @@ impl Transport for reqwest::Client {
         async move { sent.await.map_err(Error::request) }
     }
 }
-
-impl<T: Transport + ?Sized> Transport for &T {
-    fn send(&self, request: Request) -> impl Future<Output = Result<Response>> + Send {
-        (**self).send(request)
-    }
-}

@@ -32,16 +32,16 @@ use crate::transport::Transport;
 /// A plain `fn` around an `async move` block: the block uses what it captured in place (an
 /// `async fn` keeps its arguments and a second copy of them in its state).
 #[allow(clippy::manual_async_fn)] // deliberate, see above
-pub(super) fn run<E, R>(
+pub(super) fn run<E, T>(
     engine: E,
-    route: R,
+    route: Route<'_, T>,
     request: Result<Request>,
     max_redirects: Option<usize>,
     built: Built,
 ) -> impl Future<Output = Result<Response>> + Send
 where
     E: Borrow<Arc<Engine>> + Send + Sync,
-    R: Route,
+    T: Transport,
 {
     async move {
         let handle: &Arc<Engine> = engine.borrow();

@@ -46,9 +46,10 @@ use tracing::Instrument;
 use crate::error::Result;
 use crate::health::{Health, HealthState};
 use crate::scope::display_url;
+use crate::transport::Transport;
 
 pub(crate) use replay::Built;
-pub(crate) use route::{Own, Route};
+pub(crate) use route::{OWN, Route};
 pub(crate) use state::{Engine, Parts};
 
 /// Sends `request` (`Err`: it could not be built, returned at the first poll) through the
@@ -56,16 +57,16 @@ pub(crate) use state::{Engine, Parts};
 /// one entry of every skin (see `attempt.rs`). `engine`: an `Arc` for a `'static` future, or
 /// a borrow of one. `max_redirects`: the request's own redirect limit, `None` for the
 /// client's.
-pub(crate) fn execute<E, R>(
+pub(crate) fn execute<E, T>(
     engine: E,
-    route: R,
+    route: Route<'_, T>,
     request: Result<Request>,
     max_redirects: Option<usize>,
     built: Built,
 ) -> impl Future<Output = Result<Response>> + Send
 where
     E: Borrow<Arc<Engine>> + Send + Sync,
-    R: Route,
+    T: Transport,
 {
     let span = match &request {
         Ok(request) => request_span(request),

@@ -12,54 +12,50 @@ use crate::error::Result;
 use crate::tls::Tls;
 use crate::transport::Transport;
 
-/// Where a request is sent, given the engine it goes through.
-pub(crate) trait Route: Send + Sync {
-    /// The transport picked.
-    type To<'a>: Transport + Send
-    where
-        Self: 'a;
-
-    /// The transport for a request through `engine`.
-    fn pick<'a>(&'a self, engine: &'a Engine) -> Self::To<'a>;
+/// Where a request is sent: through the client's own transport, or a skin's.
+pub(crate) enum Route<'t, T> {
+    /// The client's own: picked from the engine when the request is sent.
+    Own,
+    /// A skin's.
+    Skin(&'t T),
 }
 
-/// A skin's own transport.
-impl<T: Transport> Route for &T {
-    type To<'a>
-        = &'a T
-    where
-        Self: 'a;
-
-    fn pick<'a>(&'a self, _: &'a Engine) -> &'a T {
-        self
+impl<T> Clone for Route<'_, T> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
 
-/// The client's own transport.
-pub(crate) struct Own;
+impl<T> Copy for Route<'_, T> {}
 
-/// The client's `reqwest::Client`, or its identity's current generation.
-pub(crate) enum OwnTransport<'a> {
-    Tls(&'a Tls),
-    Http(&'a reqwest::Client),
+/// [`Route::Own`] where no skin's transport type is at hand.
+pub(crate) const OWN: Route<'static, reqwest::Client> = Route::Own;
+
+/// The transport a request goes through. Two lifetimes: a borrow of the engine (inside the
+/// request's future) and the skin's, so that the second never has to outlive the first.
+pub(crate) enum Picked<'e, 't, T> {
+    Tls(&'e Tls),
+    Http(&'e reqwest::Client),
+    Skin(&'t T),
 }
 
-impl Route for Own {
-    type To<'a> = OwnTransport<'a>;
-
-    fn pick<'a>(&'a self, engine: &'a Engine) -> OwnTransport<'a> {
-        match &engine.tls {
-            Some(tls) => OwnTransport::Tls(tls),
-            None => OwnTransport::Http(&engine.http),
+impl<'t, T> Route<'t, T> {
+    /// The transport for a request through `engine`.
+    pub(super) fn pick<'e>(self, engine: &'e Engine) -> Picked<'e, 't, T> {
+        match (self, &engine.tls) {
+            (Route::Skin(skin), _) => Picked::Skin(skin),
+            (Route::Own, Some(tls)) => Picked::Tls(tls),
+            (Route::Own, None) => Picked::Http(&engine.http),
         }
     }
 }
 
-impl Transport for OwnTransport<'_> {
+impl<T: Transport> Transport for Picked<'_, '_, T> {
     fn send(&self, request: Request) -> impl Future<Output = Result<Response>> + Send {
         match *self {
-            OwnTransport::Tls(tls) => Either::Left(tls.send(request)),
-            OwnTransport::Http(http) => Either::Right(http.send(request)),
+            Picked::Tls(tls) => Either::Left(Either::Left(tls.send(request))),
+            Picked::Http(http) => Either::Left(Either::Right(http.send(request))),
+            Picked::Skin(skin) => Either::Right(skin.send(request)),
         }
     }
 }
