@@ -10,12 +10,19 @@ use std::time::{Duration, Instant};
 use common::{Api, KEY_HEADER, ManualSource, client};
 use keyswap::{Auth, Client, Source};
 
-#[tokio::test]
-async fn a_401_refreshes_the_source_and_retries_with_the_fresh_key() {
+/// A client on `k1` whose source has just moved to `k2`, the one key the server accepts: the
+/// client has not heard of the rotation yet.
+async fn rotated_unheard() -> (wiremock::MockServer, Api, Client) {
     let (server, api) = Api::start(&["k2"]).await;
     let source = ManualSource::new("k1");
     let client = client(&source, &server).await.build().await.unwrap();
-    source.set("k2"); // rotated at the source; the client has not heard of it
+    source.set("k2");
+    (server, api, client)
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_source_and_retries_with_the_fresh_key() {
+    let (_server, api, client) = rotated_unheard().await;
 
     let resp = client.get("/v1/ticker").send().await.unwrap();
 
@@ -38,10 +45,7 @@ async fn a_401_refreshes_the_source_and_retries_with_the_fresh_key() {
 /// headers (for a bodiless request the engine keeps its parts, not a whole copy).
 #[tokio::test]
 async fn the_retry_is_the_callers_request_again() {
-    let (server, api) = Api::start(&["k2"]).await;
-    let source = ManualSource::new("k1");
-    let client = client(&source, &server).await.build().await.unwrap();
-    source.set("k2");
+    let (server, api, client) = rotated_unheard().await;
 
     let resp = client
         .request(keyswap::reqwest::Method::DELETE, "/v1/orders/7")
@@ -185,10 +189,7 @@ async fn a_request_is_retried_a_bounded_number_of_times() {
 
 #[tokio::test]
 async fn a_streamed_body_is_not_replayed() {
-    let (server, api) = Api::start(&["k2"]).await;
-    let source = ManualSource::new("k1");
-    let client = client(&source, &server).await.build().await.unwrap();
-    source.set("k2");
+    let (_server, api, client) = rotated_unheard().await;
 
     let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>("order=1".as_bytes())]);
     let resp = client

@@ -6,6 +6,7 @@ use std::borrow::Borrow;
 use std::sync::Arc;
 
 use reqwest::{Request, Response};
+use tracing::Instrument;
 
 use super::classify::{self, Attempt};
 use super::redirect::{After, Redirects};
@@ -15,13 +16,15 @@ use super::route::Route;
 use super::state::Engine;
 use super::{attach, clock_sync, lifecycle, recover, recover_identity, renewal};
 use crate::error::{Error, Result};
+use crate::scope::display_url;
 use crate::sign::Rejection;
 use crate::transport::Transport;
 
-/// Sends the caller's request (`Err`: it could not be built, returned as it is), and the
-/// redirects it leads to (at most `max_redirects`; `None`: the client's), through the
-/// transport `route` picks; answers with the response, scrubbed. A lazily built client (or one
-/// in a forked child) starts first.
+/// Sends the caller's request (`Err`: it could not be built, returned at the first poll), and
+/// the redirects it leads to (at most `max_redirects`; `None`: the client's), through the
+/// transport `route` picks, in the request's span; answers with the response, scrubbed. A
+/// lazily built client (or one in a forked child) starts first. `engine`: an `Arc` for a
+/// `'static` future, or a borrow of one. The one entry of every skin.
 ///
 /// The state of every request in flight is what the caches hold under concurrency, and each
 /// future nested in another is built and then moved into its parent's state, a copy of its
@@ -32,7 +35,7 @@ use crate::transport::Transport;
 /// A plain `fn` around an `async move` block: the block uses what it captured in place (an
 /// `async fn` keeps its arguments and a second copy of them in its state).
 #[allow(clippy::manual_async_fn)] // deliberate, see above
-pub(super) fn run<E, T>(
+pub(crate) fn execute<E, T>(
     engine: E,
     route: Route<'_, T>,
     request: Result<Request>,
@@ -43,6 +46,10 @@ where
     E: Borrow<Arc<Engine>> + Send + Sync,
     T: Transport,
 {
+    let span = match &request {
+        Ok(request) => request_span(request),
+        Err(_) => tracing::Span::none(),
+    };
     async move {
         let handle: &Arc<Engine> = engine.borrow();
         let engine: &Engine = handle;
@@ -178,4 +185,14 @@ where
             }
         }
     }
+    .instrument(span)
+}
+
+/// The span every request runs in (its fields are only evaluated when the span is enabled).
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "keyswap.request",
+        method = %request.method(),
+        url = %display_url(request.url()),
+    )
 }

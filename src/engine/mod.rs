@@ -4,9 +4,9 @@
 //! Python bindings are skins over it: they build requests and hand them to [`execute`].
 //!
 //! The walk of a request reads in one direction, a file per step:
-//! skin → [`execute`] (here; `route.rs` picks the transport) → `attempt.rs` (the caller's
-//! request and the redirects it leads to, hop by hop, in one future; `redirect.rs` decides
-//! whether there is another hop) → `attach.rs` → `classify.rs` (send, then classify) →
+//! skin → [`execute`] (`attempt.rs`: the caller's request and the redirects it leads to, hop
+//! by hop, in one future; `route.rs` picks the transport, `redirect.rs` decides whether there
+//! is another hop) → `attach.rs` → `classify.rs` (send, then classify) →
 //! `recover.rs` (what to retry with: `refresh.rs` for a new load, `load.rs` to read the
 //! source) → `retry.rs`. With a client certificate, `recover_identity.rs` runs first. Off the
 //! request path: `lifecycle.rs` (the first load, the watch, forks), `driver.rs` (the watch
@@ -37,43 +37,15 @@ mod signing;
 mod state;
 mod watch;
 
-use std::borrow::Borrow;
 use std::sync::Arc;
-
-use reqwest::{Request, Response};
-use tracing::Instrument;
 
 use crate::error::Result;
 use crate::health::{Health, HealthState};
-use crate::scope::display_url;
-use crate::transport::Transport;
 
+pub(crate) use attempt::execute;
 pub(crate) use replay::Built;
 pub(crate) use route::{OWN, Route};
 pub(crate) use state::{Engine, Parts};
-
-/// Sends `request` (`Err`: it could not be built, returned at the first poll) through the
-/// transport `route` picks, with the credential, the recover path and redirect handling: the
-/// one entry of every skin (see `attempt.rs`). `engine`: an `Arc` for a `'static` future, or
-/// a borrow of one. `max_redirects`: the request's own redirect limit, `None` for the
-/// client's.
-pub(crate) fn execute<E, T>(
-    engine: E,
-    route: Route<'_, T>,
-    request: Result<Request>,
-    max_redirects: Option<usize>,
-    built: Built,
-) -> impl Future<Output = Result<Response>> + Send
-where
-    E: Borrow<Arc<Engine>> + Send + Sync,
-    T: Transport,
-{
-    let span = match &request {
-        Ok(request) => request_span(request),
-        Err(_) => tracing::Span::none(),
-    };
-    attempt::run(engine, route, request, max_redirects, built).instrument(span)
-}
 
 /// Loads the first credential and starts the watch, once (see `lifecycle.rs`).
 pub(crate) async fn ready(engine: &Arc<Engine>) -> Result<()> {
@@ -112,13 +84,4 @@ pub(crate) fn health(engine: &Engine) -> Health {
         failing_since: loads.failing_since,
         last_error: loads.last_error,
     }
-}
-
-/// The span every request runs in (its fields are only evaluated when the span is enabled).
-fn request_span(request: &Request) -> tracing::Span {
-    tracing::debug_span!(
-        "keyswap.request",
-        method = %request.method(),
-        url = %display_url(request.url()),
-    )
 }
